@@ -1,0 +1,405 @@
+"""The studio's DashScope client: the only code that talks to the provider.
+
+Every call has a timeout. Calls that read (task fetch, list) and cancel are retried with
+backoff and jitter on throttling, server errors and network failures. Calls that create
+work (sync generation, task submit) are retried only when the provider answered that it
+did not do it (429, 500-503); when no answer came back after sending, the provider may
+have made the images and billed them, so SubmitUncertain is raised instead of sending
+twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from studio.dashscope.catalog import get_model
+from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
+from studio.dashscope.redaction import url_for_log
+from studio.dashscope.types import (
+    GenerationRequest,
+    SubmittedTask,
+    TaskPage,
+    TaskResult,
+)
+from studio.dashscope.validation import check_request
+from studio.dashscope.wire import build_body, parse_result, parse_submitted, parse_task_page
+
+logger = logging.getLogger(__name__)
+
+# Result URLs the provider hands out live on its OSS buckets; nothing else is fetched.
+RESULT_HOST = re.compile(r"^dashscope-result-[a-z0-9-]+\.oss-[a-z0-9-]+\.aliyuncs\.com$")
+
+# Transport errors raised before a byte of the request left: safe to send again.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 30.0  # submit, fetch, cancel, list
+    generate: float = 180.0  # a sync generation answers only when the images are made
+    download: float = 60.0  # the whole download, not just one read
+
+    def for_call(self, read: float) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=read, write=self.read, pool=self.connect)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # tries in all, the first included
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return ceiling / 2 + rng() * ceiling / 2  # "equal jitter": grows, never zero
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    millis = response.headers.get("retry-after-ms")
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_from(response: httpx.Response) -> DashScopeError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = str(body.get("code") or "Unknown")
+        message = str(body.get("message") or body.get("msg") or "")
+        request_id = body.get("request_id")
+    else:
+        code, message, request_id = "Unknown", response.text[:200], None
+    request_id = request_id or response.headers.get("x-request-id")
+    return DashScopeError(
+        status=response.status_code,
+        code=code,
+        message=message,
+        request_id=request_id,
+        retry_after=_retry_after(response),
+    )
+
+
+class DashScopeClient:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        workspace: str | None = None,
+        max_download_bytes: int = 128 * 1024 * 1024,
+    ) -> None:
+        if not api_key:
+            raise ValueError("A DashScope API key is required.")
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self._sleep, self._clock, self._rng = sleep, clock, rng
+        self.max_download_bytes = max_download_bytes
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        if workspace:
+            headers["X-DashScope-WorkSpace"] = workspace
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            headers=headers,
+            timeout=self.timeouts.for_call(self.timeouts.read),
+            follow_redirects=False,  # a redirect is never part of the protocol
+            trust_env=False,  # no proxy from the environment sees the key
+        )
+        # Downloads go through a client of their own: the API key stays with the API calls.
+        self._downloads = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+        self._base_origin = _origin(self.base_url)
+
+    def close(self) -> None:
+        self._http.close()
+        self._downloads.close()
+
+    def __enter__(self) -> DashScopeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generation -----------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest) -> TaskResult:
+        """Generate synchronously: the answer holds the images' URLs."""
+        endpoint = self._endpoint(request, asynchronous=False)
+        body = self._send(
+            "POST",
+            endpoint,
+            json=build_body(request, endpoint),
+            creates_work=True,
+            read_timeout=self.timeouts.generate,
+        )
+        return parse_result(body, synchronous=True)
+
+    def submit(self, request: GenerationRequest) -> SubmittedTask:
+        """Start a background task; follow it with fetch()."""
+        endpoint = self._endpoint(request, asynchronous=True)
+        body = self._send(
+            "POST",
+            endpoint,
+            json=build_body(request, endpoint),
+            headers={"X-DashScope-Async": "enable"},
+            creates_work=True,
+        )
+        submitted = parse_submitted(body)
+        if submitted is None:
+            raise SubmitUncertain(
+                status=200,
+                code="NoTaskId",
+                message="The provider accepted the request but returned no task id.",
+                request_id=body.get("request_id"),
+                retryable=False,
+            )
+        return submitted
+
+    def _endpoint(self, request: GenerationRequest, *, asynchronous: bool) -> str:
+        problems = check_request(request, asynchronous=asynchronous, strict=True)
+        if problems:
+            raise RequestRefused(problems)
+        endpoint = get_model(request.model).endpoint(asynchronous=asynchronous)
+        assert endpoint is not None  # check_request refuses models without this endpoint
+        return endpoint
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def fetch(self, task_id: str) -> TaskResult:
+        body = self._send("GET", f"/tasks/{_task_path(task_id)}")
+        return parse_result(body, synchronous=False)
+
+    def cancel(self, task_id: str) -> None:
+        """Cancel a task that is still PENDING; the provider refuses any other state."""
+        self._send("POST", f"/tasks/{_task_path(task_id)}/cancel")
+
+    def list_tasks(
+        self,
+        *,
+        start_time: str | None = None,
+        end_time: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        task_id: str | None = None,
+        page_no: int = 1,
+        page_size: int = 10,
+    ) -> TaskPage:
+        """Tasks of the last 24 hours (times as YYYYMMDDhhmmss, at most 24 hours apart)."""
+        params: dict[str, str | int] = {"page_no": page_no, "page_size": page_size}
+        for key, value in (
+            ("start_time", start_time),
+            ("end_time", end_time),
+            ("model_name", model),
+            ("status", status),
+            ("task_id", task_id),
+        ):
+            if value:
+                params[key] = value
+        return parse_task_page(self._send("GET", "/tasks", params=params))
+
+    # -- results --------------------------------------------------------------------------
+
+    def download(self, url: str) -> bytes:
+        """The bytes behind a result URL, within a size cap and an overall deadline."""
+        if not self.is_result_url(url):
+            raise DashScopeError(
+                status=None,
+                code="ResultURLRefused",
+                message=f"Not a provider result URL: {url_for_log(url)}",
+                retryable=False,
+            )
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._download_once(url)
+            except DashScopeError as error:
+                if not error.retryable or attempt >= self.retry.attempts:
+                    raise
+                self._sleep(self.retry.delay(attempt, error.retry_after, self._rng))
+
+    def is_result_url(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname and RESULT_HOST.match(parts.hostname):
+            return True
+        # The emulator serves its results next to its API: same origin as the base URL.
+        return _origin(url) == self._base_origin
+
+    def _download_once(self, url: str) -> bytes:
+        deadline = self._clock() + self.timeouts.download
+        timeout = self.timeouts.for_call(self.timeouts.read)
+        try:
+            with self._downloads.stream("GET", url, timeout=timeout) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise DashScopeError(
+                        status=response.status_code,
+                        code=_oss_code(response.text) or "DownloadFailed",
+                        message=f"The result could not be downloaded from {url_for_log(url)}.",
+                        retryable=response.status_code >= 500,
+                    )
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_download_bytes:
+                        raise DashScopeError(
+                            status=200,
+                            code="ResultTooLarge",
+                            message=f"The result is over {self.max_download_bytes} bytes.",
+                            retryable=False,
+                        )
+                    if self._clock() > deadline:
+                        raise DashScopeError(
+                            status=200,
+                            code="DownloadTimeout",
+                            message="The result took too long to download.",
+                            retryable=True,
+                        )
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TransportError as exc:
+            raise DashScopeError(
+                status=None,
+                code="DownloadFailed",
+                message=f"{type(exc).__name__} while downloading {url_for_log(url)}.",
+                retryable=True,
+            ) from None
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str | int] | None = None,
+        creates_work: bool = False,
+        read_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        timeout = self.timeouts.for_call(read_timeout or self.timeouts.read)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(
+                    method, path, json=json, headers=headers, params=params, timeout=timeout
+                )
+            except httpx.TransportError as exc:
+                error = self._transport_error(exc, path, creates_work=creates_work)
+            else:
+                logger.debug(
+                    "DashScope %s %s -> %s",
+                    method,
+                    path,
+                    response.status_code,
+                )
+                if response.is_success:
+                    return self._json(response, path, creates_work=creates_work)
+                error = _error_from(response)
+                if creates_work and response.status_code == 504:
+                    # A gateway timeout says nothing about whether the work started.
+                    raise SubmitUncertain(
+                        status=504,
+                        code=error.code,
+                        message=error.message,
+                        request_id=error.request_id,
+                        retryable=False,
+                    )
+            if not error.retryable or attempt >= self.retry.attempts:
+                raise error
+            delay = self.retry.delay(attempt, error.retry_after, self._rng)
+            logger.info(
+                "DashScope %s %s failed with %s; try %d of %d in %.1fs",
+                method,
+                path,
+                error.code,
+                attempt + 1,
+                self.retry.attempts,
+                delay,
+            )
+            self._sleep(delay)
+
+    def _transport_error(
+        self, exc: httpx.TransportError, path: str, *, creates_work: bool
+    ) -> DashScopeError:
+        name = type(exc).__name__
+        if creates_work and not isinstance(exc, _NOT_SENT):
+            raise SubmitUncertain(
+                status=None,
+                code="NoResponse",
+                message=f"{name} after sending to {path}; the provider may have started it.",
+                retryable=False,
+            ) from None
+        return DashScopeError(
+            status=None, code=name, message=f"{name} calling {path}.", retryable=True
+        )
+
+    def _json(self, response: httpx.Response, path: str, *, creates_work: bool) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            return body
+        error_type = SubmitUncertain if creates_work else DashScopeError
+        raise error_type(
+            status=response.status_code,
+            code="BadResponse",
+            message=f"{path} answered {response.status_code} without a JSON object.",
+            retryable=not creates_work,
+        )
+
+
+def _task_path(task_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", task_id):
+        raise ValueError("Not a task id.")
+    return task_id
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or ""), port
+
+
+def _oss_code(text: str) -> str | None:
+    match = re.search(r"<Code>([A-Za-z.]+)</Code>", text)
+    return match[1] if match else None

@@ -1,0 +1,145 @@
+"""How the emulator behaves: latency, provider limits, lifetimes and injected faults."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field, fields, replace
+
+
+class Clock:
+    """Wall-clock time that tests can move forward without sleeping."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+
+class FakeClock(Clock):
+    """Time that moves only when told to (or when someone sleeps on it)."""
+
+    def __init__(self, start: float = 1_780_000_000.0) -> None:
+        super().__init__()
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(seconds, 0.0))
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+# Where a fault applies. "generate" is the sync endpoint, "submit" the async ones.
+FAULT_SCOPES = ("generate", "submit", "fetch", "cancel", "list", "result", "any")
+# What it does: an HTTP error answer, a dropped connection (before or after the request
+# took effect), or a slow answer.
+FAULT_ERRORS: dict[str, tuple[int, str, str]] = {
+    "429": (429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later."),
+    "429-throttling": (429, "Throttling", "Requests throttling triggered."),
+    "429-quota": (
+        429,
+        "Throttling.AllocationQuota",
+        "Allocated quota exceeded, please increase your quota limit.",
+    ),
+    "500": (
+        500,
+        "InternalError",
+        "An internal error has occured, please try again later or contact service support.",
+    ),
+    "502": (502, "BadGateway", "Bad gateway."),
+    "503": (503, "ModelUnavailable", "Model is unavailable, please try again later."),
+    "504": (504, "GatewayTimeout", "Gateway timeout."),
+}
+_FAULT_RE = re.compile(
+    r"^(?P<scope>[a-z]+):(?P<kind>429-throttling|429-quota|\d{3}|drop-after|drop|slow=\d+(\.\d+)?)"
+    r"(?:x(?P<count>\d+|\*))?$"
+)
+
+
+@dataclass
+class FaultRule:
+    scope: str
+    kind: str
+    remaining: int | None  # None: every time
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultRule:
+        """`submit:429x3`, `fetch:503`, `submit:drop-after`, `fetch:slow=40x2`, `any:500x*`."""
+        match = _FAULT_RE.match(spec.strip())
+        valid = match and match["scope"] in FAULT_SCOPES
+        if valid and match["kind"][0].isdigit() and match["kind"] not in FAULT_ERRORS:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"Bad fault {spec!r}: write SCOPE:KIND[xCOUNT] with SCOPE one of "
+                f"{', '.join(FAULT_SCOPES)} and KIND one of {', '.join(FAULT_ERRORS)}, "
+                "drop, drop-after or slow=SECONDS."
+            )
+        assert match is not None
+        kind, count = match["kind"], match["count"]
+        return cls(
+            scope=match["scope"],
+            kind=kind,
+            remaining=None if count == "*" else int(count or 1),
+        )
+
+    def __str__(self) -> str:
+        count = "*" if self.remaining is None else self.remaining
+        return f"{self.scope}:{self.kind}x{count}"
+
+
+def parse_faults(text: str) -> list[FaultRule]:
+    return [FaultRule.parse(part) for part in text.split(",") if part.strip()]
+
+
+@dataclass
+class EmulatorConfig:
+    api_key_prefix: str = "sk-"  # a Bearer key starting with this is valid
+    pending_seconds: float = 0.5  # least time a task waits in PENDING
+    running_seconds: float = 3.0  # time a task spends RUNNING (and a sync call takes)
+    slow_seconds: float = 150.0  # RUNNING time of a prompt with the #slow trigger
+    max_running_per_model: int = 2  # the provider's concurrency per model; the rest wait
+    submits_per_second: int = 2  # per model, over a sliding second (sync calls count too)
+    queries_per_second: int = 20  # task fetch, list and cancel, per account
+    task_ttl_seconds: float = 24 * 3600  # then a task id reads UNKNOWN
+    result_ttl_seconds: float = 24 * 3600  # then a result URL answers 403
+    retry_after: int | None = None  # a Retry-After header on 429s, if set
+    public_url: str | None = None  # origin for result URLs; default: the request's Host
+    log_path: str | None = None  # JSON lines, one per request
+    faults: list[FaultRule] = field(default_factory=list)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> EmulatorConfig:
+        """Defaults, then DASHSCOPE_EMULATOR_* variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        config = cls()
+        for item in fields(cls):
+            raw = env.get(f"DASHSCOPE_EMULATOR_{item.name.upper()}")
+            if raw is None:
+                continue
+            if item.name == "faults":
+                value: object = parse_faults(raw)
+            elif item.type in ("float",):
+                value = float(raw)
+            elif item.type in ("int", "int | None"):
+                value = int(raw) if raw else None
+            else:
+                value = raw or None
+            config = replace(config, **{item.name: value})
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})

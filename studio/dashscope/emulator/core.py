@@ -1,0 +1,832 @@
+"""An offline DashScope: the same paths, bodies, task states, errors and limits.
+
+`Emulator.handle()` takes a plain request and returns a plain answer; `wsgi.py` serves it
+over HTTP and `transport.py` plugs it into httpx in-process. Everything time-dependent
+reads the injected clock, so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import hmac
+import json
+import re
+import secrets
+import threading
+import uuid
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from studio.dashscope.catalog import BodyStyle, Endpoint, ModelSpec, Option, ResultShape
+from studio.dashscope.emulator.config import (
+    FAULT_ERRORS,
+    Clock,
+    EmulatorConfig,
+    FaultRule,
+    parse_faults,
+)
+from studio.dashscope.emulator.parse import DownloadFailed, WireError, invalid, parse_generation
+from studio.dashscope.emulator.render import RenderPlan, cells, render_png, sketch
+from studio.dashscope.images import UnreadableImage, probe_image
+from studio.dashscope.redaction import url_for_log
+from studio.dashscope.types import GenerationRequest
+from studio.dashscope.validation import images_requested, output_size
+
+API = "/api/v1"
+_TASK_PATH = re.compile(rf"^{API}/tasks/([^/]+)$")
+_CANCEL_PATH = re.compile(rf"^{API}/tasks/([^/]+)/cancel$")
+_RESULT_PATH = re.compile(r"^/results/([0-9a-f]{32})\.png$")
+_ENDPOINTS = {f"{API}{endpoint.value}": endpoint for endpoint in Endpoint}
+_TRIGGERS = ("#unsafe-output", "#unsafe", "#fail", "#partial", "#slow")
+_CANCEL_REFUSED = "Failed to cancel the task, please confirm if the task is in PENDING status."
+MAX_BODY_BYTES = 300 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EmRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    origin: str  # scheme://host[:port] the request was addressed to
+
+
+@dataclass
+class EmResponse:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    action: str | None = None  # "drop": close without answering
+    delay: float = 0.0  # seconds to hold the answer back
+
+    @property
+    def all_headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Content-Type", self.content_type),
+            ("Content-Length", str(len(self.body))),
+            *self.headers,
+        ]
+
+
+def _json(
+    status: int, payload: dict[str, Any], headers: list[tuple[str, str]] | None = None
+) -> EmResponse:
+    return EmResponse(
+        status, json.dumps(payload, ensure_ascii=False).encode(), headers=headers or []
+    )
+
+
+def _error(
+    status: int, code: str, message: str, headers: list[tuple[str, str]] | None = None
+) -> EmResponse:
+    payload = {"request_id": _request_id(), "code": code, "message": message}
+    return _json(status, payload, headers)
+
+
+def _oss_error(status: int, code: str, message: str) -> EmResponse:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n'
+        f"  <Code>{code}</Code>\n  <Message>{message}</Message>\n"
+        f"  <RequestId>{uuid.uuid4().hex[:24].upper()}</RequestId>\n"
+        "  <HostId>dashscope-result.emulator</HostId>\n</Error>\n"
+    )
+    return EmResponse(status, body.encode(), content_type="application/xml")
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _wire_time(epoch: float) -> str:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def _triggers(prompt: str) -> set[str]:
+    found = set()
+    for word in _TRIGGERS:
+        if re.search(rf"(?<!\S){re.escape(word)}(?!\S)", prompt):
+            found.add(word)
+    return found
+
+
+@dataclass
+class Result:
+    plan: RenderPlan
+    task: Task | None  # None for sync results
+    created_at: float
+
+
+@dataclass
+class Task:
+    task_id: str
+    request_id: str
+    model: str
+    spec: ModelSpec
+    endpoint: Endpoint
+    request: GenerationRequest
+    submitted_at: float
+    run_seconds: float
+    outcome: str  # SUCCEEDED or FAILED when it ends
+    error: tuple[str, str] | None
+    outputs: list[str | tuple[str, str]]  # result id, or (code, message) for a failed image
+    size: tuple[int, int]
+    start_at: float = 0.0
+    end_at: float = 0.0
+    canceled_at: float | None = None
+    scheduled: bool = False
+
+    def status(self, now: float, ttl: float) -> str:
+        if now >= self.submitted_at + ttl:
+            return "UNKNOWN"
+        if self.canceled_at is not None:
+            return "CANCELED"
+        if not self.scheduled or now < self.start_at:
+            return "PENDING"
+        if now < self.end_at:
+            return "RUNNING"
+        return self.outcome
+
+
+class Emulator:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        fetch_url: Callable[[str], bytes] | None = None,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.clock = clock or Clock()
+        self._fetch_external = fetch_url
+        self._lock = threading.RLock()
+        self._secret = secrets.token_bytes(32)
+        self._render_lock = threading.Lock()
+        self._rendered: OrderedDict[str, bytes] = OrderedDict()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.tasks: dict[str, Task] = {}
+            self.results: dict[str, Result] = {}
+            self._submits: dict[str, deque[float]] = defaultdict(deque)
+            self._queries: deque[float] = deque()
+            self.counts: dict[str, int] = defaultdict(int)
+            self.requests: deque[dict[str, Any]] = deque(maxlen=2000)
+            self.submitted_models: list[str] = []
+
+    # -- entry point ----------------------------------------------------------------------
+
+    def handle(self, request: EmRequest) -> EmResponse:
+        if request.path.startswith("/_emulator/"):
+            return self._control(request)
+        scope, route = self._route(request)
+        fault = self._take_fault(scope) if scope else None
+        if fault is not None and fault.kind == "drop":
+            self._log(request, None, "dropped before processing")
+            return EmResponse(0, b"", action="drop")
+        if fault is not None and fault.kind in FAULT_ERRORS:
+            # An error answer means the request took no effect, as with the real service.
+            status, code, message = FAULT_ERRORS[fault.kind]
+            response = _error(status, code, message, self._retry_after_header(status))
+            self._log(request, response, f"injected {fault.kind}")
+            return response
+        response = route()
+        if fault is not None and fault.kind == "drop-after":
+            self._log(request, response, "dropped after processing")
+            return EmResponse(0, b"", action="drop")
+        if fault is not None and fault.kind.startswith("slow="):
+            response.delay = float(fault.kind.removeprefix("slow="))
+        self._log(request, response, None)
+        return response
+
+    def _route(self, request: EmRequest) -> tuple[str | None, Callable[[], EmResponse]]:
+        path, method = request.path, request.method
+        endpoint = _ENDPOINTS.get(path)
+        if endpoint is not None:
+            if method != "POST":
+                return None, lambda: _error(405, "MethodNotAllowed", "Use POST.")
+            scope = "submit" if endpoint.is_async else "generate"
+            return scope, lambda: self._api(request, lambda: self._generation(request, endpoint))
+        if match := _CANCEL_PATH.match(path):
+            if method != "POST":
+                return None, lambda: _error(405, "MethodNotAllowed", "Use POST.")
+            return "cancel", lambda: self._api(request, lambda: self._cancel(match[1]), query=True)
+        if path in (f"{API}/tasks", f"{API}/tasks/"):
+            return "list", lambda: self._api(request, lambda: self._list(request.query), query=True)
+        if match := _TASK_PATH.match(path):
+            return "fetch", lambda: self._api(
+                request, lambda: self._fetch(match[1], request.origin), query=True
+            )
+        if match := _RESULT_PATH.match(path):
+            return "result", lambda: self._result(match[1], request.query)
+        return None, lambda: _error(404, "NotFound", f"No such path: {path}")
+
+    def _take_fault(self, scope: str) -> FaultRule | None:
+        with self._lock:
+            for rule in self.config.faults:
+                if rule.scope in (scope, "any") and (rule.remaining is None or rule.remaining > 0):
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    self.counts[f"faults.{rule.kind}"] += 1
+                    return rule
+        return None
+
+    def _retry_after_header(self, status: int) -> list[tuple[str, str]]:
+        if status == 429 and self.config.retry_after is not None:
+            return [("Retry-After", str(self.config.retry_after))]
+        return []
+
+    def _api(
+        self, request: EmRequest, action: Callable[[], EmResponse], *, query: bool = False
+    ) -> EmResponse:
+        auth = request.headers.get("authorization", "")
+        if not auth:
+            return _error(401, "InvalidApiKey", "No API-key provided.")
+        scheme, _, key = auth.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip().startswith(self.config.api_key_prefix):
+            return _error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if query and not self._allow_query():
+            self.counts["throttled.queries"] += 1
+            return _error(
+                429,
+                "Throttling.RateQuota",
+                "Requests rate limit exceeded, please try again later.",
+                self._retry_after_header(429),
+            )
+        try:
+            return action()
+        except WireError as exc:
+            return _error(exc.status, exc.code, exc.message)
+
+    def _allow_query(self) -> bool:
+        now = self.clock.now()
+        with self._lock:
+            window = self._queries
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= self.config.queries_per_second:
+                return False
+            window.append(now)
+            return True
+
+    def _allow_submit(self, model: str) -> bool:
+        now = self.clock.now()
+        with self._lock:
+            window = self._submits[model]
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= self.config.submits_per_second:
+                return False
+            window.append(now)
+            return True
+
+    # -- generation -----------------------------------------------------------------------
+
+    def _generation(self, request: EmRequest, endpoint: Endpoint) -> EmResponse:
+        asynchronous = request.headers.get("x-dashscope-async", "").lower() == "enable"
+        if endpoint.is_async and not asynchronous:
+            raise WireError(
+                403, "AccessDenied", "current user api does not support synchronous calls"
+            )
+        if request.headers.get("x-dashscope-sse", "").lower() == "enable":
+            raise invalid("Streaming output is not supported by the emulator.")
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            raise invalid("The request body is not valid JSON.") from None
+        parameters = body.get("parameters") if isinstance(body, dict) else None
+        if isinstance(parameters, dict) and parameters.get("enable_interleave") is True:
+            raise invalid("Interleaved text-and-image output is not supported by the emulator.")
+        spec, generation = parse_generation(body, endpoint, self._fetch_image)
+        triggers = _triggers(generation.prompt) | _triggers(generation.negative_prompt or "")
+        if "#unsafe" in triggers:
+            raise WireError(
+                400, "DataInspectionFailed", "Input data may contain inappropriate content."
+            )
+        if not self._allow_submit(spec.name):
+            self.counts["throttled.submits"] += 1
+            raise WireError(
+                429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later."
+            )
+        with self._lock:
+            self.submitted_models.append(spec.name)
+        if endpoint.is_async:
+            return self._submit(spec, endpoint, generation, triggers)
+        return self._generate(spec, generation, triggers, request.origin)
+
+    def _fetch_image(self, url: str) -> bytes:
+        match = _RESULT_PATH.match(re.sub(r"^https?://[^/]+", "", url.split("?")[0]))
+        if match and match[1] in self.results:
+            return self._png(match[1])
+        if self._fetch_external is None:
+            raise DownloadFailed(url_for_log(url))
+        try:
+            return self._fetch_external(url)
+        except Exception:
+            raise DownloadFailed(url_for_log(url)) from None
+
+    def _plan_outputs(
+        self, spec: ModelSpec, generation: GenerationRequest, size: tuple[int, int], count: int
+    ) -> list[RenderPlan]:
+        width, height = size
+        sketches = []
+        boxes = generation.bbox_list or ()
+        cell_sizes = cells(len(generation.images), width, height) if generation.images else []
+        for position, image in enumerate(generation.images):
+            assert image.data is not None
+            own_boxes = tuple(tuple(b) for b in boxes[position]) if position < len(boxes) else ()
+            _, _, cell_w, cell_h = cell_sizes[position]
+            sketches.append(sketch(image.data, own_boxes, (cell_w, cell_h)))  # type: ignore[arg-type]
+        return [
+            RenderPlan(
+                width=width,
+                height=height,
+                prompt=generation.prompt,
+                model=spec.name,
+                index=index,
+                count=count,
+                seed=generation.seed,
+                sketches=tuple(sketches),
+            )
+            for index in range(count)
+        ]
+
+    def _new_results(self, plans: list[RenderPlan], task: Task | None) -> list[str]:
+        ids = []
+        with self._lock:
+            for plan in plans:
+                result_id = uuid.uuid4().hex
+                self.results[result_id] = Result(plan=plan, task=task, created_at=self.clock.now())
+                ids.append(result_id)
+        return ids
+
+    def _generate(
+        self, spec: ModelSpec, generation: GenerationRequest, triggers: set[str], origin: str
+    ) -> EmResponse:
+        size = output_size(generation)
+        count = images_requested(generation)
+        self.clock.sleep(self.config.running_seconds)
+        if "#unsafe-output" in triggers:
+            raise WireError(
+                400, "DataInspectionFailed", "Output data may contain inappropriate content."
+            )
+        if "#fail" in triggers:
+            raise WireError(
+                500,
+                "InternalError.Algo",
+                "An internal error has occured during algorithm execution.",
+            )
+        result_ids = self._new_results(self._plan_outputs(spec, generation, size, count), None)
+        urls = [self._signed_url(origin, rid) for rid in result_ids]
+        self.counts["generated"] += 1
+        return _json(
+            200,
+            {
+                "output": _messages_output(spec, urls, finished=True),
+                "usage": _usage(spec, generation, size, len(urls), Endpoint.MULTIMODAL_GENERATION),
+                "request_id": _request_id(),
+            },
+        )
+
+    def _submit(
+        self, spec: ModelSpec, endpoint: Endpoint, generation: GenerationRequest, triggers: set[str]
+    ) -> EmResponse:
+        size = output_size(generation)
+        count = images_requested(generation)
+        now = self.clock.now()
+        error = None
+        if "#unsafe-output" in triggers:
+            error = ("DataInspectionFailed", "Output data may contain inappropriate content.")
+        elif "#fail" in triggers:
+            error = (
+                "InternalError.Algo",
+                "An internal error has occured during algorithm execution.",
+            )
+        task = Task(
+            task_id=str(uuid.uuid4()),
+            request_id=_request_id(),
+            model=generation.model,
+            spec=spec,
+            endpoint=endpoint,
+            request=generation,
+            submitted_at=now,
+            run_seconds=self.config.slow_seconds
+            if "#slow" in triggers
+            else self.config.running_seconds,
+            outcome="FAILED" if error else "SUCCEEDED",
+            error=error,
+            outputs=[],
+            size=size,
+        )
+        if error is None:
+            task.outputs = list(
+                self._new_results(self._plan_outputs(spec, generation, size, count), task)
+            )
+            if "#partial" in triggers and endpoint.body_style is not BodyStyle.MESSAGES:
+                # The legacy protocol reports a partly failed task as SUCCEEDED.
+                task.outputs[0] = (
+                    "InternalError.Timeout",
+                    "An internal timeout error has occured "
+                    "during execution, please try again later or contact service support.",
+                )
+                if all(isinstance(o, tuple) for o in task.outputs):
+                    task.outcome, task.error = "FAILED", task.outputs[0]  # type: ignore[assignment]
+        with self._lock:
+            self.tasks[task.task_id] = task
+            self._schedule(spec.name, now)
+            self.counts["submitted"] += 1
+        return _json(
+            200,
+            {
+                "output": {"task_status": "PENDING", "task_id": task.task_id},
+                "request_id": task.request_id,
+            },
+        )
+
+    def _schedule(self, model: str, now: float) -> None:
+        """Give each waiting task of a model its start: FIFO over K running slots."""
+        tasks = sorted(
+            (t for t in self.tasks.values() if t.spec.name == model and t.canceled_at is None),
+            key=lambda t: t.submitted_at,
+        )
+        started = [t for t in tasks if t.scheduled and t.start_at <= now]
+        waiting = [t for t in tasks if not (t.scheduled and t.start_at <= now)]
+        slots = [t.end_at for t in started if t.end_at > now]
+        slots += [now] * max(0, self.config.max_running_per_model - len(slots))
+        heapq.heapify(slots)
+        for task in waiting:
+            free = heapq.heappop(slots)
+            task.start_at = max(task.submitted_at + self.config.pending_seconds, free)
+            task.end_at = task.start_at + task.run_seconds
+            task.scheduled = True
+            heapq.heappush(slots, task.end_at)
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def _fetch(self, task_id: str, origin: str) -> EmResponse:
+        self.counts["fetches"] += 1
+        now = self.clock.now()
+        with self._lock:
+            task = self.tasks.get(task_id)
+            status = task.status(now, self.config.task_ttl_seconds) if task else "UNKNOWN"
+        if task is None or status == "UNKNOWN":
+            return _json(
+                200,
+                {
+                    "request_id": _request_id(),
+                    "output": {"task_id": task_id, "task_status": "UNKNOWN"},
+                },
+            )
+        return _json(200, self._task_body(task, status, now, origin))
+
+    def _task_body(self, task: Task, status: str, now: float, origin: str) -> dict[str, Any]:
+        legacy = task.endpoint.body_style is not BodyStyle.MESSAGES
+        output: dict[str, Any] = {
+            "task_id": task.task_id,
+            "task_status": status,
+            "submit_time": _wire_time(task.submitted_at),
+        }
+        if status != "PENDING" and task.canceled_at is None:
+            output["scheduled_time"] = _wire_time(task.start_at)
+        if status == "CANCELED":
+            output["end_time"] = _wire_time(task.canceled_at or now)
+        elif status in ("SUCCEEDED", "FAILED"):
+            output["end_time"] = _wire_time(task.end_at)
+        total = len(task.outputs) or images_requested(task.request)
+        failed_images = sum(1 for o in task.outputs if isinstance(o, tuple))
+        body: dict[str, Any] = {"request_id": _request_id(), "output": output}
+        if status == "RUNNING" and legacy:
+            output["task_metrics"] = {"TOTAL": total, "SUCCEEDED": 0, "FAILED": 0}
+        if status == "FAILED":
+            code, message = task.error or ("InternalError", "Task failed.")
+            output["code"], output["message"] = code, message
+            if legacy:
+                output["task_metrics"] = {"TOTAL": total, "SUCCEEDED": 0, "FAILED": total}
+                body["usage"] = {"image_count": 0}
+        if status == "SUCCEEDED":
+            succeeded = [o for o in task.outputs if isinstance(o, str)]
+            urls = [self._signed_url(origin, rid) for rid in succeeded]
+            if legacy:
+                output["results"] = [
+                    {"code": o[0], "message": o[1]}
+                    if isinstance(o, tuple)
+                    else _legacy_result(task, self._signed_url(origin, o))
+                    for o in task.outputs
+                ]
+                output["task_metrics"] = {
+                    "TOTAL": total,
+                    "SUCCEEDED": total - failed_images,
+                    "FAILED": failed_images,
+                }
+            else:
+                output.update(_messages_output(task.spec, urls, finished=True))
+            body["usage"] = _usage(task.spec, task.request, task.size, len(urls), task.endpoint)
+        return body
+
+    def _cancel(self, task_id: str) -> EmResponse:
+        self.counts["cancels"] += 1
+        now = self.clock.now()
+        with self._lock:
+            task = self.tasks.get(task_id)
+            if task is None or task.status(now, self.config.task_ttl_seconds) != "PENDING":
+                raise WireError(400, "UnsupportedOperation", _CANCEL_REFUSED)
+            task.canceled_at = now
+            self._schedule(task.spec.name, now)
+        return _json(200, {"request_id": _request_id()})
+
+    def _list(self, query: dict[str, str]) -> EmResponse:
+        self.counts["lists"] += 1
+        now = self.clock.now()
+        start = _list_time(query.get("start_time"), now - 24 * 3600)
+        end = _list_time(query.get("end_time"), now)
+        if end - start > 24 * 3600:
+            raise invalid("The time span between start_time and end_time cannot exceed 24 hours.")
+        try:
+            page_no = max(1, int(query.get("page_no") or 1))
+            page_size = min(100, max(1, int(query.get("page_size") or 10)))
+        except ValueError:
+            raise invalid("page_no and page_size must be integers.") from None
+        with self._lock:
+            rows = []
+            for task in sorted(self.tasks.values(), key=lambda t: t.submitted_at, reverse=True):
+                status = task.status(now, self.config.task_ttl_seconds)
+                if status == "UNKNOWN" or not start <= task.submitted_at <= end:
+                    continue
+                if query.get("model_name") and task.model != query["model_name"]:
+                    continue
+                if query.get("status") and status != query["status"]:
+                    continue
+                if query.get("task_id") and task.task_id != query["task_id"]:
+                    continue
+                rows.append(_list_row(task, status))
+        total = len(rows)
+        page = rows[(page_no - 1) * page_size : page_no * page_size]
+        return _json(
+            200,
+            {
+                "request_id": _request_id(),
+                "total": total,
+                "total_page": (total + page_size - 1) // page_size,
+                "page_no": page_no,
+                "page_size": page_size,
+                "data": page,
+            },
+        )
+
+    # -- results --------------------------------------------------------------------------
+
+    def _expires_at(self, result_id: str) -> float:
+        result = self.results[result_id]
+        made = result.task.end_at if result.task else result.created_at
+        return made + self.config.result_ttl_seconds
+
+    def _signature(self, result_id: str, expires: int) -> str:
+        message = f"GET\n\n\n{expires}\n/dashscope-result-emulator/{result_id}.png".encode()
+        digest = hmac.new(self._secret, message, hashlib.sha1).digest()
+        return base64.b64encode(digest).decode()
+
+    def _signed_url(self, origin: str, result_id: str) -> str:
+        origin = self.config.public_url or origin
+        expires = int(self._expires_at(result_id))
+        signature = quote(self._signature(result_id, expires), safe="")
+        return (
+            f"{origin.rstrip('/')}/results/{result_id}.png?Expires={expires}"
+            f"&OSSAccessKeyId=LTAI5tEmulatorKey&Signature={signature}"
+        )
+
+    def _result(self, result_id: str, query: dict[str, str]) -> EmResponse:
+        self.counts["result_downloads"] += 1
+        if result_id not in self.results:
+            return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
+        expires_raw, signature = query.get("Expires", ""), query.get("Signature", "")
+        if not expires_raw.isdigit() or not signature:
+            return _oss_error(403, "AccessDenied", "AccessDenied")
+        if not hmac.compare_digest(signature, self._signature(result_id, int(expires_raw))):
+            return _oss_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        if self.clock.now() > int(expires_raw):
+            return _oss_error(403, "AccessDenied", "Request has expired.")
+        return EmResponse(200, self._png(result_id), content_type="image/png")
+
+    def _png(self, result_id: str) -> bytes:
+        with self._render_lock:
+            if result_id in self._rendered:
+                self._rendered.move_to_end(result_id)
+                return self._rendered[result_id]
+        png = render_png(self.results[result_id].plan)
+        with self._render_lock:
+            self._rendered[result_id] = png
+            while len(self._rendered) > 32:
+                self._rendered.popitem(last=False)
+        return png
+
+    # -- control and log ------------------------------------------------------------------
+
+    def _control(self, request: EmRequest) -> EmResponse:
+        """Test and demo controls: counters, faults, clock. Not part of the real API."""
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return _error(400, "InvalidParameter", "The request body is not valid JSON.")
+        action = request.path.removeprefix("/_emulator/")
+        if action == "stats" and request.method == "GET":
+            return _json(200, self.stats())
+        if request.method != "POST":
+            return _error(405, "MethodNotAllowed", "Use POST.")
+        if action == "faults":
+            try:
+                rules = parse_faults(str(body.get("faults", "")))
+            except ValueError as exc:
+                return _error(400, "InvalidParameter", str(exc))
+            with self._lock:
+                self.config.faults = rules
+            return _json(200, {"faults": [str(rule) for rule in rules]})
+        if action == "clock":
+            self.clock.advance(float(body.get("advance", 0)))
+            return _json(200, {"now": self.clock.now()})
+        if action == "reset":
+            self.reset()
+            return _json(200, {"reset": True})
+        return _error(404, "NotFound", f"No such control: {action}")
+
+    def stats(self) -> dict[str, Any]:
+        now = self.clock.now()
+        with self._lock:
+            by_status: dict[str, int] = defaultdict(int)
+            for task in self.tasks.values():
+                by_status[task.status(now, self.config.task_ttl_seconds)] += 1
+            return {
+                "now": now,
+                "counts": dict(self.counts),
+                "tasks": dict(by_status),
+                "faults": [str(rule) for rule in self.config.faults],
+            }
+
+    def _log(self, request: EmRequest, response: EmResponse | None, note: str | None) -> None:
+        entry: dict[str, Any] = {
+            "time": _wire_time(self.clock.now()),
+            "method": request.method,
+            "path": request.path,
+            "query": {
+                k: ("***" if k in ("Signature", "OSSAccessKeyId") else v)
+                for k, v in request.query.items()
+            },
+            "auth": _auth_kind(
+                request.headers.get("authorization", ""), self.config.api_key_prefix
+            ),
+            "headers": {
+                k: v
+                for k, v in request.headers.items()
+                if k.startswith("x-dashscope") or k == "content-type"
+            },
+            "status": response.status if response else None,
+        }
+        if request.body and request.method == "POST" and not request.path.startswith("/_"):
+            entry["body"] = summarize_body(request.body)
+        if response is not None and response.content_type == "application/json":
+            try:
+                answer = json.loads(response.body)
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict) and "code" in answer:
+                entry["code"] = answer["code"]
+        if note:
+            entry["note"] = note
+        with self._lock:
+            self.requests.append(entry)
+        if self.config.log_path:
+            line = json.dumps(entry, ensure_ascii=False)
+            with self._lock, open(self.config.log_path, "a", encoding="utf-8") as log:
+                log.write(line + "\n")
+
+
+def _auth_kind(header: str, prefix: str) -> str:
+    if not header:
+        return "missing"
+    scheme, _, key = header.partition(" ")
+    return "valid" if scheme.lower() == "bearer" and key.startswith(prefix) else "invalid"
+
+
+def summarize_body(raw: bytes) -> Any:
+    """The request body with every inline image replaced by its size and hash."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {"unparsed_bytes": len(raw)}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and value.startswith("data:"):
+            try:
+                data = base64.b64decode(value.partition(",")[2], validate=True)
+                info = probe_image(data)
+            except (ValueError, UnreadableImage):
+                return {"inline_image": "unreadable", "chars": len(value)}
+            return {
+                "inline_image": info.format,
+                "width": info.width,
+                "height": info.height,
+                "bytes": info.bytes,
+                "sha256": info.sha256,
+            }
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return url_for_log(value)
+        return value
+
+    return walk(body)
+
+
+def _messages_output(spec: ModelSpec, urls: list[str], *, finished: bool) -> dict[str, Any]:
+    def choice(items: list[dict[str, str]]) -> dict[str, Any]:
+        return {"finish_reason": "stop", "message": {"role": "assistant", "content": items}}
+
+    if spec.result_shape is ResultShape.QWEN:
+        return {"choices": [choice([{"image": url} for url in urls])]}
+    typed = [{"image": url, "type": "image"} for url in urls]
+    if spec.result_shape is ResultShape.ONE_CHOICE:
+        choices = [choice(typed)]
+    else:
+        choices = [choice([item]) for item in typed]
+    return {"choices": choices, "finished": finished}
+
+
+def _usage(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    size: tuple[int, int],
+    count: int,
+    endpoint: Endpoint,
+) -> dict[str, Any]:
+    width, height = size
+    if endpoint.body_style is not BodyStyle.MESSAGES:
+        return {"image_count": count}
+    if spec.result_shape is ResultShape.QWEN:
+        return {"height": height, "image_count": count, "width": width}
+    if spec.result_shape is ResultShape.ONE_CHOICE:
+        # Synthetic but plausible token counts: prompt text plus image patches.
+        input_tokens = (
+            len(request.prompt) // 3
+            + 1
+            + sum((image.info.pixels // 1024) if image.info else 0 for image in request.images)
+        )
+        output_tokens = 2 * count
+    else:
+        input_tokens = output_tokens = 0  # wan2.6 reports zero tokens
+    return {
+        "image_count": count,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "size": f"{width}*{height}",
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def _legacy_result(task: Task, url: str) -> dict[str, str]:
+    item = {"orig_prompt": task.request.prompt, "url": url}
+    extend = task.request.prompt_extend
+    if task.spec.supports(Option.PROMPT_EXTEND) and (extend if extend is not None else True):
+        item["actual_prompt"] = task.request.prompt
+    return item
+
+
+def _list_row(task: Task, status: str) -> dict[str, Any]:
+    final = status in ("SUCCEEDED", "FAILED", "CANCELED")
+    end = (task.canceled_at or task.end_at) if final else None
+    return {
+        "api_key_id": "emulator",
+        "caller_parent_id": "emulator",
+        "caller_uid": "emulator",
+        "gmt_create": int(task.submitted_at * 1000),
+        "start_time": int(task.start_at * 1000) if status not in ("PENDING", "CANCELED") else None,
+        "end_time": int(end * 1000) if end else None,
+        "model_name": task.model,
+        "region": "emulator",
+        "request_id": task.request_id,
+        "status": status,
+        "task_id": task.task_id,
+        "user_api_unique_key": f"apikey:v1:aigc:{task.endpoint.value.split('/')[3]}:{task.model}",
+    }
+
+
+def _list_time(value: str | None, default: float) -> float:
+    if not value:
+        return default
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise invalid("start_time and end_time must be written YYYYMMDDhhmmss.") from None

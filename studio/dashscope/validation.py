@@ -1,0 +1,370 @@
+"""Every limit the provider enforces, checked against the catalog before anything is sent.
+
+The client runs these checks strictly before sending; the emulator runs them leniently on
+what it receives (see catalog.py for the few values that differ). Messages are written for
+a designer: they name the limit and the value that broke it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from studio.dashscope.catalog import (
+    SEED_MAX,
+    ModelSpec,
+    Option,
+    UnknownModel,
+    get_model,
+)
+from studio.dashscope.types import GenerationRequest
+
+_SIZE_RE = re.compile(r"^([1-9][0-9]{1,4})\*([1-9][0-9]{1,4})$")
+_HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_RATIO_RE = re.compile(r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)%$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str  # "prompt", "size", "n", "images[2]", "bbox_list[1]", "color_palette", ...
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def parse_size(value: str) -> tuple[int, int] | None:
+    match = _SIZE_RE.match(value)
+    if not match:
+        return None
+    return int(match[1]), int(match[2])
+
+
+def _mp(pixels: int) -> str:
+    side = math.isqrt(pixels)
+    if side * side == pixels:
+        return f"{side}×{side}"
+    return f"{pixels:,} pixels"
+
+
+def _sequential(request: GenerationRequest) -> bool:
+    return bool(request.enable_sequential)
+
+
+def check_request(
+    request: GenerationRequest, *, asynchronous: bool, strict: bool = True
+) -> list[Problem]:
+    """All the problems with a request for its model; empty when it may be sent."""
+    try:
+        spec = get_model(request.model)
+    except UnknownModel:
+        return [Problem("model", f"{request.model!r} is not a model the studio knows.")]
+    problems: list[Problem] = []
+    if strict and spec.endpoint(asynchronous=asynchronous) is None:
+        way = "in the background" if asynchronous else "synchronously"
+        problems.append(Problem("model", f"{spec.name} cannot be called {way}."))
+    if strict:
+        problems += _check_options(spec, request)
+    problems += _check_prompt(spec, request)
+    problems += _check_images(spec, request, strict=strict)
+    problems += _check_size(spec, request, strict=strict)
+    problems += _check_n(spec, request)
+    problems += _check_seed(spec, request)
+    problems += _check_boxes(spec, request, strict=strict)
+    problems += _check_palette(spec, request, strict=strict)
+    thinking = request.thinking_mode is not None and spec.supports(Option.THINKING_MODE)
+    if strict and thinking and (request.images or _sequential(request)):
+        problems.append(
+            Problem(
+                "thinking_mode",
+                "Thinking mode applies only to text-to-image without input images "
+                "and without a sequence.",
+            )
+        )
+    return problems
+
+
+def _check_options(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
+    problems = []
+    for option in Option:
+        if getattr(request, option.value) not in (None, "") and not spec.supports(option):
+            problems.append(Problem(option.value, f"{spec.name} does not take {option.value}."))
+    return problems
+
+
+def _check_prompt(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
+    problems = []
+    if not request.prompt or not request.prompt.strip():
+        problems.append(Problem("prompt", "A prompt is required."))
+    elif len(request.prompt) > spec.prompt_max_chars:
+        problems.append(
+            Problem(
+                "prompt",
+                f"The prompt is {len(request.prompt):,} characters; {spec.name} takes at "
+                f"most {spec.prompt_max_chars:,}.",
+            )
+        )
+    limit = spec.negative_prompt_max_chars
+    negative = request.negative_prompt
+    if negative and limit is not None and len(negative) > limit:
+        problems.append(
+            Problem(
+                "negative_prompt",
+                f"The negative prompt is {len(negative):,} characters; {spec.name} takes "
+                f"at most {limit:,}.",
+            )
+        )
+    return problems
+
+
+def _check_images(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+    rule = spec.images
+    if rule is None:
+        if request.images:
+            return [Problem("images", f"{spec.name} does not take input images.")]
+        return []
+    low, high = rule.count
+    count = len(request.images)
+    if count < low:
+        need = "an input image" if low == 1 else f"at least {low} input images"
+        return [Problem("images", f"{spec.name} needs {need}.")]
+    if count > high:
+        return [Problem("images", f"{spec.name} takes at most {high} input images; got {count}.")]
+    problems = []
+    max_bytes = rule.max_bytes if strict else rule.accepted_max_bytes
+    for position, image in enumerate(request.images, start=1):
+        info = image.info
+        if info is None:
+            continue  # a URL: the provider checks it when it downloads it
+        where = f"images[{position}]"
+        label = f"Image {position}"
+        if info.format not in rule.formats:
+            problems.append(
+                Problem(where, f"{label} is {info.format}; use JPEG, PNG, BMP or WEBP.")
+            )
+        if info.has_alpha and not rule.alpha:
+            problems.append(Problem(where, f"{label} has transparency, which is not accepted."))
+        short, long_ = min(info.width, info.height), max(info.width, info.height)
+        if short < rule.min_side:
+            problems.append(
+                Problem(
+                    where,
+                    f"{label} is {info.width}×{info.height}; each side must be at least "
+                    f"{rule.min_side} pixels.",
+                )
+            )
+        if long_ > rule.max_side:
+            problems.append(
+                Problem(
+                    where,
+                    f"{label} is {info.width}×{info.height}; each side must be at most "
+                    f"{rule.max_side} pixels.",
+                )
+            )
+        if rule.aspect is not None and not rule.aspect.allows(info.width, info.height):
+            problems.append(
+                Problem(
+                    where,
+                    f"{label} is {info.width}×{info.height}; its aspect ratio must be "
+                    f"between {rule.aspect}.",
+                )
+            )
+        if info.bytes > max_bytes:
+            problems.append(
+                Problem(
+                    where,
+                    f"{label} is {info.bytes / 1024 / 1024:.1f} MB; the limit is "
+                    f"{max_bytes // 1024 // 1024} MB.",
+                )
+            )
+    return problems
+
+
+def _check_size(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+    rule = spec.size
+    value = request.size
+    if value is None:
+        return []
+    has_images = bool(request.images)
+    if rule.fixed:
+        allowed = ", ".join(f"{w}*{h}" for w, h in rule.fixed)
+        parsed = parse_size(value)
+        if parsed not in rule.fixed:
+            return [Problem("size", f"{spec.name} makes only these sizes: {allowed}.")]
+        return []
+    if value in rule.tiers:
+        if value in rule.text_to_image_only_tiers and (has_images or _sequential(request)):
+            return [
+                Problem(
+                    "size",
+                    f"{value} is only for text-to-image without input images or a sequence; "
+                    "use 2K or less.",
+                )
+            ]
+        return []
+    parsed = parse_size(value)
+    if parsed is None:
+        tiers = " or ".join(rule.tiers)
+        custom = "W*H (for example 1280*1280)"
+        expected = f"{tiers}, or {custom}" if tiers else custom
+        return [Problem("size", f"{value!r} is not a size; use {expected}.")]
+    width, height = parsed
+    pixels = width * height
+    low = rule.min_pixels if strict else rule.accepted_min_pixels
+    high = rule.max_pixels_for(has_images=has_images)
+    problems = []
+    if not low <= pixels <= high:
+        problems.append(
+            Problem(
+                "size",
+                f"{width}×{height} is {pixels:,} pixels; {spec.name} makes between "
+                f"{_mp(low)} and {_mp(high)} in total.",
+            )
+        )
+    if rule.aspect is not None and not rule.aspect.allows(width, height):
+        problems.append(
+            Problem("size", f"{width}×{height}: the aspect ratio must be between {rule.aspect}.")
+        )
+    return problems
+
+
+def _check_n(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
+    if request.n is None:
+        return []
+    allowed = spec.n_sequential if _sequential(request) and spec.n_sequential else spec.n
+    if isinstance(request.n, bool) or request.n not in allowed:
+        if allowed.min == allowed.max:
+            return [Problem("n", f"{spec.name} makes exactly {allowed.min} image per request.")]
+        return [
+            Problem("n", f"{spec.name} makes {allowed.min} to {allowed.max} images per request.")
+        ]
+    return []
+
+
+def _check_seed(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
+    seed = request.seed
+    if seed is None or not spec.supports(Option.SEED):
+        return []
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        return [Problem("seed", f"The seed must be a whole number from 0 to {SEED_MAX:,}.")]
+    return []
+
+
+def _check_boxes(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+    boxes = request.bbox_list
+    if boxes is None or not spec.supports(Option.BBOX_LIST):
+        return []
+    if strict and _sequential(request):
+        return [Problem("bbox_list", "Regions cannot be combined with a sequence.")]
+    if len(boxes) != len(request.images):
+        return [
+            Problem(
+                "bbox_list",
+                f"Regions are given for {len(boxes)} images but there are "
+                f"{len(request.images)} input images.",
+            )
+        ]
+    problems = []
+    for position, (image, image_boxes) in enumerate(
+        zip(request.images, boxes, strict=True), start=1
+    ):
+        where = f"bbox_list[{position}]"
+        if len(image_boxes) > spec.max_boxes_per_image:
+            problems.append(
+                Problem(
+                    where,
+                    f"Image {position} has {len(image_boxes)} regions; at most "
+                    f"{spec.max_boxes_per_image} per image.",
+                )
+            )
+            continue
+        for number, box in enumerate(image_boxes, start=1):
+            message = _box_problem(
+                box,
+                image.info.width if image.info else None,
+                image.info.height if image.info else None,
+            )
+            if message:
+                problems.append(Problem(where, f"Image {position}, region {number}: {message}"))
+    return problems
+
+
+def _box_problem(box: object, width: int | None, height: int | None) -> str | None:
+    if (
+        not isinstance(box, (list, tuple))
+        or len(box) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+    ):
+        return "a region is four whole numbers [x1, y1, x2, y2]."
+    x1, y1, x2, y2 = box
+    if x1 < 0 or y1 < 0:
+        return "coordinates cannot be negative."
+    if x2 <= x1 or y2 <= y1:
+        return "the second corner must be below and to the right of the first."
+    if width is not None and height is not None and (x2 > width or y2 > height):
+        return f"it reaches outside the {width}×{height} image."
+    return None
+
+
+def _check_palette(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+    palette = request.color_palette
+    if palette is None or not spec.supports(Option.COLOR_PALETTE):
+        return []
+    if strict and _sequential(request):
+        return [Problem("color_palette", "A colour palette cannot be combined with a sequence.")]
+    low, high = spec.color_palette_items
+    if not low <= len(palette) <= high:
+        return [Problem("color_palette", f"A palette has {low} to {high} colours.")]
+    total = 0.0
+    for number, swatch in enumerate(palette, start=1):
+        if not _HEX_RE.match(swatch.hex):
+            return [Problem("color_palette", f"Colour {number} must be written #RRGGBB.")]
+        if not _RATIO_RE.match(swatch.ratio):
+            return [
+                Problem("color_palette", f"Colour {number}'s share must be written like 25.00%.")
+            ]
+        total += float(swatch.ratio.rstrip("%"))
+    if abs(total - 100.0) > 0.005:
+        return [Problem("color_palette", f"The shares add up to {total:.2f}%, not 100.00%.")]
+    return []
+
+
+def output_size(request: GenerationRequest) -> tuple[int, int]:
+    """The width and height the provider will make for a valid request."""
+    spec = get_model(request.model)
+    rule = spec.size
+    value = request.size or rule.default
+    last = request.images[-1].info if request.images else None
+    if value in rule.tiers:
+        area = rule.tiers[value] ** 2
+    else:
+        parsed = parse_size(value)
+        assert parsed is not None, value
+        if request.size is not None or not (rule.follows_last_image and last):
+            return _snap(parsed, rule.snap)
+        area = parsed[0] * parsed[1]
+    ratio = 1.0
+    if rule.follows_last_image and last is not None:
+        ratio = last.width / last.height
+        if rule.aspect is not None:
+            ratio = rule.aspect.clamp(ratio)
+    width = round(math.sqrt(area * ratio))
+    height = round(math.sqrt(area / ratio))
+    return _snap((width, height), rule.snap)
+
+
+def _snap(size: tuple[int, int], step: int) -> tuple[int, int]:
+    if step == 1:
+        return size
+    return tuple(max(step, round(side / step) * step) for side in size)  # type: ignore[return-value]
+
+
+def images_requested(request: GenerationRequest) -> int:
+    """How many images a request asks for: what it may cost."""
+    spec = get_model(request.model)
+    if request.n is not None:
+        return request.n
+    if _sequential(request) and spec.n_sequential:
+        return spec.n_sequential.default
+    return spec.n.default
