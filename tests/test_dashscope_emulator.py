@@ -393,3 +393,14 @@ def test_what_the_emulator_does_not_emulate_is_refused_plainly(emulated):
         Endpoint.MULTIMODAL_GENERATION, t2i_body(), headers={"X-DashScope-SSE": "enable"}
     )
     assert streamed.status_code == 400
+
+
+def test_expired_tasks_and_results_are_forgotten(emulated):
+    old = submit(emulated, t2i_body())
+    emulated.clock.advance(10)
+    url = fetch(emulated, old)["output"]["choices"][0]["message"]["content"][0]["image"]
+    emulated.clock.advance(25 * 3600)
+    submit(emulated, t2i_body())
+    assert old not in emulated.emulator.tasks
+    assert len(emulated.emulator.results) == 1
+    assert emulated.http.get(url).status_code == 404

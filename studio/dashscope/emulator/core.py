@@ -363,6 +363,7 @@ class Emulator:
     def _new_results(self, plans: list[RenderPlan], task: Task | None) -> list[str]:
         ids = []
         with self._lock:
+            self._purge(self.clock.now())
             for plan in plans:
                 result_id = uuid.uuid4().hex
                 self.results[result_id] = Result(plan=plan, task=task, created_at=self.clock.now())
@@ -585,9 +586,20 @@ class Emulator:
     # -- results --------------------------------------------------------------------------
 
     def _expires_at(self, result_id: str) -> float:
-        result = self.results[result_id]
+        return self._result_expiry(self.results[result_id])
+
+    def _result_expiry(self, result: Result) -> float:
         made = result.task.end_at if result.task else result.created_at
         return made + self.config.result_ttl_seconds
+
+    def _purge(self, now: float) -> None:
+        """Forget tasks and results past their lifetimes, as the provider does."""
+        self.results = {rid: r for rid, r in self.results.items() if self._result_expiry(r) > now}
+        self.tasks = {
+            tid: t
+            for tid, t in self.tasks.items()
+            if now < t.submitted_at + self.config.task_ttl_seconds
+        }
 
     def _signature(self, result_id: str, expires: int) -> str:
         message = f"GET\n\n\n{expires}\n/dashscope-result-emulator/{result_id}.png".encode()

@@ -23,9 +23,12 @@ PROMPT_BAND = 0.22  # share of the height kept for the prompt on edit results
 
 @dataclass(frozen=True)
 class Sketch:
-    """An input image, shrunk to its cell, with its regions in its own original pixels."""
+    """An input image, shrunk to its cell, with its regions in its own original pixels.
 
-    image: Image.Image
+    Kept as JPEG bytes: tasks live for a day, and raw pixels would hold megabytes each.
+    """
+
+    jpeg: bytes
     original_size: tuple[int, int]
     boxes: tuple[Box, ...]
 
@@ -94,7 +97,9 @@ def sketch(data: bytes, boxes: tuple[Box, ...], cell: tuple[int, int]) -> Sketch
         opened.draft("RGB", cell)  # JPEG decodes straight at a smaller scale
         image = opened.convert("RGB")
     image.thumbnail(cell)
-    return Sketch(image=image, original_size=original_size, boxes=boxes)
+    output = io.BytesIO()
+    image.save(output, format="JPEG", quality=90)
+    return Sketch(jpeg=output.getvalue(), original_size=original_size, boxes=boxes)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -176,8 +181,10 @@ def _draw_inputs(
         zip(plan.sketches, placements(sizes, plan.width, plan.height), strict=True), start=1
     ):
         w, h = item.original_size
+        with Image.open(io.BytesIO(item.jpeg)) as shrunk:
+            shrunk.load()
         fitted = ImageOps.contain(
-            item.image, (max(1, round(w * place.scale)), max(1, round(h * place.scale)))
+            shrunk, (max(1, round(w * place.scale)), max(1, round(h * place.scale)))
         )
         canvas.paste(fitted, (place.left, place.top))
         draw.text(
