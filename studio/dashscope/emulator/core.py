@@ -268,23 +268,18 @@ class Emulator:
             return _error(exc.status, exc.code, exc.message)
 
     def _allow_query(self) -> bool:
-        now = self.clock.now()
-        with self._lock:
-            window = self._queries
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            if len(window) >= self.config.queries_per_second:
-                return False
-            window.append(now)
-            return True
+        return self._within_rate(self._queries, self.config.queries_per_second)
 
     def _allow_submit(self, model: str) -> bool:
+        return self._within_rate(self._submits[model], self.config.submits_per_second)
+
+    def _within_rate(self, window: deque[float], per_second: int) -> bool:
+        """Count a request in a sliding one-second window, unless the window is full."""
         now = self.clock.now()
         with self._lock:
-            window = self._submits[model]
             while window and window[0] <= now - 1.0:
                 window.popleft()
-            if len(window) >= self.config.submits_per_second:
+            if len(window) >= per_second:
                 return False
             window.append(now)
             return True
