@@ -36,6 +36,16 @@ def env_str(name: str, default: str | None = None) -> str:
     return default
 
 
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Split a comma-separated variable; a value with no items at all is an error."""
     raw = os.environ.get(name)
@@ -76,6 +86,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_q",
     "studio.accounts",
+    "studio.generation",
     "studio.core",
 ]
 
@@ -120,6 +131,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The django-q2 ORM broker and its workers write concurrently: take the write lock at
     # BEGIN and wait for it, instead of failing with "database is locked" on upgrade.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # A file, not shared-cache memory, for the test database: concurrency tests need
+    # SQLite's real locking, which honours the timeout above.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 60
 
@@ -146,7 +160,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # The manifest storage needs a prior collectstatic, or every {% static %} fails: only the
 # Docker image (which runs collectstatic at build) turns it on.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Overwriting, not renaming: a retried download replaces its own file instead of
+    # leaving a suffixed duplicate beside it.
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"allow_overwrite": True},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -161,6 +180,18 @@ DASHSCOPE_API_KEY = env_str("DASHSCOPE_API_KEY", "")
 DASHSCOPE_REGION = env_str("DASHSCOPE_REGION", "ap-southeast-1")
 DASHSCOPE_BASE_URL = dashscope_base_url(DASHSCOPE_REGION, env_str("DASHSCOPE_BASE_URL", ""))
 
+# The provider's limits, which every worker process together keeps to. The emulator's
+# defaults are the same numbers.
+STUDIO_PROVIDER_RUNNING_PER_MODEL = env_int("STUDIO_PROVIDER_RUNNING_PER_MODEL", 2)
+STUDIO_PROVIDER_SUBMITS_PER_SECOND = env_int("STUDIO_PROVIDER_SUBMITS_PER_SECOND", 2)
+STUDIO_PROVIDER_QUERIES_PER_SECOND = env_int("STUDIO_PROVIDER_QUERIES_PER_SECOND", 20)
+# A job still waiting this long after it was submitted is timed out (and watched on).
+STUDIO_JOB_TIMEOUT_SECONDS = env_int("STUDIO_JOB_TIMEOUT_SECONDS", 120)
+# Steps of one job that may start without finishing before the job is failed.
+STUDIO_STEP_ATTEMPTS = env_int("STUDIO_STEP_ATTEMPTS", 3)
+# How long a dead dispatcher blocks a new one; longer than a submit's timeouts (35 s).
+STUDIO_DISPATCHER_LEASE_SECONDS = env_int("STUDIO_DISPATCHER_LEASE_SECONDS", 45)
+
 # django-q2 with the ORM broker: no Redis, and the admin shows queued and failed tasks.
 # `retry` must exceed `timeout`, or a task still running is handed to a second worker.
 # `queue_limit` equal to `workers` keeps prefetched tasks from waiting in the cluster's
@@ -168,10 +199,11 @@ DASHSCOPE_BASE_URL = dashscope_base_url(DASHSCOPE_REGION, env_str("DASHSCOPE_BAS
 Q_CLUSTER = {
     "name": "studio",
     "orm": "default",
-    "workers": 2,
-    "queue_limit": 2,
+    # The dispatcher holds one worker while jobs are open; the others run job steps.
+    "workers": 4,
+    "queue_limit": 4,
     "bulk": 1,
-    "poll": 0.5,
+    "poll": 0.2,
     "timeout": 60,
     "retry": 150,
     "max_attempts": 3,
@@ -196,6 +228,8 @@ LOGGING = {
         # At INFO, httpx logs every request's full URL, signed query strings included.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Pillow narrates every PNG chunk at DEBUG.
+        "PIL": {"level": "INFO"},
         "studio": {"level": "INFO"},
         # The worker reports starting, stopping and failed tasks at INFO.
         "django-q": {"level": "INFO"},

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -19,6 +23,15 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Limits for the team as a whole; empty means no limit.
+    images_per_day = models.PositiveIntegerField(null=True, blank=True)
+    images_per_month = models.PositiveIntegerField(null=True, blank=True)
+    # Defaults for each member, unless the membership sets its own.
+    member_images_per_day = models.PositiveIntegerField(null=True, blank=True)
+    member_images_per_month = models.PositiveIntegerField(null=True, blank=True)
+    member_jobs_in_flight = models.PositiveIntegerField(
+        default=10, help_text="Jobs one person may have queued or running at once."
+    )
 
     objects = TeamQuerySet.as_manager()
 
@@ -42,6 +55,10 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Personal limits; empty falls back to the team's member defaults.
+    images_per_day = models.PositiveIntegerField(null=True, blank=True)
+    images_per_month = models.PositiveIntegerField(null=True, blank=True)
+    jobs_in_flight = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -62,3 +79,132 @@ class Membership(models.Model):
     @property
     def can_manage(self) -> bool:
         return self.role == self.Role.OWNER
+
+    @property
+    def daily_limit(self) -> int | None:
+        return _first_set(self.images_per_day, self.team.member_images_per_day)
+
+    @property
+    def monthly_limit(self) -> int | None:
+        return _first_set(self.images_per_month, self.team.member_images_per_month)
+
+    @property
+    def jobs_in_flight_limit(self) -> int:
+        return _first_set(self.jobs_in_flight, self.team.member_jobs_in_flight) or 0
+
+
+def _first_set(*values: int | None) -> int | None:
+    return next((value for value in values if value is not None), None)
+
+
+class QuotaExceeded(Exception):
+    """A request would go past a limit; the message says what is left and when it renews."""
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str  # "day" or "month"
+    starts_on: date
+    renews_at: datetime
+
+    @classmethod
+    def containing(cls, name: str, moment: datetime) -> Period:
+        today = moment.date()
+        if name == "day":
+            start, end = today, today + timedelta(days=1)
+        else:
+            start = today.replace(day=1)
+            end = start + timedelta(days=calendar.monthrange(start.year, start.month)[1])
+        return cls(name, start, datetime.combine(end, time.min, tzinfo=moment.tzinfo))
+
+    def describe_renewal(self) -> str:
+        if self.name == "day":
+            return f"renews at {self.renews_at:%H:%M} UTC tomorrow"
+        return f"renews on {self.renews_at:%-d %B}"
+
+
+class QuotaCounter(models.Model):
+    """Images used and reserved in one day or month, by one person or by a whole team.
+
+    Reservations are one conditional UPDATE each, so concurrent submissions can never
+    together pass a limit, on SQLite and PostgreSQL alike.
+    """
+
+    class PeriodName(models.TextChoices):
+        DAY = "day", "Day"
+        MONTH = "month", "Month"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="quota_counters")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="quota_counters",
+        help_text="Empty for the team as a whole.",
+    )
+    period = models.CharField(max_length=8, choices=PeriodName.choices)
+    starts_on = models.DateField()
+    used = models.PositiveIntegerField(default=0)
+    reserved = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "user", "period", "starts_on"],
+                condition=Q(user__isnull=False),
+                name="unique_person_quota_counter",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "period", "starts_on"],
+                condition=Q(user__isnull=True),
+                name="unique_team_quota_counter",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user or f"{self.team} (team)"
+        return (
+            f"{who}, {self.period} of {self.starts_on}: {self.used} used, {self.reserved} reserved"
+        )
+
+    @classmethod
+    def reserve(cls, membership: Membership, images: int, moment: datetime) -> list[int]:
+        """Reserve `images` against every limit of the person and the team; the counters' ids.
+
+        Call inside the transaction that creates the job: a refusal raises QuotaExceeded
+        and the caller's rollback undoes the reservations already made.
+        """
+        team = membership.team
+        checks = (
+            (membership.user, "day", membership.daily_limit, "You have"),
+            (membership.user, "month", membership.monthly_limit, "You have"),
+            (None, "day", team.images_per_day, "Your team has"),
+            (None, "month", team.images_per_month, "Your team has"),
+        )
+        ids = []
+        for user, name, limit, who in checks:
+            period = Period.containing(name, moment)
+            counter, _ = cls.objects.get_or_create(
+                team=team, user=user, period=name, starts_on=period.starts_on
+            )
+            rows = cls.objects.filter(pk=counter.pk)
+            if limit is not None:
+                rows = rows.filter(reserved__lte=limit - images - F("used"))
+            if not rows.update(reserved=F("reserved") + images):
+                counter.refresh_from_db()
+                left = max(0, limit - counter.used - counter.reserved) if limit else 0
+                this = "today" if name == "day" else "this month"
+                raise QuotaExceeded(
+                    f"{who} {left} of {limit} images left {this} and this request needs "
+                    f"{images}; the limit {period.describe_renewal()}."
+                )
+            ids.append(counter.pk)
+        return ids
+
+    @classmethod
+    def settle(cls, counter_ids: list[int], *, reserved: int, charged: int) -> None:
+        """Turn a reservation into use: charge what was made, release the rest."""
+        cls.objects.filter(pk__in=counter_ids).update(
+            reserved=F("reserved") - reserved, used=F("used") + charged
+        )

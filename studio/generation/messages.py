@@ -1,0 +1,76 @@
+"""What a designer reads when a job does not simply succeed: what happened, what it cost,
+and what to do next."""
+
+from __future__ import annotations
+
+from studio.dashscope.errors import DashScopeError, RequestRefused
+
+SUBMIT_UNCERTAIN = (
+    "The provider did not answer while this job was being sent, and the studio could not "
+    "find it there. Nothing was charged; please try again."
+)
+TIMED_OUT = (
+    "The provider did not start this job within the time limit, so it was cancelled. "
+    "Nothing was charged; please try again."
+)
+TIMED_OUT_WATCHING = (
+    "Taking longer than usual. The studio keeps watching and will store the images if they arrive."
+)
+EXPIRED = "The provider no longer knows this job (its records last 24 hours). Nothing was charged."
+WORKER_CRASHED = (
+    "Processing this job stopped the studio's worker several times, so it was stopped. "
+    "Nothing was charged for images that were not stored."
+)
+DOWNLOAD_FAILED = (
+    "The provider made the images but they could not be downloaded. Nothing was charged; "
+    "an administrator has been told."
+)
+
+_BY_CODE = {
+    "DataInspectionFailed": (
+        "The provider refused this content: the prompt or an image may break its content "
+        "rules. Nothing was charged; change the prompt or the images and try again."
+    ),
+    "Throttling.AllocationQuota": (
+        "The studio's account with the provider has used up its quota. Nothing was charged; "
+        "tell an administrator."
+    ),
+    "InvalidApiKey": "The studio's provider key was refused. Tell an administrator.",
+    "Arrearage": "The studio's provider account is not in good standing. Tell an administrator.",
+    "InvalidParameter.FileDownload": "The provider could not read an input image.",
+}
+
+
+def for_error(error: DashScopeError) -> str:
+    base = _BY_CODE.get(error.code)
+    if base is None and error.code.startswith("DataInspection"):
+        base = _BY_CODE["DataInspectionFailed"]
+    if base is None:
+        base = f"The provider refused this job ({error.code}: {error.message})."
+    return _with_request(base, error.request_id)
+
+
+def for_task_failure(code: str | None, message: str | None) -> str:
+    code = code or "Failed"
+    if code in _BY_CODE or code.startswith("DataInspection"):
+        return _BY_CODE.get(code, _BY_CODE["DataInspectionFailed"])
+    return (
+        f"The provider could not make this image ({code}: {message or 'no details'}). "
+        "Nothing was charged."
+    )
+
+
+def refused(error: RequestRefused) -> str:
+    return "This request breaks a provider limit: " + " ".join(p.message for p in error.problems)
+
+
+def partial(stored: int, wanted: int) -> str:
+    return f"{stored} of {wanted} images were made and stored; you are charged for {stored}."
+
+
+def stored(count: int) -> str:
+    return f"{count} image{'s' if count != 1 else ''} stored."
+
+
+def _with_request(text: str, request_id: str | None) -> str:
+    return f"{text} (Provider request {request_id}.)" if request_id else text

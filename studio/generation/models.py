@@ -1,0 +1,316 @@
+"""Jobs: a designer's request, its inputs, what the provider made, and everything that happened."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from studio.accounts.models import QuotaCounter, Team
+from studio.dashscope.catalog import Option, get_model
+from studio.dashscope.types import ColorSwatch, GenerationRequest, InputImage
+
+# Job.parameters keys that map one-to-one onto the provider request.
+_REQUEST_PARAMETERS = (
+    "size",
+    "n",
+    "seed",
+    "watermark",
+    "prompt_extend",
+    "thinking_mode",
+    "enable_sequential",
+)
+
+
+def _input_path(instance: JobInput, filename: str) -> str:
+    # Names come from the job and position, never from the upload: nothing to traverse.
+    return f"inputs/{instance.job_id}/{instance.position}.{filename.rsplit('.', 1)[-1]}"
+
+
+class Job(models.Model):
+    class Kind(models.TextChoices):
+        TEXT_TO_IMAGE = "text-to-image", "Text to image"
+        EDIT = "edit", "Edit"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SUBMITTING = "submitting", "Submitting"
+        PENDING = "pending", "Waiting at the provider"
+        RUNNING = "running", "Running"
+        DOWNLOADING = "downloading", "Downloading"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partially succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        TIMED_OUT = "timed_out", "Timed out (still watched)"
+
+    # Waiting at or working with the provider: counts against a person's jobs in flight.
+    ACTIVE = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.RUNNING, Status.DOWNLOADING)
+    # Not final: the worker still has something to do or to watch.
+    OPEN = (*ACTIVE, Status.TIMED_OUT)
+    AT_PROVIDER = (Status.SUBMITTING, Status.PENDING, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    model = models.CharField(max_length=64)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True)  # size, n, seed, watermark, ...
+    images_requested = models.PositiveSmallIntegerField()
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    provider_task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    provider_request_id = models.CharField(max_length=64, blank=True)
+    provider_submitted_at = models.DateTimeField(null=True, blank=True)
+    provider_started_at = models.DateTimeField(null=True, blank=True)
+    provider_finished_at = models.DateTimeField(null=True, blank=True)
+    submit_started_at = models.DateTimeField(null=True, blank=True)
+    timed_out_at = models.DateTimeField(null=True, blank=True)
+
+    # Worker bookkeeping. A lease is held while a worker acts on the job; attempts count
+    # the steps started since the last one that finished, so a job that kills its worker
+    # every time is failed after a few tries instead of crashing workers forever.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    # Signed result URLs between the provider's answer and their download; secrets, so
+    # never shown anywhere, and cleared as soon as the images are stored.
+    result_urls = models.JSONField(default=list, blank=True)
+
+    cancel_requested = models.BooleanField(default=False)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    images_charged = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "model", "created_at"], name="job_dispatch"),
+            models.Index(fields=["team", "author", "status"], name="job_author_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} job {self.id} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
+    def is_asynchronous(self) -> bool:
+        return get_model(self.model).async_endpoint is not None
+
+    def move(
+        self, to: str, *, expect: tuple[str, ...] | None = None, message: str = "", **fields: Any
+    ) -> bool:
+        """Change status if the job is still in one of `expect`, and record it.
+
+        The conditional UPDATE is what makes two workers racing on one job harmless: only
+        one of them sees its change applied.
+        """
+        rows = Job.objects.filter(pk=self.pk)
+        if expect is not None:
+            rows = rows.filter(status__in=expect)
+        if to not in self.OPEN:
+            fields.setdefault("finished_at", timezone.now())
+        changed = rows.update(status=to, updated_at=timezone.now(), **fields)
+        if changed:
+            self.status = to
+            for name, value in fields.items():
+                setattr(self, name, value)
+            JobEvent.objects.create(job=self, status=to, message=message)
+        return bool(changed)
+
+    def log(self, message: str, *, request_id: str = "", code: str = "") -> None:
+        JobEvent.objects.create(
+            job=self, status=self.status, message=message, request_id=request_id, code=code
+        )
+
+    def to_generation_request(self) -> GenerationRequest:
+        """The provider request this job stands for, inputs read back from the media store."""
+        spec = get_model(self.model)
+        inputs = list(self.inputs.all())
+        images = []
+        for item in inputs:
+            with item.image.open("rb") as file:
+                images.append(InputImage.from_bytes(file.read()))
+        params = dict(self.parameters)
+        palette = params.pop("color_palette", None)
+        boxes = None
+        if spec.supports(Option.BBOX_LIST) and any(item.boxes for item in inputs):
+            boxes = tuple(tuple(tuple(box) for box in item.boxes) for item in inputs)
+        return GenerationRequest(
+            model=self.model,
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt or None,
+            images=tuple(images),
+            bbox_list=boxes,
+            color_palette=tuple(ColorSwatch(**c) for c in palette) if palette else None,
+            **{key: params.get(key) for key in _REQUEST_PARAMETERS},
+        )
+
+    def queue_position(self) -> int | None:
+        """How many queued jobs of the same model are ahead of this one (1 = next)."""
+        if self.status != self.Status.QUEUED:
+            return None
+        ahead = Job.objects.filter(
+            model=self.model, status=self.Status.QUEUED, created_at__lt=self.created_at
+        )
+        return ahead.count() + 1
+
+
+class JobInput(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
+    position = models.PositiveSmallIntegerField()  # 1-9: "image 1" in the prompt
+    image = models.FileField(upload_to=_input_path, max_length=200)
+    mime = models.CharField(max_length=32)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    boxes = models.JSONField(default=list, blank=True)  # [[x1, y1, x2, y2], ...] in this image
+    adjustments = models.JSONField(default=list, blank=True)  # what normalisation changed
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="unique_input_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Image {self.position} of job {self.job_id}"
+
+
+class GeneratedImage(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()  # 0-based, in the provider's order
+    image = models.FileField(max_length=200)
+    thumbnail = models.FileField(max_length=200)
+    mime = models.CharField(max_length=32, default="image/png")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            # Stored exactly once: a retried download cannot add a second row.
+            models.UniqueConstraint(fields=["job", "index"], name="unique_image_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Result {self.index + 1} of job {self.job_id}"
+
+
+class JobEvent(models.Model):
+    """One line of a job's history: a state change or a provider call. Never a secret."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Job.Status.choices)
+    message = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    code = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status}: {self.message}"
+
+
+class QuotaCharge(models.Model):
+    """The ledger: one reservation and at most one settlement per job."""
+
+    class Kind(models.TextChoices):
+        RESERVE = "reserve", "Reserved"
+        SETTLE = "settle", "Settled"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="quota_charges")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    images = models.PositiveSmallIntegerField()  # reserved, or charged at settlement
+    counter_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "kind"], name="unique_charge_per_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.images} images for job {self.job_id}"
+
+    @classmethod
+    def settle(cls, job: Job, charged: int) -> bool:
+        """Charge a job for `charged` stored images and release the rest, exactly once."""
+        with transaction.atomic():
+            reservation = cls.objects.filter(job=job, kind=cls.Kind.RESERVE).first()
+            if reservation is None:
+                return False
+            try:
+                with transaction.atomic():
+                    cls.objects.create(
+                        job=job,
+                        kind=cls.Kind.SETTLE,
+                        images=charged,
+                        counter_ids=reservation.counter_ids,
+                    )
+            except IntegrityError:
+                return False  # settled already
+            QuotaCounter.settle(
+                reservation.counter_ids, reserved=reservation.images, charged=charged
+            )
+            Job.objects.filter(pk=job.pk).update(images_charged=charged)
+            job.images_charged = charged
+        return True
+
+
+class WorkerLease(models.Model):
+    """A named lease, so that one process at a time does a job-wide duty (the dispatcher).
+
+    Times come from the database's clock, the one clock every host agrees on.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    owner = models.CharField(max_length=96, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} lease held by {self.owner or 'nobody'}"
+
+    @classmethod
+    def acquire(cls, name: str, owner: str, seconds: float) -> bool:
+        from django.db.models import Q
+        from django.db.models.functions import Now
+
+        cls.objects.get_or_create(name=name)
+        free = Q(until__isnull=True) | Q(until__lt=Now()) | Q(owner=owner)
+        until = Now() + timedelta(seconds=seconds)
+        return bool(cls.objects.filter(free, name=name).update(owner=owner, until=until))
+
+    @classmethod
+    def release(cls, name: str, owner: str) -> None:
+        cls.objects.filter(name=name, owner=owner).update(owner="", until=None)
+
+    @classmethod
+    def is_held(cls, name: str) -> bool:
+        from django.db.models.functions import Now
+
+        return cls.objects.filter(name=name, until__gte=Now()).exists()

@@ -1,0 +1,216 @@
+"""Workflows that span jobs, their inputs, the quota and the queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
+from studio.dashscope.catalog import UnknownModel, get_model
+from studio.dashscope.types import Box, ColorSwatch, GenerationRequest, InputImage
+from studio.dashscope.validation import Problem, check_request, images_requested
+from studio.generation.models import Job, JobInput, QuotaCharge
+from studio.generation.normalise import NormalisedImage
+from studio.generation.worker import finish
+
+PARAMETERS = (
+    "size",
+    "n",
+    "seed",
+    "watermark",
+    "prompt_extend",
+    "thinking_mode",
+    "enable_sequential",
+    "color_palette",
+)
+
+
+class JobRefused(Exception):
+    """The job was not created; nothing was stored, reserved or charged."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(" ".join(p.message for p in problems))
+
+
+@dataclass(frozen=True)
+class InputUpload:
+    image: NormalisedImage
+    boxes: list[Box] = field(default_factory=list)  # in the normalised image's pixels
+
+
+def _request(
+    model: str,
+    prompt: str,
+    negative_prompt: str,
+    parameters: dict[str, Any],
+    inputs: Sequence[InputUpload],
+) -> GenerationRequest:
+    spec = get_model(model)
+    palette = parameters.get("color_palette")
+    boxes = None
+    if any(upload.boxes for upload in inputs):
+        boxes = tuple(tuple(tuple(box) for box in upload.boxes) for upload in inputs)
+    return GenerationRequest(
+        model=spec.name,
+        prompt=prompt,
+        negative_prompt=negative_prompt or None,
+        images=tuple(InputImage.from_bytes(upload.image.data) for upload in inputs),
+        bbox_list=boxes,
+        color_palette=tuple(ColorSwatch(**c) for c in palette) if palette else None,
+        **{k: parameters.get(k) for k in PARAMETERS if k != "color_palette"},
+    )
+
+
+def create_job(
+    *,
+    membership: Membership,
+    model: str,
+    prompt: str,
+    negative_prompt: str = "",
+    parameters: dict[str, Any] | None = None,
+    inputs: Sequence[InputUpload] = (),
+    now: datetime | None = None,
+) -> Job:
+    """Check, reserve quota for and queue a job; JobRefused says why it cannot be."""
+    if not membership.can_generate:
+        raise PermissionDenied("Viewers cannot generate images.")
+    parameters = {k: v for k, v in (parameters or {}).items() if k in PARAMETERS and v is not None}
+    try:
+        spec = get_model(model)
+    except UnknownModel:
+        raise JobRefused(
+            [Problem("model", f"{model!r} is not a model the studio offers.")]
+        ) from None
+    request = _request(model, prompt, negative_prompt, parameters, inputs)
+    problems = check_request(request, asynchronous=spec.async_endpoint is not None)
+    if problems:
+        raise JobRefused(problems)
+    count = images_requested(request)
+    parameters["n"] = count  # always explicit: a provider default of 4 is never a surprise
+    moment = now or timezone.now()
+    with transaction.atomic():
+        # Locking the membership row serialises one person's submissions, so the count of
+        # jobs in flight cannot be raced past its limit.
+        member = (
+            Membership.objects.select_for_update()
+            .select_related("team", "user")
+            .get(pk=membership.pk)
+        )
+        in_flight = Job.objects.filter(
+            team=member.team, author=member.user, status__in=Job.ACTIVE
+        ).count()
+        cap = member.jobs_in_flight_limit
+        if in_flight >= cap:
+            raise JobRefused(
+                [
+                    Problem(
+                        "__all__",
+                        f"You have {in_flight} jobs queued or running, the most you may have at "
+                        "once. Wait for one to finish, or cancel one.",
+                    )
+                ]
+            )
+        try:
+            counter_ids = QuotaCounter.reserve(member, count, moment)
+        except QuotaExceeded as exc:
+            raise JobRefused([Problem("__all__", str(exc))]) from None
+        job = Job.objects.create(
+            team=member.team,
+            author=member.user,
+            kind=Job.Kind.EDIT if inputs else Job.Kind.TEXT_TO_IMAGE,
+            model=spec.name,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            parameters=parameters,
+            images_requested=count,
+            created_at=moment,
+        )
+        for position, upload in enumerate(inputs, start=1):
+            item = JobInput(
+                job=job,
+                position=position,
+                mime=upload.image.mime,
+                width=upload.image.width,
+                height=upload.image.height,
+                bytes=len(upload.image.data),
+                sha256=upload.image.sha256,
+                boxes=[list(b) for b in upload.boxes],
+                adjustments=upload.image.adjustments,
+            )
+            item.image.save(
+                f"{position}.{upload.image.extension}", ContentFile(upload.image.data), save=False
+            )
+            item.save()
+        QuotaCharge.objects.create(
+            job=job, kind=QuotaCharge.Kind.RESERVE, images=count, counter_ids=counter_ids
+        )
+        job.log(f"Queued: {count} image{'s' if count != 1 else ''} reserved.")
+        transaction.on_commit(_kick_dispatcher)
+    return job
+
+
+def _kick_dispatcher() -> None:
+    from studio.generation.tasks import kick
+
+    kick()
+
+
+def _may_act_on(job: Job, membership: Membership) -> bool:
+    return membership.team_id == job.team_id and (
+        membership.user_id == job.author_id or membership.can_manage
+    )
+
+
+def cancel_job(job: Job, *, membership: Membership) -> str:
+    """Cancel what can still be cancelled; the answer says what happened."""
+    if not _may_act_on(job, membership):
+        raise PermissionDenied("Only the author or a team owner can cancel a job.")
+    job.refresh_from_db()
+    if job.status == Job.Status.QUEUED and finish(
+        job, Job.Status.CANCELED, message="Cancelled before it was sent; nothing was charged."
+    ):
+        return "Cancelled. Nothing was charged."
+    if job.status in (Job.Status.SUBMITTING, Job.Status.PENDING):
+        Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+        job.log("Cancel requested.")
+        return "Cancelling: the provider will be asked to drop it."
+    if job.is_open:
+        return "It is already running at the provider and can no longer be cancelled."
+    return "It has already finished."
+
+
+def retry_job(job: Job, *, membership: Membership) -> Job:
+    """Queue the same request again, as a new job charged to whoever retries it."""
+    if not _may_act_on(job, membership):
+        raise PermissionDenied("Only the author or a team owner can retry a job.")
+    if job.is_open:
+        raise JobRefused([Problem("__all__", "This job has not finished yet.")])
+    inputs = []
+    for item in job.inputs.all():
+        with item.image.open("rb") as file:
+            data = file.read()
+        image = NormalisedImage(
+            data=data,
+            format="JPEG" if item.mime == "image/jpeg" else "PNG",
+            width=item.width,
+            height=item.height,
+            sha256=item.sha256,
+        )
+        inputs.append(InputUpload(image=image, boxes=[tuple(b) for b in item.boxes]))
+    parameters = dict(job.parameters)
+    return create_job(
+        membership=membership,
+        model=job.model,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        parameters=parameters,
+        inputs=inputs,
+    )

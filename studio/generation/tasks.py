@@ -1,0 +1,40 @@
+"""django-q2 entry points: thin, and given ids only (never a key or a URL)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from django_q.tasks import async_task
+
+from studio.generation import provider, worker
+from studio.generation.models import Job, WorkerLease
+
+# Short, so a stopping cluster (which lets running tasks finish) stops within seconds; the
+# hand-over to the next slice costs a fraction of a second.
+DISPATCH_SLICE_SECONDS = 10
+
+
+def dispatch() -> None:
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    with provider.get_client() as client:
+        still_open = worker.dispatch_for(DISPATCH_SLICE_SECONDS, client, owner)
+    if still_open:
+        async_task("studio.generation.tasks.dispatch", group="dispatch")
+
+
+def run_job_step(job_id: str) -> None:
+    with provider.get_client() as client:
+        worker.run_step(job_id, client)
+
+
+def reconcile() -> None:
+    """Every minute: restart the dispatcher if it died while jobs are open."""
+    if Job.objects.filter(status__in=Job.OPEN).exists() and not WorkerLease.is_held("dispatcher"):
+        async_task("studio.generation.tasks.dispatch", group="dispatch")
+
+
+def kick() -> None:
+    """Start a dispatcher now (a running one makes the new one exit at once)."""
+    async_task("studio.generation.tasks.dispatch", group="dispatch")

@@ -1,0 +1,696 @@
+"""The engine: from a queued job to stored images, within the provider's limits.
+
+Two kinds of work, both safe to run twice:
+
+- The dispatcher (one at a time across all worker hosts, by a database lease) admits
+  queued jobs fairly within each model's running limit and submit rate, submits the async
+  ones, and polls every task at the provider within the account's query budget. Because
+  all queries and async submits go through it, the limits hold however many worker
+  processes there are.
+- A job step (`run_step`) does the slow work of one job: a sync generation, then
+  downloading, verifying and storing its images and settling its quota. A per-job lease
+  makes a duplicate delivery a no-op; attempts are counted when a step starts, so a job
+  that crashes its worker fails after a few tries instead of crashing workers forever.
+
+Invariants: a task id is committed before it is first polled, and a job with a task id is
+never submitted again; an image is stored under a name made of its job and index, so a
+retried download replaces rather than duplicates; a job is settled once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import socket
+import time
+import uuid
+import warnings
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, F, Max, Q
+from django.db.models.functions import Now
+from django.utils import timezone
+from PIL import Image
+
+from studio.dashscope.client import DashScopeClient
+from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
+from studio.dashscope.types import GenerationRequest, TaskResult, TaskStatus
+from studio.generation import messages
+from studio.generation.models import GeneratedImage, Job, QuotaCharge
+
+logger = logging.getLogger(__name__)
+
+STEP_LEASE_SECONDS = 90
+DISPATCH_HOLD_SECONDS = 30  # how long an enqueued step may wait for a worker to pick it up
+THUMBNAIL_SIDE = 512
+MAX_RESULT_PIXELS = 4096 * 4096 * 2
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Limits:
+    running_per_model: int = 2
+    submits_per_second: int = 2
+    queries_per_second: int = 20
+    timeout_seconds: float = 120.0
+    step_attempts: int = 3
+    dispatcher_lease_seconds: float = 45.0  # longer than a submit's timeouts
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            running_per_model=settings.STUDIO_PROVIDER_RUNNING_PER_MODEL,
+            submits_per_second=settings.STUDIO_PROVIDER_SUBMITS_PER_SECOND,
+            queries_per_second=settings.STUDIO_PROVIDER_QUERIES_PER_SECOND,
+            timeout_seconds=settings.STUDIO_JOB_TIMEOUT_SECONDS,
+            step_attempts=settings.STUDIO_STEP_ATTEMPTS,
+            dispatcher_lease_seconds=settings.STUDIO_DISPATCHER_LEASE_SECONDS,
+        )
+
+
+class RateWindow:
+    """At most `per_second` takes in any sliding second."""
+
+    def __init__(self, per_second: int, clock: Callable[[], float]) -> None:
+        self.per_second, self.clock = per_second, clock
+        self.taken: deque[float] = deque()
+
+    def take(self) -> bool:
+        now = self.clock()
+        while self.taken and self.taken[0] <= now - 1.0:
+            self.taken.popleft()
+        if len(self.taken) >= self.per_second:
+            return False
+        self.taken.append(now)
+        return True
+
+
+def poll_interval(age_seconds: float) -> float:
+    """Seconds until the next look at a task submitted `age_seconds` ago.
+
+    Closer than the provider's advice (3 s for 30 s, then wider) early on, when most
+    images finish, so results are noticed within a second; the query budget caps the total.
+    """
+    if age_seconds < 15:
+        return 0.5
+    if age_seconds < 30:
+        return 2.0
+    if age_seconds < 60:
+        return 5.0
+    return 10.0
+
+
+TIMED_OUT_POLL_SECONDS = 30.0
+
+
+def _provider_time(value: datetime | None) -> datetime | None:
+    # The provider writes naive times; the studio reads them as UTC and, where they
+    # disagree with its own clock by more than a few minutes, trusts its own.
+    return value.replace(tzinfo=UTC) if value else None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        client: DashScopeClient,
+        *,
+        limits: Limits | None = None,
+        now: Clock = timezone.now,
+        monotonic: Callable[[], float] | None = None,
+        enqueue_step: Callable[[Job], None] | None = None,
+        threads: int = 8,
+    ) -> None:
+        self.client = client
+        self.limits = limits or Limits.from_settings()
+        self.now = now
+        clock = monotonic or (lambda: self.now().timestamp())
+        self.queries = RateWindow(self.limits.queries_per_second, clock)
+        self.submits: dict[str, RateWindow] = defaultdict(
+            lambda: RateWindow(self.limits.submits_per_second, clock)
+        )
+        self.enqueue_step = enqueue_step or enqueue_job_step
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def step(self) -> bool:
+        """One pass over all open jobs; True while any job is still open."""
+        self._recover_interrupted_submits()
+        self._admit()
+        self._cancel_requested()
+        self._poll()
+        self._hand_over_steps()
+        return Job.objects.filter(status__in=Job.OPEN).exists()
+
+    # -- admission ------------------------------------------------------------------------
+
+    def _admit(self) -> None:
+        now = self.now()
+        queued = list(
+            Job.objects.filter(status=Job.Status.QUEUED)
+            .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+            .order_by("created_at")
+        )
+        if not queued:
+            return
+        busy = defaultdict(int)  # jobs at the provider per model
+        per_author = defaultdict(int)  # per (model, author)
+        for row in (
+            Job.objects.filter(status__in=Job.AT_PROVIDER)
+            .values("model", "author_id")
+            .annotate(count=Count("id"))
+        ):
+            busy[row["model"]] += row["count"]
+            per_author[(row["model"], row["author_id"])] += row["count"]
+        by_model: dict[str, list[Job]] = defaultdict(list)
+        for job in queued:
+            by_model[job.model].append(job)
+        # When each person was last served per model: the longest-waiting goes first.
+        last_served: dict[tuple[str, int], datetime] = {
+            (row["model"], row["author_id"]): row["last"]
+            for row in Job.objects.filter(
+                model__in=by_model,
+                submit_started_at__isnull=False,
+                submit_started_at__gte=now - timedelta(hours=1),
+            )
+            .values("model", "author_id")
+            .annotate(last=Max("submit_started_at"))
+        }
+        never = datetime.min.replace(tzinfo=UTC)
+        submissions = []
+        for model, candidates in by_model.items():
+            room = self.limits.running_per_model - busy[model]
+            while room > 0 and candidates:
+                # Fair share: the person with the fewest jobs at the provider goes next, and
+                # among equals the one served longest ago, so one person's batch never holds
+                # a colleague back by more than a slot.
+                job = min(
+                    candidates,
+                    key=lambda j: (
+                        per_author[(model, j.author_id)],
+                        last_served.get((model, j.author_id), never),
+                        j.created_at,
+                    ),
+                )
+                if not self.submits[model].take():
+                    break
+                candidates.remove(job)
+                if not job.move(
+                    Job.Status.SUBMITTING,
+                    expect=(Job.Status.QUEUED,),
+                    message="Sent to the provider.",
+                    submit_started_at=now,
+                ):
+                    continue
+                room -= 1
+                per_author[(model, job.author_id)] += 1
+                last_served[(model, job.author_id)] = now
+                if job.is_asynchronous:
+                    submissions.append(job)
+                else:
+                    self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
+        # Requests are built here, in the thread that owns the database connection; only
+        # the HTTP calls run in the pool.
+        futures = [
+            (job, self.pool.submit(self._submit_request, job.to_generation_request()))
+            for job in submissions
+        ]
+        for job, future in futures:
+            self._after_submit(job, *future.result())
+
+    def _submit_request(self, request: GenerationRequest) -> tuple[object, Exception | None]:
+        try:
+            return self.client.submit(request), None
+        except Exception as exc:  # handled in the dispatcher's thread
+            return None, exc
+
+    def _after_submit(self, job: Job, submitted: object, error: Exception | None) -> None:
+        now = self.now()
+        if error is None:
+            job.move(
+                Job.Status.PENDING,
+                expect=(Job.Status.SUBMITTING,),
+                message=f"Accepted by the provider as task {submitted.task_id}.",
+                provider_task_id=submitted.task_id,
+                provider_request_id=submitted.request_id,
+                next_poll_at=now + timedelta(seconds=poll_interval(0)),
+                attempts=0,
+            )
+            job.log("submit", request_id=submitted.request_id, code="ok")
+            return
+        if isinstance(error, SubmitUncertain):
+            job.log("submit: no answer from the provider", code=error.code)
+            self._reconcile_uncertain(job)
+        elif isinstance(error, RequestRefused):
+            finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
+        elif isinstance(error, DashScopeError) and error.retryable:
+            job.log("submit", request_id=error.request_id or "", code=error.code)
+            job.move(
+                Job.Status.QUEUED,
+                expect=(Job.Status.SUBMITTING,),
+                message="The provider is busy; trying again shortly.",
+                next_poll_at=now + timedelta(seconds=5),
+            )
+        elif isinstance(error, DashScopeError):
+            job.log("submit", request_id=error.request_id or "", code=error.code)
+            finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
+        else:
+            logger.exception("Submitting job %s failed", job.pk, exc_info=error)
+            finish(
+                job,
+                Job.Status.FAILED,
+                code="SubmitFailed",
+                message="The studio could not send this job; nothing was charged.",
+            )
+
+    def _reconcile_uncertain(self, job: Job) -> None:
+        """After a submit without an answer: adopt the task if exactly one can be ours."""
+        started = job.submit_started_at or self.now()
+        window = (started - timedelta(seconds=5), started + timedelta(seconds=120))
+        try:
+            page = self.client.list_tasks(
+                model=job.model,
+                start_time=window[0].astimezone(UTC).strftime("%Y%m%d%H%M%S"),
+                end_time=window[1].astimezone(UTC).strftime("%Y%m%d%H%M%S"),
+                page_size=100,
+            )
+        except DashScopeError as error:
+            job.log("list to find an unanswered submit", code=error.code)
+            page = None
+        known = set(
+            Job.objects.exclude(provider_task_id="").values_list("provider_task_id", flat=True)
+        )
+        orphans = [t for t in page.tasks if t.task_id not in known] if page else []
+        if len(orphans) == 1:
+            task = orphans[0]
+            job.move(
+                Job.Status.PENDING,
+                expect=(Job.Status.SUBMITTING,),
+                message=f"Found at the provider as task {task.task_id}.",
+                provider_task_id=task.task_id,
+                provider_request_id=task.request_id or "",
+                next_poll_at=self.now(),
+                attempts=0,
+            )
+        else:
+            finish(
+                job, Job.Status.FAILED, code="SubmitUncertain", message=messages.SUBMIT_UNCERTAIN
+            )
+
+    def _hold_and_enqueue(self, job: Job) -> None:
+        hold = Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS)
+        Job.objects.filter(pk=job.pk).update(lease_owner="", lease_until=hold)
+        self.enqueue_step(job)
+
+    def _recover_interrupted_submits(self) -> None:
+        """Async jobs a dispatcher left SUBMITTING when it died: find their task, never resend."""
+        # A dispatcher starts only once the previous one's lease ran out, so a submit older
+        # than a lease was started by a dispatcher that is gone.
+        since = self.now() - timedelta(seconds=self.limits.dispatcher_lease_seconds)
+        for job in Job.objects.filter(
+            status=Job.Status.SUBMITTING, provider_task_id="", submit_started_at__lt=since
+        ):
+            if job.is_asynchronous:
+                job.log("The dispatcher stopped while submitting; looking for the task.")
+                self._reconcile_uncertain(job)
+
+    # -- cancellation ---------------------------------------------------------------------
+
+    def _cancel_requested(self) -> None:
+        for job in Job.objects.filter(cancel_requested=True, status=Job.Status.PENDING):
+            if not self.queries.take():
+                return
+            try:
+                self.client.cancel(job.provider_task_id)
+            except DashScopeError as error:
+                job.log("cancel", request_id=error.request_id or "", code=error.code)
+                Job.objects.filter(pk=job.pk).update(cancel_requested=False)
+                if error.code == "UnsupportedOperation":
+                    job.log(
+                        "The provider had already started it; it can no longer be "
+                        "cancelled, and its images will be stored."
+                    )
+                continue
+            job.log("cancel", code="ok")
+            finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
+
+    # -- polling --------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        now = self.now()
+        due = list(
+            Job.objects.filter(
+                status__in=(Job.Status.PENDING, Job.Status.RUNNING, Job.Status.TIMED_OUT),
+                next_poll_at__lte=now,
+            )
+            .exclude(provider_task_id="")
+            .order_by("next_poll_at")[:200]
+        )
+        batch = []
+        for job in due:
+            if not self.queries.take():
+                break  # the rest keep their turn for the next pass
+            batch.append(job)
+        futures = [(job, self.pool.submit(self._fetch, job.provider_task_id)) for job in batch]
+        for job, future in futures:
+            result, error = future.result()
+            Job.objects.filter(pk=job.pk).update(polls=F("polls") + 1)
+            if error is not None:
+                job.log("poll", request_id=error.request_id or "", code=error.code)
+                Job.objects.filter(pk=job.pk).update(next_poll_at=self.now() + timedelta(seconds=5))
+                continue
+            self._observe(job, result)
+
+    def _fetch(self, task_id: str) -> tuple[TaskResult | None, DashScopeError | None]:
+        try:
+            return self.client.fetch(task_id), None
+        except DashScopeError as error:
+            return None, error
+
+    def _observe(self, job: Job, result: TaskResult) -> None:
+        now = self.now()
+        times = {
+            "provider_submitted_at": _provider_time(result.submit_time)
+            or job.provider_submitted_at,
+            "provider_started_at": _provider_time(result.scheduled_time) or job.provider_started_at,
+        }
+        status = result.status
+        if status is TaskStatus.SUCCEEDED:
+            moved = job.move(
+                Job.Status.DOWNLOADING,
+                expect=(Job.Status.PENDING, Job.Status.RUNNING, Job.Status.TIMED_OUT),
+                message="Made by the provider; downloading.",
+                result_urls=list(result.image_urls),
+                usage=_usage(result),
+                provider_finished_at=_provider_time(result.end_time),
+                **times,
+            )
+            if moved:
+                job.log("poll", request_id=result.request_id, code="SUCCEEDED")
+                if result.failures:
+                    job.log(
+                        f"{len(result.failures)} of the images failed at the provider",
+                        code=result.failures[0].code,
+                    )
+                self._hold_and_enqueue(job)
+            return
+        if status is TaskStatus.FAILED:
+            job.log("poll", request_id=result.request_id, code=result.code or "FAILED")
+            finish(
+                job,
+                Job.Status.FAILED,
+                code=result.code or "Failed",
+                message=messages.for_task_failure(result.code, result.message),
+            )
+            return
+        if status is TaskStatus.CANCELED:
+            job.log("poll", request_id=result.request_id, code="CANCELED")
+            if job.cancel_requested:
+                finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
+            else:
+                finish(job, Job.Status.FAILED, code="TimedOut", message=messages.TIMED_OUT)
+            return
+        if status is TaskStatus.UNKNOWN:
+            job.log("poll", request_id=result.request_id, code="UNKNOWN")
+            finish(job, Job.Status.FAILED, code="Expired", message=messages.EXPIRED)
+            return
+        # Still PENDING or RUNNING.
+        deadline = self._deadline(job, times["provider_submitted_at"])
+        if job.status != Job.Status.TIMED_OUT and now >= deadline:
+            self._time_out(job, status, times)
+            return
+        to = Job.Status.RUNNING if status is TaskStatus.RUNNING else Job.Status.PENDING
+        if job.status == Job.Status.TIMED_OUT:
+            to, wait = Job.Status.TIMED_OUT, TIMED_OUT_POLL_SECONDS
+        else:
+            wait = poll_interval((now - (job.submit_started_at or now)).total_seconds())
+        if to != job.status:
+            job.move(to, expect=(job.status,), message="Running at the provider.", **times)
+        Job.objects.filter(pk=job.pk).update(next_poll_at=now + timedelta(seconds=wait), **times)
+
+    def _deadline(self, job: Job, provider_submitted: datetime | None) -> datetime:
+        ours = job.submit_started_at or job.created_at
+        anchor = ours
+        if provider_submitted and abs((provider_submitted - ours).total_seconds()) < 300:
+            anchor = provider_submitted
+        return anchor + timedelta(seconds=self.limits.timeout_seconds)
+
+    def _time_out(self, job: Job, status: TaskStatus, times: dict) -> None:
+        now = self.now()
+        job.move(
+            Job.Status.TIMED_OUT,
+            expect=(job.status,),
+            message=messages.TIMED_OUT_WATCHING,
+            timed_out_at=now,
+            next_poll_at=now + timedelta(seconds=TIMED_OUT_POLL_SECONDS),
+            **times,
+        )
+        if status is TaskStatus.PENDING and self.queries.take():
+            try:
+                self.client.cancel(job.provider_task_id)
+                job.log("cancel after the timeout", code="ok")
+            except DashScopeError as error:
+                job.log(
+                    "cancel after the timeout", request_id=error.request_id or "", code=error.code
+                )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _hand_over_steps(self) -> None:
+        """Re-enqueue steps whose worker vanished (lease or hold expired)."""
+        stale = Job.objects.filter(
+            Q(status=Job.Status.DOWNLOADING)
+            | Q(status=Job.Status.SUBMITTING, lease_until__isnull=False),
+        ).filter(lease_until__lt=Now())
+        for job in stale:
+            if job.status == Job.Status.SUBMITTING and job.is_asynchronous:
+                continue  # see _recover_interrupted_submits()
+            self._hold_and_enqueue(job)
+
+
+def _usage(result: TaskResult) -> dict | None:
+    usage = result.usage
+    if usage is None:
+        return None
+    return {
+        "image_count": usage.image_count,
+        "width": usage.width,
+        "height": usage.height,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+
+
+def finish(job: Job, status: str, *, code: str = "", message: str = "") -> bool:
+    """End a job and settle its quota for the images stored, in one transaction."""
+    with transaction.atomic():
+        moved = job.move(
+            status,
+            expect=Job.OPEN,
+            message=message,
+            error_code=code,
+            error_message=message if status == Job.Status.FAILED else "",
+            lease_owner="",
+            lease_until=None,
+            result_urls=[],
+        )
+        if moved:
+            QuotaCharge.settle(job, job.images.count())
+    return moved
+
+
+def enqueue_job_step(job: Job) -> None:
+    from django_q.tasks import async_task
+
+    async_task("studio.generation.tasks.run_job_step", str(job.pk), group="job-steps")
+
+
+# -- job steps -----------------------------------------------------------------------------
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim(job_id: str, owner: str) -> Job | None:
+    """Take the job's lease and count the attempt, or None if someone else holds it."""
+    free = Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=Now())
+    claimed = Job.objects.filter(
+        free, pk=job_id, status__in=(Job.Status.SUBMITTING, Job.Status.DOWNLOADING)
+    ).update(
+        lease_owner=owner,
+        lease_until=Now() + timedelta(seconds=STEP_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+    )
+    return Job.objects.get(pk=job_id) if claimed else None
+
+
+def run_step(
+    job_id: str, client: DashScopeClient, *, limits: Limits | None = None, now: Clock = timezone.now
+) -> None:
+    limits = limits or Limits.from_settings()
+    owner = _worker_name()
+    job = claim(job_id, owner)
+    if job is None:
+        return  # a duplicate delivery, or the job moved on: nothing to do
+    if job.attempts > limits.step_attempts:
+        logger.error("Job %s failed its step %d times; giving up", job.pk, job.attempts - 1)
+        finish(job, Job.Status.FAILED, code="WorkerCrashed", message=messages.WORKER_CRASHED)
+        return
+    if job.status == Job.Status.SUBMITTING:
+        if job.attempts > 1:
+            # A sync call was under way when its worker died: the images may exist, but
+            # there is no task id to find them by.
+            finish(
+                job, Job.Status.FAILED, code="SubmitUncertain", message=messages.SUBMIT_UNCERTAIN
+            )
+            return
+        if not _generate(job, client, now):
+            return
+    _download_all(job, client, limits)
+
+
+def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
+    try:
+        result = client.generate(job.to_generation_request())
+    except SubmitUncertain as error:
+        job.log("generate: no answer from the provider", code=error.code)
+        finish(job, Job.Status.FAILED, code="SubmitUncertain", message=messages.SUBMIT_UNCERTAIN)
+        return False
+    except RequestRefused as error:
+        finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
+        return False
+    except DashScopeError as error:
+        job.log("generate", request_id=error.request_id or "", code=error.code)
+        if error.retryable:
+            job.move(
+                Job.Status.QUEUED,
+                expect=(Job.Status.SUBMITTING,),
+                message="The provider is busy; trying again shortly.",
+                lease_owner="",
+                lease_until=None,
+                attempts=0,
+                next_poll_at=now() + timedelta(seconds=5),
+            )
+        else:
+            finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
+        return False
+    job.log("generate", request_id=result.request_id, code="ok")
+    job.move(
+        Job.Status.DOWNLOADING,
+        expect=(Job.Status.SUBMITTING,),
+        message="Made by the provider; downloading.",
+        result_urls=list(result.image_urls),
+        usage=_usage(result),
+        provider_request_id=result.request_id,
+    )
+    return True
+
+
+def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
+    stored = set(job.images.values_list("index", flat=True))
+    for index, url in enumerate(job.result_urls):
+        if index in stored:
+            continue
+        try:
+            store_result(job, index, client.download(url))
+        except DashScopeError as error:
+            job.log(f"download of image {index + 1}", code=error.code)
+            if error.retryable and job.attempts < limits.step_attempts:
+                # Give the step back; the dispatcher hands it out again after the lease.
+                Job.objects.filter(pk=job.pk).update(
+                    lease_until=Now() + timedelta(seconds=5 * job.attempts)
+                )
+                return
+        except InvalidResult as error:
+            job.log(f"image {index + 1} is not a valid image: {error}", code="InvalidResult")
+    count = job.images.count()
+    # A sequence's n is an upper bound the model may stop short of; otherwise every
+    # requested image that did not arrive makes the job partial.
+    wanted = (
+        len(job.result_urls)
+        if job.parameters.get("enable_sequential")
+        else max(job.images_requested, len(job.result_urls))
+    )
+    if count == 0:
+        finish(job, Job.Status.FAILED, code="DownloadFailed", message=messages.DOWNLOAD_FAILED)
+    elif count < wanted:
+        finish(job, Job.Status.PARTIAL, message=messages.partial(count, wanted))
+    else:
+        finish(job, Job.Status.SUCCEEDED, message=messages.stored(count))
+
+
+class InvalidResult(ValueError):
+    pass
+
+
+def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
+    """Verify a downloaded image and store it with its thumbnail; file first, then the row."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"]) as image:
+                if image.width * image.height > MAX_RESULT_PIXELS:
+                    raise InvalidResult("too many pixels")
+                image.load()  # a truncated file fails here, before anything is stored
+                fmt, size = image.format or "PNG", image.size
+                thumb = image.convert("RGB")
+    except InvalidResult:
+        raise
+    except Exception as exc:
+        raise InvalidResult(type(exc).__name__) from None
+    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    thumb_bytes = io.BytesIO()
+    thumb.save(thumb_bytes, format="WEBP", quality=80, method=4)
+    ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt]
+    name = default_storage.save(f"results/{job.pk}/{index}.{ext}", ContentFile(data))
+    thumb_name = default_storage.save(
+        f"thumbs/{job.pk}/{index}.webp", ContentFile(thumb_bytes.getvalue())
+    )
+    image_row, _ = GeneratedImage.objects.update_or_create(
+        job=job,
+        index=index,
+        defaults={
+            "image": name,
+            "thumbnail": thumb_name,
+            "mime": f"image/{'jpeg' if ext == 'jpg' else ext}",
+            "width": size[0],
+            "height": size[1],
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+    )
+    return image_row
+
+
+def dispatch_for(seconds: float, client: DashScopeClient, owner: str) -> bool:
+    """Run the dispatcher for up to `seconds`; True if jobs are still open."""
+    from studio.generation.models import WorkerLease
+
+    dispatcher = Dispatcher(client)
+    lease = dispatcher.limits.dispatcher_lease_seconds
+    deadline = time.monotonic() + seconds
+    open_jobs = True
+    try:
+        while time.monotonic() < deadline:
+            if not WorkerLease.acquire("dispatcher", owner, seconds=lease):
+                return False
+            open_jobs = dispatcher.step()
+            if not open_jobs:
+                break
+            time.sleep(0.1)
+    finally:
+        dispatcher.close()
+        WorkerLease.release("dispatcher", owner)
+    return open_jobs or Job.objects.filter(status__in=Job.OPEN).exists()

@@ -1,0 +1,338 @@
+"""From a designer's request to stored images, through every way the provider can fail.
+
+Each test checks what a person would notice: the job's state and message, the images
+stored (once each), and the quota charged for exactly those images.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from studio.dashscope.emulator.config import FaultRule
+from studio.dashscope.emulator.render import BOX_COLOUR, box_on_canvas, placements
+from studio.generation.models import GeneratedImage, Job, QuotaCharge
+from studio.generation.worker import Limits, run_step
+from tests.pipeline import Pipeline, counters, open_image, pipeline_config, upload
+
+T2I = {
+    "model": "wan2.6-t2i",
+    "prompt": "A lighthouse at dusk",
+    "parameters": {"size": "1280*1280", "n": 2},
+}
+
+
+def inject(pipeline: Pipeline, *specs: str) -> None:
+    pipeline.emulator.config.faults = [FaultRule.parse(spec) for spec in specs]
+
+
+def stored_files(media: Path) -> list[Path]:
+    return (
+        sorted(p for p in (media / "results").rglob("*") if p.is_file())
+        if (media / "results").exists()
+        else []
+    )
+
+
+def test_an_async_job_goes_from_queued_to_stored_images(pipeline, member, media):
+    job = pipeline.submit(member, **T2I)
+    assert job.status == Job.Status.QUEUED
+    assert counters(member)["person-day"] == (0, 2)
+    pipeline.tick()
+    job.refresh_from_db()
+    assert job.status == Job.Status.PENDING and job.provider_task_id
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    images = list(job.images.all())
+    assert [i.index for i in images] == [0, 1]
+    for image in images:
+        assert (image.width, image.height) == (1280, 1280)
+        assert open_image(image.image).size == (1280, 1280)
+        thumb = open_image(image.thumbnail)
+        assert thumb.format == "WEBP" and max(thumb.size) == 512
+    assert len(stored_files(media)) == 2
+    assert counters(member) == {
+        "person-day": (2, 0),
+        "person-month": (2, 0),
+        "team-day": (2, 0),
+        "team-month": (2, 0),
+    }
+    assert job.images_charged == 2 and job.result_urls == []
+    assert job.usage["image_count"] == 2
+
+
+def test_the_history_names_each_state_and_provider_call_without_secrets(pipeline, member):
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    events = list(job.events.all())
+    statuses = [e.status for e in events]
+    for status in ("queued", "submitting", "pending", "running", "downloading", "succeeded"):
+        assert status in statuses
+    assert any(e.request_id for e in events)
+    text = " ".join(f"{e.message} {e.code} {e.request_id}" for e in events)
+    assert "Signature" not in text and "sk-" not in text and "http" not in text
+
+
+def test_a_sync_only_model_is_generated_by_a_job_step(pipeline, member):
+    job = pipeline.submit(
+        member,
+        model="qwen-image-2.0-pro",
+        prompt="A poster that says Hello",
+        parameters={"size": "1024*1024", "n": 1},
+    )
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.provider_task_id == "" and job.provider_request_id
+    assert job.images.get().width == 1024
+    assert pipeline.emulator.stats()["counts"]["generated"] == 1
+
+
+def test_an_edit_sends_the_regions_where_they_were_drawn(pipeline, member):
+    box = (100, 150, 400, 450)
+    inputs = [
+        upload(900, 600, color=(30, 30, 30)),
+        upload(600, 800, color=(30, 30, 30), boxes=[box]),
+        upload(800, 800, color=(30, 30, 30)),
+    ]
+    job = pipeline.submit(
+        member,
+        model="wan2.7-image-pro",
+        prompt="Replace the cup in image 2 with the vase from image 1",
+        parameters={"size": "2K", "n": 1},
+        inputs=inputs,
+    )
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    submitted = next(e for e in pipeline.emulator.requests if e["method"] == "POST")
+    assert submitted["body"]["parameters"]["bbox_list"] == [[], [list(box)], []]
+    result = open_image(job.images.get().image).convert("RGB")
+    place = placements([(900, 600), (600, 800), (800, 800)], *result.size)[1]
+    x1, y1, _, y2 = box_on_canvas(place, box)
+    assert result.getpixel((x1 + 1, (y1 + y2) // 2)) == BOX_COLOUR
+
+
+def test_partial_success_stores_and_charges_only_what_arrived(pipeline, member):
+    job = pipeline.submit(
+        member,
+        model="wan2.5-t2i-preview",
+        prompt="Four vases #partial",
+        parameters={"size": "1280*1280", "n": 4},
+    )
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.PARTIAL
+    assert job.images.count() == 3 and job.images_charged == 3
+    assert counters(member)["person-day"] == (3, 0)
+    assert "3 of 4" in job.events.last().message
+
+
+@pytest.mark.parametrize("prompt", ["A cat #unsafe", "A cat #unsafe-output"])
+def test_refused_content_fails_with_a_clear_message_and_no_charge(pipeline, member, prompt):
+    job = pipeline.submit(member, **(T2I | {"prompt": prompt}))
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error_code == "DataInspectionFailed"
+    assert "refused this content" in job.error_message
+    assert job.images.count() == 0 and job.images_charged == 0
+    assert counters(member)["person-day"] == (0, 0)
+
+
+def test_throttled_submits_succeed_after_backoff_without_extra_charge(pipeline, member):
+    inject(pipeline, "submit:429x3")
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert len(pipeline.emulator.tasks) == 1
+    assert counters(member)["person-day"] == (2, 0)
+
+
+def test_an_exhausted_provider_quota_fails_at_once(pipeline, member):
+    inject(pipeline, "submit:429-quota")
+    job = pipeline.submit(member, **T2I)
+    pipeline.tick()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error_code == "Throttling.AllocationQuota"
+    assert "used up its quota" in job.error_message
+    assert counters(member)["person-day"] == (0, 0)
+
+
+def test_a_task_still_running_at_the_timeout_is_watched_and_stored_when_it_succeeds(
+    pipeline, member
+):
+    job = pipeline.submit(member, **(T2I | {"prompt": "A slow render #slow"}))
+    pipeline.drive(lambda: Job.objects.get(pk=job.pk).status == Job.Status.TIMED_OUT)
+    job.refresh_from_db()
+    waited = (job.timed_out_at - job.submit_started_at).total_seconds()
+    assert 120 <= waited <= 122
+    assert "keeps watching" in job.events.filter(status="timed_out").first().message
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.images.count() == 2 and job.images_charged == 2
+
+
+def test_a_task_never_started_by_the_timeout_is_cancelled_and_released(member, media):
+    pipeline = Pipeline(
+        pipeline_config(max_running_per_model=1, slow_seconds=600),
+        Limits(running_per_model=2, timeout_seconds=120),
+    )
+    try:
+        blocker = pipeline.submit(member, **(T2I | {"prompt": "Hog the provider #slow"}))
+        waiting = pipeline.submit(member, **T2I)
+        pipeline.drive(lambda: Job.objects.get(pk=waiting.pk).status == Job.Status.FAILED)
+        waiting.refresh_from_db()
+        assert waiting.error_code == "TimedOut"
+        assert waiting.images_charged == 0
+        assert pipeline.emulator.tasks[waiting.provider_task_id].canceled_at is not None
+        blocker.refresh_from_db()
+        assert blocker.status == Job.Status.TIMED_OUT
+    finally:
+        pipeline.close()
+
+
+def test_a_task_id_that_reads_unknown_fails_as_expired(pipeline, member):
+    job = pipeline.submit(member, **T2I)
+    pipeline.tick()
+    pipeline.emulator.config.task_ttl_seconds = 0
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.error_code == "Expired"
+    assert counters(member)["person-day"] == (0, 0)
+
+
+@pytest.mark.parametrize("damage", ["forbidden", "truncated", "not-an-image"])
+def test_a_bad_download_is_retried_then_failed_without_storing_anything(
+    pipeline, member, media, monkeypatch, damage
+):
+    from studio.dashscope.errors import DashScopeError
+
+    calls = []
+    real_download = pipeline.client.download
+
+    def broken(url: str) -> bytes:
+        calls.append(url)
+        if damage == "forbidden":
+            raise DashScopeError(
+                status=403, code="AccessDenied", message="Request has expired.", retryable=False
+            )
+        data = real_download(url)
+        return data[: len(data) // 2] if damage == "truncated" else b"<html>hello</html>"
+
+    monkeypatch.setattr(pipeline.client, "download", broken)
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.error_code == "DownloadFailed"
+    assert calls and stored_files(media) == []
+    assert GeneratedImage.objects.count() == 0
+    assert counters(member)["person-day"] == (0, 0)
+
+
+def test_a_result_url_outside_the_provider_is_never_fetched(pipeline, member, media):
+    job = pipeline.submit(member, **T2I)
+    step = pipeline.until_handed_over(job)
+    Job.objects.filter(pk=job.pk).update(
+        result_urls=[
+            "http://169.254.169.254/latest/meta-data/x.png",
+            "https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com.evil.example/a.png",
+        ]
+    )
+    run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and stored_files(media) == []
+    assert job.events.filter(code="ResultURLRefused").count() == 2
+
+
+def test_a_duplicate_step_delivery_does_nothing(pipeline, member, media):
+    job = pipeline.submit(member, **T2I)
+    step = pipeline.until_handed_over(job)
+    run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.images.count() == 2 and len(stored_files(media)) == 2
+    assert QuotaCharge.objects.filter(job=job).count() == 2  # one reserve, one settle
+
+
+def test_a_job_that_crashes_its_worker_every_time_fails_after_k_attempts(
+    pipeline, member, monkeypatch
+):
+    import studio.generation.worker as worker
+
+    healthy = pipeline.submit(member, **(T2I | {"prompt": "A healthy job"}))
+    poison = pipeline.submit(member, **(T2I | {"prompt": "A poison pill"}))
+    real_store = worker.store_result
+    crashes = []
+
+    def crash(job, index, data):
+        if job.pk == poison.pk:
+            crashes.append(index)
+            raise SystemExit("the worker died")  # what an OOM kill looks like from outside
+        return real_store(job, index, data)
+
+    monkeypatch.setattr(worker, "store_result", crash)
+    end = pipeline.clock.now() + 300
+    while Job.objects.filter(status__in=Job.OPEN).exists():
+        assert pipeline.clock.now() < end
+        pipeline.dispatcher.step()
+        while pipeline.steps:
+            step = pipeline.steps.pop(0)
+            try:
+                run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+            except SystemExit:
+                # The dead worker's lease runs out before anyone else may take the job.
+                Job.objects.filter(pk=step).update(lease_until=pipeline.now() - timedelta(1))
+        pipeline.clock.advance(0.5)
+    poison.refresh_from_db()
+    healthy.refresh_from_db()
+    assert len(crashes) == pipeline.limits.step_attempts
+    assert poison.status == Job.Status.FAILED and poison.error_code == "WorkerCrashed"
+    assert poison.images_charged == 0
+    assert healthy.status == Job.Status.SUCCEEDED
+    assert counters(member)["person-day"] == (2, 0)  # only the healthy job's two images
+
+
+def test_an_unanswered_submit_is_found_by_listing_and_never_sent_twice(pipeline, member):
+    inject(pipeline, "submit:drop-after")
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert len(pipeline.emulator.tasks) == 1
+    assert job.provider_task_id in pipeline.emulator.tasks
+
+
+def test_a_submit_lost_before_the_provider_saw_it_fails_without_charge(pipeline, member):
+    inject(pipeline, "submit:drop")
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.error_code == "SubmitUncertain"
+    assert not pipeline.emulator.tasks
+    assert counters(member)["person-day"] == (0, 0)
+
+
+def test_staff_see_a_jobs_history_in_the_admin_but_never_its_result_urls(pipeline, member, client):
+    from tests.factories import create_user
+
+    job = pipeline.submit(member, **T2I)
+    step = pipeline.until_handed_over(job)
+    job.refresh_from_db()
+    secret = job.result_urls[0].split("Signature=")[1]
+    staff = create_user(username="sam", is_staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    page = client.get(f"/admin/generation/job/{job.pk}/change/").content.decode()
+    assert "Made by the provider; downloading." in page
+    assert job.provider_request_id in page
+    assert secret not in page and "Signature=" not in page
+    run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)

@@ -1,0 +1,73 @@
+"""The provider's limits hold, and the studio's own queue is fair between people."""
+
+from __future__ import annotations
+
+from studio.accounts.models import Team
+from studio.generation.models import Job
+from studio.generation.worker import Limits, poll_interval
+from tests.pipeline import Pipeline, another_member, pipeline_config
+
+T2I = {"model": "wan2.6-t2i", "prompt": "A teapot", "parameters": {"size": "1280*1280", "n": 1}}
+
+
+def make_pipeline(**limits) -> Pipeline:
+    values = {"running_per_model": 2, "submits_per_second": 2, "queries_per_second": 20}
+    values |= limits
+    config = pipeline_config(
+        max_running_per_model=values["running_per_model"],
+        submits_per_second=values["submits_per_second"],
+        queries_per_second=values["queries_per_second"],
+    )
+    return Pipeline(config, Limits(**values))
+
+
+def running_at_provider(pipeline: Pipeline) -> int:
+    return pipeline.emulator.stats()["tasks"].get("RUNNING", 0)
+
+
+def test_a_colleague_waits_at_most_one_slot_behind_a_batch(db, media):
+    team = Team.objects.create(name="Studio A", slug="a", member_jobs_in_flight=50)
+    alice, bob = another_member(team, "alice"), another_member(team, "bob")
+    pipeline = make_pipeline(running_per_model=1)
+    try:
+        batch = [pipeline.submit(alice, **T2I) for _ in range(8)]
+        pipeline.clock.advance(0.1)
+        single = pipeline.submit(bob, **T2I)
+        pipeline.drive(lambda: Job.objects.get(pk=single.pk).status != Job.Status.QUEUED)
+        started_before_bob = Job.objects.filter(
+            pk__in=[j.pk for j in batch], submit_started_at__isnull=False
+        ).count()
+        assert started_before_bob <= 1
+    finally:
+        pipeline.close()
+
+
+def test_never_more_than_the_running_limit_at_the_provider_nor_a_429(db, media):
+    team = Team.objects.create(name="Studio B", slug="b", member_jobs_in_flight=50)
+    people = [another_member(team, f"p{i}") for i in range(3)]
+    pipeline = make_pipeline(running_per_model=3, submits_per_second=2, queries_per_second=10)
+    try:
+        for i in range(18):
+            pipeline.submit(people[i % 3], **T2I)
+        peak = 0
+        while Job.objects.filter(status__in=Job.OPEN).exists():
+            pipeline.tick(0.25)
+            at_provider = sum(
+                pipeline.emulator.stats()["tasks"].get(s, 0) for s in ("PENDING", "RUNNING")
+            )
+            peak = max(peak, at_provider)
+            assert pipeline.clock.now() < 1_780_000_000 + 600
+        counts = pipeline.emulator.stats()["counts"]
+        assert peak == 3
+        assert counts.get("throttled.submits", 0) == 0
+        assert counts.get("throttled.queries", 0) == 0
+        assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == 18
+    finally:
+        pipeline.close()
+
+
+def test_polls_come_often_at_first_and_widen_later():
+    early = [poll_interval(age) for age in (0, 5, 14)]
+    later = [poll_interval(age) for age in (20, 45, 90, 600)]
+    assert max(early) <= 1.0
+    assert later == sorted(later) and later[-1] <= 15
