@@ -276,3 +276,30 @@ def test_an_answer_without_json_is_an_error_not_a_crash(emulated: Emulated):
         client.fetch("0385dc79-5ff8-4d82-bcb6-000000000000")
     assert error.value.code == "Unknown" and "Bad Gateway" in error.value.message
     assert error.value.status == 502
+
+
+def test_a_provider_looking_host_that_resolves_inside_is_refused(emulated: Emulated):
+    url = "https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com/a.png?Expires=1&Signature=x"
+    fetched: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        fetched.append(str(request.url.host))
+        return httpx.Response(200, content=make_image(64, 64))
+
+    for address in ("10.0.0.5", "127.0.0.1", "169.254.169.254", "::1", "192.168.1.2"):
+        client = DashScopeClient(
+            api_key=API_KEY,
+            base_url="http://dashscope.emulator/api/v1",
+            transport=httpx.MockTransport(serve),
+            resolve=lambda host, a=address: [a],
+        )
+        with pytest.raises(DashScopeError, match="internal address"):
+            client.download(url)
+    public = DashScopeClient(
+        api_key=API_KEY,
+        base_url="http://dashscope.emulator/api/v1",
+        transport=httpx.MockTransport(serve),
+        resolve=lambda host: ["47.88.1.10"],
+    )
+    assert png_size(public.download(url)) == (64, 64)
+    assert fetched == ["dashscope-result-bj.oss-cn-beijing.aliyuncs.com"]

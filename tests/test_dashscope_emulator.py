@@ -404,3 +404,13 @@ def test_expired_tasks_and_results_are_forgotten(emulated):
     assert old not in emulated.emulator.tasks
     assert len(emulated.emulator.results) == 1
     assert emulated.http.get(url).status_code == 404
+
+
+def test_a_sync_call_needs_a_free_running_slot(emulated):
+    emulated.emulator.config.max_running_per_model = 1
+    submit(emulated, t2i_body())
+    emulated.clock.advance(1.5)  # the task is RUNNING and holds the only slot
+    busy = emulated.post(Endpoint.MULTIMODAL_GENERATION, t2i_body())
+    assert busy.status_code == 429 and busy.json()["code"] == "Throttling"
+    emulated.clock.advance(5)
+    assert emulated.post(Endpoint.MULTIMODAL_GENERATION, t2i_body()).status_code == 200

@@ -10,9 +10,11 @@ twice.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +125,7 @@ class DashScopeClient:
         rng: Callable[[], float] = random.random,
         workspace: str | None = None,
         max_download_bytes: int = 128 * 1024 * 1024,
+        resolve: Callable[[str], list[str]] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("A DashScope API key is required.")
@@ -131,6 +134,7 @@ class DashScopeClient:
         self.retry = retry or RetryPolicy()
         self._sleep, self._clock, self._rng = sleep, clock, rng
         self.max_download_bytes = max_download_bytes
+        self._resolve = resolve or _resolve
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         if workspace:
             headers["X-DashScope-WorkSpace"] = workspace
@@ -244,6 +248,13 @@ class DashScopeClient:
                 message=f"Not a provider result URL: {url_for_log(url)}",
                 retryable=False,
             )
+        if _origin(url) != self._base_origin and self._points_inside(url):
+            raise DashScopeError(
+                status=None,
+                code="ResultURLRefused",
+                message=f"{url_for_log(url)} resolves to an internal address.",
+                retryable=False,
+            )
         attempt = 0
         while True:
             attempt += 1
@@ -260,6 +271,19 @@ class DashScopeClient:
             return True
         # The emulator serves its results next to its API: same origin as the base URL.
         return _origin(url) == self._base_origin
+
+    def _points_inside(self, url: str) -> bool:
+        """Whether a result host resolves to an address no public bucket would have."""
+        host = urlsplit(url).hostname or ""
+        try:
+            addresses = self._resolve(host)
+        except OSError:
+            return False  # unresolvable: the download itself will fail and be retried
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not ip.is_global:
+                return True
+        return False
 
     def _download_once(self, url: str) -> bytes:
         deadline = self._clock() + self.timeouts.download
@@ -398,6 +422,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or ""), port
+
+
+def _resolve(host: str) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)]
 
 
 def _oss_code(text: str) -> str | None:

@@ -179,6 +179,7 @@ class Emulator:
             self.results: dict[str, Result] = {}
             self._submits: dict[str, deque[float]] = defaultdict(deque)
             self._queries: deque[float] = deque()
+            self._sync_running: dict[str, int] = defaultdict(int)
             self.counts: dict[str, int] = defaultdict(int)
             self.requests: deque[dict[str, Any]] = deque(maxlen=2000)
             self.submitted_models: list[str] = []
@@ -329,6 +330,21 @@ class Emulator:
         except Exception:
             raise DownloadFailed(url_for_log(url)) from None
 
+    def _start_sync(self, model: str) -> bool:
+        """A sync call takes one of the model's running slots, or is turned away: unlike a
+        task, it has no queue to wait in."""
+        now = self.clock.now()
+        with self._lock:
+            running = sum(
+                1
+                for t in self.tasks.values()
+                if t.spec.name == model and t.status(now, self.config.task_ttl_seconds) == "RUNNING"
+            )
+            if running + self._sync_running[model] >= self.config.max_running_per_model:
+                return False
+            self._sync_running[model] += 1
+            return True
+
     def _plan_outputs(
         self, spec: ModelSpec, generation: GenerationRequest, size: tuple[int, int], count: int
     ) -> list[RenderPlan]:
@@ -370,7 +386,14 @@ class Emulator:
     ) -> EmResponse:
         size = output_size(generation)
         count = images_requested(generation)
-        self.clock.sleep(self.config.running_seconds)
+        if not self._start_sync(spec.name):
+            self.counts["throttled.running"] += 1
+            raise WireError(429, "Throttling", "Requests throttling triggered.")
+        try:
+            self.clock.sleep(self.config.running_seconds)
+        finally:
+            with self._lock:
+                self._sync_running[spec.name] -= 1
         if "#unsafe-output" in triggers:
             raise WireError(
                 400, "DataInspectionFailed", "Output data may contain inappropriate content."
