@@ -185,6 +185,10 @@ DASHSCOPE_BASE_URL = dashscope_base_url(DASHSCOPE_REGION, env_str("DASHSCOPE_BAS
 STUDIO_PROVIDER_RUNNING_PER_MODEL = env_int("STUDIO_PROVIDER_RUNNING_PER_MODEL", 2)
 STUDIO_PROVIDER_SUBMITS_PER_SECOND = env_int("STUDIO_PROVIDER_SUBMITS_PER_SECOND", 2)
 STUDIO_PROVIDER_QUERIES_PER_SECOND = env_int("STUDIO_PROVIDER_QUERIES_PER_SECOND", 20)
+# Tasks sent ahead to wait at the provider, which starts them the moment a slot frees.
+STUDIO_PROVIDER_QUEUE_AHEAD = env_int(
+    "STUDIO_PROVIDER_QUEUE_AHEAD", STUDIO_PROVIDER_RUNNING_PER_MODEL
+)
 # A job still waiting this long after it was submitted is timed out (and watched on).
 STUDIO_JOB_TIMEOUT_SECONDS = env_int("STUDIO_JOB_TIMEOUT_SECONDS", 120)
 # Steps of one job that may start without finishing before the job is failed.
@@ -200,10 +204,10 @@ Q_CLUSTER = {
     "name": "studio",
     "orm": "default",
     # The dispatcher holds one worker while jobs are open; the others run job steps.
-    "workers": 4,
-    "queue_limit": 4,
+    "workers": 6,
+    "queue_limit": 6,
     "bulk": 1,
-    "poll": 0.2,
+    "poll": 0.1,
     "timeout": 60,
     "retry": 150,
     "max_attempts": 3,

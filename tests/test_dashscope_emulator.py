@@ -414,3 +414,11 @@ def test_a_sync_call_needs_a_free_running_slot(emulated):
     assert busy.status_code == 429 and busy.json()["code"] == "Throttling"
     emulated.clock.advance(5)
     assert emulated.post(Endpoint.MULTIMODAL_GENERATION, t2i_body()).status_code == 200
+
+
+def test_results_of_a_task_not_yet_scheduled_are_never_purged(emulated):
+    task_id = submit(emulated, t2i_body())
+    task = emulated.emulator.tasks[task_id]
+    task.scheduled, task.end_at = False, 0.0  # the moment between creating and scheduling
+    emulated.emulator._purge(emulated.clock.now())
+    assert all(rid in emulated.emulator.results for rid in task.outputs)

@@ -336,3 +336,14 @@ def test_staff_see_a_jobs_history_in_the_admin_but_never_its_result_urls(pipelin
     assert job.provider_request_id in page
     assert secret not in page and "Signature=" not in page
     run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+
+
+def test_a_task_the_provider_cannot_report_on_times_out_and_is_still_watched(pipeline, member):
+    job = pipeline.submit(member, **T2I)
+    pipeline.tick()
+    inject(pipeline, "fetch:500x*")
+    pipeline.drive(lambda: Job.objects.get(pk=job.pk).status == Job.Status.TIMED_OUT)
+    inject(pipeline)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.images.count() == 2

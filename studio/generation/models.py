@@ -291,6 +291,9 @@ class WorkerLease(models.Model):
     name = models.CharField(max_length=32, primary_key=True)
     owner = models.CharField(max_length=96, blank=True)
     until = models.DateTimeField(null=True, blank=True)
+    # What the holder hands to its successor (the dispatcher: its recent request times,
+    # so the provider's per-second limits hold across the hand-over).
+    state = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} lease held by {self.owner or 'nobody'}"
@@ -306,8 +309,15 @@ class WorkerLease(models.Model):
         return bool(cls.objects.filter(free, name=name).update(owner=owner, until=until))
 
     @classmethod
-    def release(cls, name: str, owner: str) -> None:
-        cls.objects.filter(name=name, owner=owner).update(owner="", until=None)
+    def release(cls, name: str, owner: str, state: dict | None = None) -> None:
+        fields: dict = {"owner": "", "until": None}
+        if state is not None:
+            fields["state"] = state
+        cls.objects.filter(name=name, owner=owner).update(**fields)
+
+    @classmethod
+    def handed_over(cls, name: str) -> dict:
+        return cls.objects.filter(name=name).values_list("state", flat=True).first() or {}
 
     @classmethod
     def is_held(cls, name: str) -> bool:

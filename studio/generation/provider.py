@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from studio.dashscope.client import DashScopeClient
+from studio.dashscope.client import DashScopeClient, RetryPolicy
 
 
-def get_client() -> DashScopeClient:
-    # Read here, in the worker, and nowhere near a template, a task argument or a log line.
-    return DashScopeClient(api_key=settings.DASHSCOPE_API_KEY, base_url=settings.DASHSCOPE_BASE_URL)
+def get_client(*, retries: bool = True) -> DashScopeClient:
+    """The configured client. The dispatcher takes one without retries: it counts every
+    request against the provider's limits itself and reschedules what failed."""
+    # The key is read here, in the worker, and nowhere near a template, a task argument or
+    # a log line.
+    return DashScopeClient(
+        api_key=settings.DASHSCOPE_API_KEY,
+        base_url=settings.DASHSCOPE_BASE_URL,
+        retry=None if retries else RetryPolicy(attempts=1),
+    )

@@ -65,6 +65,10 @@ class Limits:
     timeout_seconds: float = 120.0
     step_attempts: int = 3
     dispatcher_lease_seconds: float = 45.0  # longer than a submit's timeouts
+    # Tasks kept waiting at the provider beyond those it runs, so a freed slot is refilled
+    # by the provider at once instead of after the studio notices. A colleague's job then
+    # waits at most one extra turn of the slots.
+    queue_ahead: int = 0
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -75,11 +79,18 @@ class Limits:
             timeout_seconds=settings.STUDIO_JOB_TIMEOUT_SECONDS,
             step_attempts=settings.STUDIO_STEP_ATTEMPTS,
             dispatcher_lease_seconds=settings.STUDIO_DISPATCHER_LEASE_SECONDS,
+            queue_ahead=settings.STUDIO_PROVIDER_QUEUE_AHEAD,
         )
 
 
 class RateWindow:
-    """At most `per_second` takes in any sliding second."""
+    """At most `per_second` takes in any sliding window of a little over a second.
+
+    The margin covers the jitter between counting a request here and its arrival at the
+    provider, whose own one-second window must never see more than the limit.
+    """
+
+    WINDOW = 1.25
 
     def __init__(self, per_second: int, clock: Callable[[], float]) -> None:
         self.per_second, self.clock = per_second, clock
@@ -87,7 +98,7 @@ class RateWindow:
 
     def take(self) -> bool:
         now = self.clock()
-        while self.taken and self.taken[0] <= now - 1.0:
+        while self.taken and self.taken[0] <= now - self.WINDOW:
             self.taken.popleft()
         if len(self.taken) >= self.per_second:
             return False
@@ -111,6 +122,62 @@ def poll_interval(age_seconds: float) -> float:
 
 
 TIMED_OUT_POLL_SECONDS = 30.0
+
+
+class Forecast:
+    """When a task at the provider will finish, learnt from the tasks that did.
+
+    The provider reports when each task started and ended; their difference teaches how
+    long a model takes, and the gap between a reported end and our noticing it teaches
+    the offset between its clock and ours. A running task is then polled just after its
+    expected end instead of on a fixed cadence: results are noticed sooner, with fewer
+    queries. When a guess is early, polls follow at growing intervals.
+    """
+
+    MARGIN = 0.03  # seconds after the expected end
+
+    def __init__(self) -> None:
+        self.durations: dict[str, float] = {}
+        self.offsets: deque[float] = deque(maxlen=20)  # our clock minus the provider's
+        self.misses: dict[str, int] = {}
+
+    def duration(self, model: str) -> float | None:
+        return self.durations.get(model)
+
+    def learn(self, model: str, result: TaskResult, observed_at: datetime) -> None:
+        started, ended = _provider_time(result.scheduled_time), _provider_time(result.end_time)
+        if started and ended and ended >= started:
+            seconds = (ended - started).total_seconds()
+            previous = self.durations.get(model)
+            self.durations[model] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+        if ended:
+            self.offsets.append((observed_at - ended).total_seconds())
+
+    def ours(self, provider_time: datetime | None) -> datetime | None:
+        if provider_time is None or not self.offsets:
+            return None
+        return provider_time + timedelta(seconds=min(self.offsets))
+
+    def expected_end(self, model: str, started: datetime) -> datetime | None:
+        seconds = self.duration(model)
+        if seconds is None:
+            return None
+        return started + timedelta(seconds=seconds + self.MARGIN)
+
+    def retry_after_miss(self, job_id: str) -> float:
+        misses = self.misses.get(job_id, 0)
+        self.misses[job_id] = misses + 1
+        return 0.1 * 2**misses
+
+    def forget(self, job_id: str) -> None:
+        self.misses.pop(job_id, None)
+
+    def state(self) -> dict:
+        return {"durations": self.durations, "offsets": list(self.offsets)}
+
+    def resume(self, state: dict) -> None:
+        self.durations.update(state.get("durations", {}))
+        self.offsets.extend(state.get("offsets", []))
 
 
 def _provider_time(value: datetime | None) -> datetime | None:
@@ -139,10 +206,38 @@ class Dispatcher:
             lambda: RateWindow(self.limits.submits_per_second, clock)
         )
         self.enqueue_step = enqueue_step or enqueue_job_step
+        self.forecast = Forecast()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+    def rate_state(self) -> dict:
+        """The recent request times, for the next dispatcher to respect."""
+        return {
+            "queries": list(self.queries.taken),
+            "submits": {model: list(w.taken) for model, w in self.submits.items()},
+            "forecast": self.forecast.state(),
+        }
+
+    def resume(self, state: dict) -> None:
+        self.forecast.resume(state.get("forecast", {}))
+        self.queries.taken.extend(state.get("queries", []))
+        for model, taken in state.get("submits", {}).items():
+            self.submits[model].taken.extend(taken)
+
+    def idle_seconds(self, longest: float = 0.1) -> float:
+        """How long to rest before the next pass: until the next poll falls due, if sooner."""
+        due = (
+            Job.objects.filter(status__in=(*_WATCHED, Job.Status.TIMED_OUT))
+            .exclude(next_poll_at=None)
+            .order_by("next_poll_at")
+            .values_list("next_poll_at", flat=True)
+            .first()
+        )
+        if due is None:
+            return longest
+        return min(longest, max(0.005, (due - self.now()).total_seconds()))
 
     def step(self) -> bool:
         """One pass over all open jobs; True while any job is still open."""
@@ -190,7 +285,7 @@ class Dispatcher:
         never = datetime.min.replace(tzinfo=UTC)
         submissions = []
         for model, candidates in by_model.items():
-            room = self.limits.running_per_model - busy[model]
+            room = self.limits.running_per_model + self.limits.queue_ahead - busy[model]
             while room > 0 and candidates:
                 # Fair share: the person with the fewest jobs at the provider goes next, and
                 # among equals the one served longest ago, so one person's batch never holds
@@ -206,11 +301,13 @@ class Dispatcher:
                 if not self.submits[model].take():
                     break
                 candidates.remove(job)
+                # Distinct times keep the order in which the provider will queue them.
+                sent_at = now + timedelta(microseconds=len(submissions))
                 if not job.move(
                     Job.Status.SUBMITTING,
                     expect=(Job.Status.QUEUED,),
                     message="Sent to the provider.",
-                    submit_started_at=now,
+                    submit_started_at=sent_at,
                 ):
                     continue
                 room -= 1
@@ -221,19 +318,28 @@ class Dispatcher:
                 else:
                     self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
         # Requests are built here, in the thread that owns the database connection; only
-        # the HTTP calls run in the pool.
+        # the HTTP calls run in the pool: one model's in order, so the provider queues them
+        # in the order the forecast assumes, different models side by side.
+        by_model_requests: dict[str, list[tuple[Job, GenerationRequest]]] = defaultdict(list)
+        for job in submissions:
+            by_model_requests[job.model].append((job, job.to_generation_request()))
         futures = [
-            (job, self.pool.submit(self._submit_request, job.to_generation_request()))
-            for job in submissions
+            self.pool.submit(self._submit_in_order, batch) for batch in by_model_requests.values()
         ]
-        for job, future in futures:
-            self._after_submit(job, *future.result())
+        for future in futures:
+            for job, submitted, error in future.result():
+                self._after_submit(job, submitted, error)
 
-    def _submit_request(self, request: GenerationRequest) -> tuple[object, Exception | None]:
-        try:
-            return self.client.submit(request), None
-        except Exception as exc:  # handled in the dispatcher's thread
-            return None, exc
+    def _submit_in_order(
+        self, batch: list[tuple[Job, GenerationRequest]]
+    ) -> list[tuple[Job, object, Exception | None]]:
+        answers = []
+        for job, request in batch:
+            try:
+                answers.append((job, self.client.submit(request), None))
+            except Exception as exc:  # handled in the dispatcher's thread
+                answers.append((job, None, exc))
+        return answers
 
     def _after_submit(self, job: Job, submitted: object, error: Exception | None) -> None:
         now = self.now()
@@ -244,7 +350,7 @@ class Dispatcher:
                 message=f"Accepted by the provider as task {submitted.task_id}.",
                 provider_task_id=submitted.task_id,
                 provider_request_id=submitted.request_id,
-                next_poll_at=now + timedelta(seconds=poll_interval(0)),
+                next_poll_at=self._first_poll(job, now),
                 attempts=0,
             )
             job.log("submit", request_id=submitted.request_id, code="ok")
@@ -260,7 +366,7 @@ class Dispatcher:
                 Job.Status.QUEUED,
                 expect=(Job.Status.SUBMITTING,),
                 message="The provider is busy; trying again shortly.",
-                next_poll_at=now + timedelta(seconds=5),
+                next_poll_at=now + timedelta(seconds=2),
             )
         elif isinstance(error, DashScopeError):
             job.log("submit", request_id=error.request_id or "", code=error.code)
@@ -273,6 +379,34 @@ class Dispatcher:
                 code="SubmitFailed",
                 message="The studio could not send this job; nothing was charged.",
             )
+
+    def _first_poll(self, job: Job, now: datetime) -> datetime:
+        seconds = self.forecast.duration(job.model)
+        ahead = Job.objects.filter(model=job.model, status__in=_WATCHED).exclude(pk=job.pk).count()
+        if ahead >= self.limits.running_per_model:
+            # It waits at the provider behind the running ones (first in, first out);
+            # _slot_freed() brings this forward when it starts.
+            return now + timedelta(seconds=max(2 * (seconds or 1.0), 2.0))
+        end = self.forecast.expected_end(job.model, now)
+        return end or now + timedelta(seconds=poll_interval(0))
+
+    def _slot_freed(self, model: str, freed_at: datetime) -> None:
+        """The provider starts its oldest waiting task the moment a slot frees."""
+        running = self.limits.running_per_model
+        oldest = list(
+            Job.objects.filter(model=model, status__in=_WATCHED).order_by("submit_started_at")[
+                :running
+            ]
+        )
+        if len(oldest) < running:
+            return
+        starter = oldest[-1]
+        due = self.forecast.expected_end(model, freed_at) or freed_at + timedelta(
+            seconds=poll_interval(0)
+        )
+        due = max(due, self.now() + timedelta(seconds=0.05))
+        if starter.next_poll_at is None or starter.next_poll_at > due:
+            Job.objects.filter(pk=starter.pk).update(next_poll_at=due)
 
     def _reconcile_uncertain(self, job: Job) -> None:
         """After a submit without an answer: adopt the task if exactly one can be ours."""
@@ -368,7 +502,14 @@ class Dispatcher:
             Job.objects.filter(pk=job.pk).update(polls=F("polls") + 1)
             if error is not None:
                 job.log("poll", request_id=error.request_id or "", code=error.code)
-                Job.objects.filter(pk=job.pk).update(next_poll_at=self.now() + timedelta(seconds=5))
+                if job.status != Job.Status.TIMED_OUT and self.now() >= self._deadline(
+                    job, job.provider_submitted_at
+                ):
+                    # The provider cannot say how the task is doing: the designer is told
+                    # it is late, and the studio keeps asking.
+                    self._time_out(job, TaskStatus.RUNNING, {})
+                    continue
+                Job.objects.filter(pk=job.pk).update(next_poll_at=self.now() + timedelta(seconds=2))
                 continue
             self._observe(job, result)
 
@@ -385,6 +526,45 @@ class Dispatcher:
             or job.provider_submitted_at,
             "provider_started_at": _provider_time(result.scheduled_time) or job.provider_started_at,
         }
+        status = result.status
+        if status.is_final:
+            self.forecast.forget(str(job.pk))
+            if status is TaskStatus.SUCCEEDED:
+                self.forecast.learn(job.model, result, now)
+            self._finished_at_provider(job, result, times)
+            self._slot_freed(job.model, self.forecast.ours(_provider_time(result.end_time)) or now)
+            return
+        deadline = self._deadline(job, times["provider_submitted_at"])
+        if job.status != Job.Status.TIMED_OUT and now >= deadline:
+            self._time_out(job, status, times)
+            return
+        to = Job.Status.RUNNING if status is TaskStatus.RUNNING else Job.Status.PENDING
+        if job.status == Job.Status.TIMED_OUT:
+            to, due = Job.Status.TIMED_OUT, now + timedelta(seconds=TIMED_OUT_POLL_SECONDS)
+        else:
+            due = self._next_poll(job, status, times["provider_started_at"], now)
+        if to != job.status:
+            job.move(to, expect=(job.status,), message="Running at the provider.", **times)
+        Job.objects.filter(pk=job.pk).update(next_poll_at=due, **times)
+
+    def _next_poll(
+        self, job: Job, status: TaskStatus, started: datetime | None, now: datetime
+    ) -> datetime:
+        cadence = poll_interval((now - (job.submit_started_at or now)).total_seconds())
+        seconds = self.forecast.duration(job.model)
+        if seconds is None:
+            return now + timedelta(seconds=cadence)
+        if status is TaskStatus.PENDING:
+            # Waiting for a slot: _slot_freed() brings the poll forward when it starts.
+            return now + timedelta(seconds=max(seconds, cadence))
+        end = self.forecast.expected_end(job.model, self.forecast.ours(started) or now)
+        if end is not None and end > now:
+            return end
+        # Past its expected end and still running: look again soon, then less often.
+        wait = min(self.forecast.retry_after_miss(str(job.pk)), max(cadence, 1.0))
+        return now + timedelta(seconds=wait)
+
+    def _finished_at_provider(self, job: Job, result: TaskResult, times: dict) -> None:
         status = result.status
         if status is TaskStatus.SUCCEEDED:
             moved = job.move(
@@ -405,39 +585,20 @@ class Dispatcher:
                     )
                 self._hold_and_enqueue(job)
             return
+        job.log("poll", request_id=result.request_id, code=result.code or status.value)
         if status is TaskStatus.FAILED:
-            job.log("poll", request_id=result.request_id, code=result.code or "FAILED")
             finish(
                 job,
                 Job.Status.FAILED,
                 code=result.code or "Failed",
                 message=messages.for_task_failure(result.code, result.message),
             )
-            return
-        if status is TaskStatus.CANCELED:
-            job.log("poll", request_id=result.request_id, code="CANCELED")
-            if job.cancel_requested:
-                finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
-            else:
-                finish(job, Job.Status.FAILED, code="TimedOut", message=messages.TIMED_OUT)
-            return
-        if status is TaskStatus.UNKNOWN:
-            job.log("poll", request_id=result.request_id, code="UNKNOWN")
-            finish(job, Job.Status.FAILED, code="Expired", message=messages.EXPIRED)
-            return
-        # Still PENDING or RUNNING.
-        deadline = self._deadline(job, times["provider_submitted_at"])
-        if job.status != Job.Status.TIMED_OUT and now >= deadline:
-            self._time_out(job, status, times)
-            return
-        to = Job.Status.RUNNING if status is TaskStatus.RUNNING else Job.Status.PENDING
-        if job.status == Job.Status.TIMED_OUT:
-            to, wait = Job.Status.TIMED_OUT, TIMED_OUT_POLL_SECONDS
+        elif status is TaskStatus.CANCELED and job.cancel_requested:
+            finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
+        elif status is TaskStatus.CANCELED:
+            finish(job, Job.Status.FAILED, code="TimedOut", message=messages.TIMED_OUT)
         else:
-            wait = poll_interval((now - (job.submit_started_at or now)).total_seconds())
-        if to != job.status:
-            job.move(to, expect=(job.status,), message="Running at the provider.", **times)
-        Job.objects.filter(pk=job.pk).update(next_poll_at=now + timedelta(seconds=wait), **times)
+            finish(job, Job.Status.FAILED, code="Expired", message=messages.EXPIRED)
 
     def _deadline(self, job: Job, provider_submitted: datetime | None) -> datetime:
         ours = job.submit_started_at or job.created_at
@@ -477,6 +638,9 @@ class Dispatcher:
             if job.status == Job.Status.SUBMITTING and job.is_asynchronous:
                 continue  # see _recover_interrupted_submits()
             self._hold_and_enqueue(job)
+
+
+_WATCHED = (Job.Status.PENDING, Job.Status.RUNNING)
 
 
 def _usage(result: TaskResult) -> dict | None:
@@ -679,6 +843,7 @@ def dispatch_for(seconds: float, client: DashScopeClient, owner: str) -> bool:
     from studio.generation.models import WorkerLease
 
     dispatcher = Dispatcher(client)
+    dispatcher.resume(WorkerLease.handed_over("dispatcher"))
     lease = dispatcher.limits.dispatcher_lease_seconds
     deadline = time.monotonic() + seconds
     open_jobs = True
@@ -689,8 +854,8 @@ def dispatch_for(seconds: float, client: DashScopeClient, owner: str) -> bool:
             open_jobs = dispatcher.step()
             if not open_jobs:
                 break
-            time.sleep(0.1)
+            time.sleep(dispatcher.idle_seconds())
     finally:
         dispatcher.close()
-        WorkerLease.release("dispatcher", owner)
+        WorkerLease.release("dispatcher", owner, dispatcher.rate_state())
     return open_jobs or Job.objects.filter(status__in=Job.OPEN).exists()

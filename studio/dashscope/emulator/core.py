@@ -607,6 +607,9 @@ class Emulator:
         return self._result_expiry(self.results[result_id])
 
     def _result_expiry(self, result: Result) -> float:
+        if result.task is not None and (not result.task.scheduled or result.task.canceled_at):
+            # Not made yet (or never to be): a URL is signed only once the task ends.
+            return float("inf") if not result.task.canceled_at else result.task.canceled_at
         made = result.task.end_at if result.task else result.created_at
         return made + self.config.result_ttl_seconds
 
