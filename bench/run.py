@@ -9,6 +9,7 @@ careful script would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -223,10 +224,10 @@ def pipeline(workdir: Path) -> dict[str, Any]:
         }
     finally:
         cluster.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(cluster.pid, signal.SIGKILL)  # nothing of it may outlive the run
         emulator.stop()
 
 

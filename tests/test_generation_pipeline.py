@@ -231,7 +231,8 @@ def test_a_bad_download_is_retried_then_failed_without_storing_anything(
     pipeline.drive()
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED and job.error_code == "DownloadFailed"
-    assert calls and stored_files(media) == []
+    assert len(calls) == 2 * 3  # each of the two images tried three times
+    assert stored_files(media) == []
     assert GeneratedImage.objects.count() == 0
     assert counters(member)["person-day"] == (0, 0)
 
@@ -347,3 +348,64 @@ def test_a_task_the_provider_cannot_report_on_times_out_and_is_still_watched(pip
     pipeline.drive()
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and job.images.count() == 2
+
+
+@pytest.mark.parametrize("reached", [3, 2])
+def test_submits_cut_off_by_a_dead_dispatcher_are_matched_to_their_own_tasks(
+    pipeline, member, reached
+):
+    jobs = [pipeline.submit(member, **(T2I | {"prompt": f"Picture number {i}"})) for i in range(3)]
+    # What a dispatcher killed mid-batch leaves: all three marked as being sent, in order,
+    # the first `reached` of them made by the provider, and no answer committed.
+    for i, job in enumerate(jobs):
+        job.move(
+            Job.Status.SUBMITTING,
+            expect=(Job.Status.QUEUED,),
+            submit_started_at=pipeline.now() + timedelta(microseconds=i),
+        )
+    for job in jobs[:reached]:
+        pipeline.client.submit(job.to_generation_request())
+    assert len(pipeline.emulator.tasks) == reached
+
+    pipeline.clock.advance(pipeline.limits.dispatcher_lease_seconds + 1)
+    pipeline.drive()
+    for job in jobs:
+        job.refresh_from_db()
+        if job.provider_task_id:
+            task = pipeline.emulator.tasks[job.provider_task_id]
+            assert task.request.prompt == job.prompt  # its own task, not a neighbour's
+            assert job.status == Job.Status.SUCCEEDED
+        else:
+            assert job.status == Job.Status.FAILED and job.error_code == "SubmitUncertain"
+            assert job.images_charged == 0
+    assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == reached
+    assert len(pipeline.emulator.tasks) == reached  # nothing was sent twice
+
+
+def test_a_download_that_keeps_failing_for_a_while_is_retried_not_given_up(
+    pipeline, member, monkeypatch
+):
+    from studio.dashscope.errors import DashScopeError
+
+    real_download = pipeline.client.download
+    failures = []
+
+    def flaky(url: str) -> bytes:
+        if len(failures) < 6:  # more than the step's crash budget, fewer than the retries
+            failures.append(url)
+            raise DashScopeError(status=503, code="ServiceUnavailable", message="busy")
+        return real_download(url)
+
+    monkeypatch.setattr(pipeline.client, "download", flaky)
+    job = pipeline.submit(member, **T2I)
+    end = pipeline.clock.now() + 900
+    while Job.objects.get(pk=job.pk).is_open:
+        assert pipeline.clock.now() < end
+        pipeline.tick(1.0)
+        # The pause is a lease in the database's clock: let it run out, as time would.
+        Job.objects.filter(pk=job.pk, status=Job.Status.DOWNLOADING).exclude(
+            lease_owner="x"
+        ).update(lease_until=pipeline.now() - timedelta(days=1))
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.images.count() == 2
+    assert job.download_failures == 6

@@ -83,6 +83,9 @@ class Job(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True)
     polls = models.PositiveIntegerField(default=0)
+    # Downloads that failed for a passing reason (a 5xx, a dropped connection); retried
+    # with growing pauses for about an hour, well inside the URLs' 24 hours.
+    download_failures = models.PositiveSmallIntegerField(default=0)
     # Signed result URLs between the provider's answer and their download; secrets, so
     # never shown anywhere, and cleared as soon as the images are stored.
     result_urls = models.JSONField(default=list, blank=True)
@@ -116,7 +119,14 @@ class Job(models.Model):
         return get_model(self.model).async_endpoint is not None
 
     def move(
-        self, to: str, *, expect: tuple[str, ...] | None = None, message: str = "", **fields: Any
+        self,
+        to: str,
+        *,
+        expect: tuple[str, ...] | None = None,
+        message: str = "",
+        request_id: str = "",
+        code: str = "",
+        **fields: Any,
     ) -> bool:
         """Change status if the job is still in one of `expect`, and record it.
 
@@ -133,7 +143,9 @@ class Job(models.Model):
             self.status = to
             for name, value in fields.items():
                 setattr(self, name, value)
-            JobEvent.objects.create(job=self, status=to, message=message)
+            JobEvent.objects.create(
+                job=self, status=to, message=message, request_id=request_id, code=code
+            )
         return bool(changed)
 
     def log(self, message: str, *, request_id: str = "", code: str = "") -> None:

@@ -18,8 +18,8 @@ DISPATCH_SLICE_SECONDS = 10
 
 def dispatch() -> None:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    with provider.get_client(retries=False) as client:
-        still_open = worker.dispatch_for(DISPATCH_SLICE_SECONDS, client, owner)
+    with provider.get_client(retries=False) as client, provider.get_client() as downloads:
+        still_open = worker.dispatch_for(DISPATCH_SLICE_SECONDS, client, owner, downloads)
     if still_open:
         async_task("studio.generation.tasks.dispatch", group="dispatch")
 

@@ -23,6 +23,7 @@ import hashlib
 import io
 import logging
 import os
+import queue
 import socket
 import time
 import uuid
@@ -36,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import Count, F, Max, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -51,6 +52,8 @@ from studio.generation.models import GeneratedImage, Job, QuotaCharge
 logger = logging.getLogger(__name__)
 
 STEP_LEASE_SECONDS = 90
+DOWNLOAD_RETRIES = 12  # with pauses doubling from 5 s to 10 min: about an hour in all
+IMAGE_TRIES = 3  # downloads of one image answering 403 or not an image, before giving up
 DISPATCH_HOLD_SECONDS = 30  # how long an enqueued step may wait for a worker to pick it up
 THUMBNAIL_SIDE = 512
 MAX_RESULT_PIXELS = 4096 * 4096 * 2
@@ -195,6 +198,7 @@ class Dispatcher:
         now: Clock = timezone.now,
         monotonic: Callable[[], float] | None = None,
         enqueue_step: Callable[[Job], None] | None = None,
+        download_now: Callable[[Job], None] | None = None,
         threads: int = 8,
     ) -> None:
         self.client = client
@@ -206,6 +210,8 @@ class Dispatcher:
             lambda: RateWindow(self.limits.submits_per_second, clock)
         )
         self.enqueue_step = enqueue_step or enqueue_job_step
+        # Where a finished task's download goes: by default the same queue as any step.
+        self.download_now = download_now or self.enqueue_step
         self.forecast = Forecast()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
 
@@ -318,30 +324,40 @@ class Dispatcher:
                 else:
                     self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
         # Requests are built here, in the thread that owns the database connection; only
-        # the HTTP calls run in the pool: one model's in order, so the provider queues them
-        # in the order the forecast assumes, different models side by side.
+        # the HTTP calls run in the pool. One model's jobs go one after another, so the
+        # provider creates their tasks in our order (the forecast and the recovery of an
+        # interrupted submit rely on it); different models go side by side. Each task id
+        # is committed the moment its answer arrives.
         by_model_requests: dict[str, list[tuple[Job, GenerationRequest]]] = defaultdict(list)
         for job in submissions:
             by_model_requests[job.model].append((job, job.to_generation_request()))
-        futures = [
-            self.pool.submit(self._submit_in_order, batch) for batch in by_model_requests.values()
-        ]
-        for future in futures:
-            for job, submitted, error in future.result():
-                self._after_submit(job, submitted, error)
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+        for batch in by_model_requests.values():
+            self.pool.submit(self._submit_in_order, batch, answers)
+        uncertain: dict[str, list[Job]] = defaultdict(list)
+        for _ in submissions:
+            job, submitted, error, answered_at = answers.get()
+            if isinstance(error, SubmitUncertain):
+                job.log("submit: no answer from the provider", code=error.code)
+                uncertain[job.model].append(job)
+            else:
+                self._after_submit(job, submitted, error, answered_at)
+        # Only now, with every answered task id committed, can the unanswered be told apart.
+        for jobs in uncertain.values():
+            self._reconcile_uncertain(jobs)
 
     def _submit_in_order(
-        self, batch: list[tuple[Job, GenerationRequest]]
-    ) -> list[tuple[Job, object, Exception | None]]:
-        answers = []
+        self, batch: list[tuple[Job, GenerationRequest]], answers: queue.SimpleQueue
+    ) -> None:
         for job, request in batch:
             try:
-                answers.append((job, self.client.submit(request), None))
+                answers.put((job, self.client.submit(request), None, self.now()))
             except Exception as exc:  # handled in the dispatcher's thread
-                answers.append((job, None, exc))
-        return answers
+                answers.put((job, None, exc, self.now()))
 
-    def _after_submit(self, job: Job, submitted: object, error: Exception | None) -> None:
+    def _after_submit(
+        self, job: Job, submitted: object, error: Exception | None, answered_at: datetime
+    ) -> None:
         now = self.now()
         if error is None:
             job.move(
@@ -350,15 +366,12 @@ class Dispatcher:
                 message=f"Accepted by the provider as task {submitted.task_id}.",
                 provider_task_id=submitted.task_id,
                 provider_request_id=submitted.request_id,
-                next_poll_at=self._first_poll(job, now),
+                next_poll_at=self._first_poll(job, answered_at),
                 attempts=0,
             )
             job.log("submit", request_id=submitted.request_id, code="ok")
             return
-        if isinstance(error, SubmitUncertain):
-            job.log("submit: no answer from the provider", code=error.code)
-            self._reconcile_uncertain(job)
-        elif isinstance(error, RequestRefused):
+        if isinstance(error, RequestRefused):
             finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
         elif isinstance(error, DashScopeError) and error.retryable:
             job.log("submit", request_id=error.request_id or "", code=error.code)
@@ -408,39 +421,56 @@ class Dispatcher:
         if starter.next_poll_at is None or starter.next_poll_at > due:
             Job.objects.filter(pk=starter.pk).update(next_poll_at=due)
 
-    def _reconcile_uncertain(self, job: Job) -> None:
-        """After a submit without an answer: adopt the task if exactly one can be ours."""
-        started = job.submit_started_at or self.now()
-        window = (started - timedelta(seconds=5), started + timedelta(seconds=120))
+    def _reconcile_uncertain(self, jobs: list[Job]) -> None:
+        """Unanswered submits of one model: adopt the tasks the provider made for them.
+
+        A model's jobs are submitted one after another, so the provider made tasks for a
+        first part of them, in the same order. The tasks of the model in the window that no
+        job knows are matched to the jobs in order. More such tasks than jobs means someone
+        else used the account meanwhile: nothing is adopted. A job left without a task fails
+        with no charge; it is never sent again, since a lagging list could hide its task.
+        """
+        jobs = sorted(jobs, key=lambda j: j.submit_started_at or j.created_at)
+        first = jobs[0].submit_started_at or self.now()
+        last = jobs[-1].submit_started_at or self.now()
         try:
             page = self.client.list_tasks(
-                model=job.model,
-                start_time=window[0].astimezone(UTC).strftime("%Y%m%d%H%M%S"),
-                end_time=window[1].astimezone(UTC).strftime("%Y%m%d%H%M%S"),
+                model=jobs[0].model,
+                start_time=(first - timedelta(seconds=5)).astimezone(UTC).strftime("%Y%m%d%H%M%S"),
+                end_time=(last + timedelta(seconds=120)).astimezone(UTC).strftime("%Y%m%d%H%M%S"),
                 page_size=100,
             )
+            tasks = list(page.tasks)
         except DashScopeError as error:
-            job.log("list to find an unanswered submit", code=error.code)
-            page = None
+            jobs[0].log("list to find unanswered submits", code=error.code)
+            tasks = []
         known = set(
             Job.objects.exclude(provider_task_id="").values_list("provider_task_id", flat=True)
         )
-        orphans = [t for t in page.tasks if t.task_id not in known] if page else []
-        if len(orphans) == 1:
-            task = orphans[0]
-            job.move(
-                Job.Status.PENDING,
-                expect=(Job.Status.SUBMITTING,),
-                message=f"Found at the provider as task {task.task_id}.",
-                provider_task_id=task.task_id,
-                provider_request_id=task.request_id or "",
-                next_poll_at=self.now(),
-                attempts=0,
-            )
-        else:
-            finish(
-                job, Job.Status.FAILED, code="SubmitUncertain", message=messages.SUBMIT_UNCERTAIN
-            )
+        orphans = sorted(
+            (t for t in tasks if t.task_id not in known), key=lambda t: t.created_at_ms or 0
+        )
+        if len(orphans) > len(jobs):
+            orphans = []
+        for index, job in enumerate(jobs):
+            if index < len(orphans):
+                task = orphans[index]
+                job.move(
+                    Job.Status.PENDING,
+                    expect=(Job.Status.SUBMITTING,),
+                    message=f"Found at the provider as task {task.task_id}.",
+                    provider_task_id=task.task_id,
+                    provider_request_id=task.request_id or "",
+                    next_poll_at=self.now(),
+                    attempts=0,
+                )
+            else:
+                finish(
+                    job,
+                    Job.Status.FAILED,
+                    code="SubmitUncertain",
+                    message=messages.SUBMIT_UNCERTAIN,
+                )
 
     def _hold_and_enqueue(self, job: Job) -> None:
         hold = Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS)
@@ -452,12 +482,15 @@ class Dispatcher:
         # A dispatcher starts only once the previous one's lease ran out, so a submit older
         # than a lease was started by a dispatcher that is gone.
         since = self.now() - timedelta(seconds=self.limits.dispatcher_lease_seconds)
+        interrupted: dict[str, list[Job]] = defaultdict(list)
         for job in Job.objects.filter(
             status=Job.Status.SUBMITTING, provider_task_id="", submit_started_at__lt=since
         ):
             if job.is_asynchronous:
                 job.log("The dispatcher stopped while submitting; looking for the task.")
-                self._reconcile_uncertain(job)
+                interrupted[job.model].append(job)
+        for jobs in interrupted.values():
+            self._reconcile_uncertain(jobs)
 
     # -- cancellation ---------------------------------------------------------------------
 
@@ -497,9 +530,9 @@ class Dispatcher:
                 break  # the rest keep their turn for the next pass
             batch.append(job)
         futures = [(job, self.pool.submit(self._fetch, job.provider_task_id)) for job in batch]
+        Job.objects.filter(pk__in=[job.pk for job in batch]).update(polls=F("polls") + 1)
         for job, future in futures:
-            result, error = future.result()
-            Job.objects.filter(pk=job.pk).update(polls=F("polls") + 1)
+            result, error, answered_at = future.result()
             if error is not None:
                 job.log("poll", request_id=error.request_id or "", code=error.code)
                 if job.status != Job.Status.TIMED_OUT and self.now() >= self._deadline(
@@ -511,15 +544,16 @@ class Dispatcher:
                     continue
                 Job.objects.filter(pk=job.pk).update(next_poll_at=self.now() + timedelta(seconds=2))
                 continue
-            self._observe(job, result)
+            self._observe(job, result, answered_at)
 
-    def _fetch(self, task_id: str) -> tuple[TaskResult | None, DashScopeError | None]:
+    def _fetch(self, task_id: str) -> tuple[TaskResult | None, DashScopeError | None, datetime]:
+        # The time of the answer, not of its processing, is what the forecast learns from.
         try:
-            return self.client.fetch(task_id), None
+            return self.client.fetch(task_id), None, self.now()
         except DashScopeError as error:
-            return None, error
+            return None, error, self.now()
 
-    def _observe(self, job: Job, result: TaskResult) -> None:
+    def _observe(self, job: Job, result: TaskResult, answered_at: datetime) -> None:
         now = self.now()
         times = {
             "provider_submitted_at": _provider_time(result.submit_time)
@@ -530,7 +564,7 @@ class Dispatcher:
         if status.is_final:
             self.forecast.forget(str(job.pk))
             if status is TaskStatus.SUCCEEDED:
-                self.forecast.learn(job.model, result, now)
+                self.forecast.learn(job.model, result, answered_at)
             self._finished_at_provider(job, result, times)
             self._slot_freed(job.model, self.forecast.ours(_provider_time(result.end_time)) or now)
             return
@@ -567,23 +601,28 @@ class Dispatcher:
     def _finished_at_provider(self, job: Job, result: TaskResult, times: dict) -> None:
         status = result.status
         if status is TaskStatus.SUCCEEDED:
+            # One update takes the job to downloading and holds it for the step it is
+            # handed to: this runs for every finished task, so it is kept to one query.
             moved = job.move(
                 Job.Status.DOWNLOADING,
                 expect=(Job.Status.PENDING, Job.Status.RUNNING, Job.Status.TIMED_OUT),
                 message="Made by the provider; downloading.",
+                request_id=result.request_id,
+                code="SUCCEEDED",
                 result_urls=list(result.image_urls),
                 usage=_usage(result),
                 provider_finished_at=_provider_time(result.end_time),
+                lease_owner="",
+                lease_until=Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS),
                 **times,
             )
             if moved:
-                job.log("poll", request_id=result.request_id, code="SUCCEEDED")
                 if result.failures:
                     job.log(
                         f"{len(result.failures)} of the images failed at the provider",
                         code=result.failures[0].code,
                     )
-                self._hold_and_enqueue(job)
+                self.download_now(job)
             return
         job.log("poll", request_id=result.request_id, code=result.code or status.value)
         if status is TaskStatus.FAILED:
@@ -767,18 +806,31 @@ def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
     for index, url in enumerate(job.result_urls):
         if index in stored:
             continue
-        try:
-            store_result(job, index, client.download(url))
-        except DashScopeError as error:
-            job.log(f"download of image {index + 1}", code=error.code)
-            if error.retryable and job.attempts < limits.step_attempts:
-                # Give the step back; the dispatcher hands it out again after the lease.
-                Job.objects.filter(pk=job.pk).update(
-                    lease_until=Now() + timedelta(seconds=5 * job.attempts)
+        for attempt in range(1, IMAGE_TRIES + 1):
+            try:
+                store_result(job, index, client.download(url))
+                break
+            except DashScopeError as error:
+                job.log(f"download of image {index + 1}", code=error.code)
+                if error.retryable and job.download_failures < DOWNLOAD_RETRIES:
+                    # The step ends normally (attempts count crashes only) and is handed
+                    # out again once the pause is over.
+                    pause = min(5 * 2**job.download_failures, 600)
+                    Job.objects.filter(pk=job.pk).update(
+                        download_failures=F("download_failures") + 1,
+                        attempts=0,
+                        lease_owner="",
+                        lease_until=Now() + timedelta(seconds=pause),
+                    )
+                    return
+                if error.code == "ResultURLRefused":
+                    break  # a URL we will not fetch does not become fetchable
+            except InvalidResult as error:
+                # A cut connection or a proxy's error page: worth another try or two.
+                job.log(
+                    f"image {index + 1} is not a valid image ({error}), try {attempt}",
+                    code="InvalidResult",
                 )
-                return
-        except InvalidResult as error:
-            job.log(f"image {index + 1} is not a valid image: {error}", code="InvalidResult")
     count = job.images.count()
     # A sequence's n is an upper bound the model may stop short of; otherwise every
     # requested image that did not arrive makes the job partial.
@@ -793,6 +845,14 @@ def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
         finish(job, Job.Status.PARTIAL, message=messages.partial(count, wanted))
     else:
         finish(job, Job.Status.SUCCEEDED, message=messages.stored(count))
+
+
+def _step_in_thread(job_id: str, client: DashScopeClient, limits: Limits) -> None:
+    close_old_connections()  # this thread's database connection may have gone stale
+    try:
+        run_step(job_id, client, limits=limits)
+    except Exception:
+        logger.exception("Downloading the results of job %s failed", job_id)
 
 
 class InvalidResult(ValueError):
@@ -816,7 +876,7 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
         raise InvalidResult(type(exc).__name__) from None
     thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     thumb_bytes = io.BytesIO()
-    thumb.save(thumb_bytes, format="WEBP", quality=80, method=4)
+    thumb.save(thumb_bytes, format="WEBP", quality=80, method=2)
     ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt]
     name = default_storage.save(f"results/{job.pk}/{index}.{ext}", ContentFile(data))
     thumb_name = default_storage.save(
@@ -838,11 +898,25 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
     return image_row
 
 
-def dispatch_for(seconds: float, client: DashScopeClient, owner: str) -> bool:
-    """Run the dispatcher for up to `seconds`; True if jobs are still open."""
+def dispatch_for(
+    seconds: float, client: DashScopeClient, owner: str, downloads: DashScopeClient | None = None
+) -> bool:
+    """Run the dispatcher for up to `seconds`; True if jobs are still open.
+
+    With a `downloads` client, finished tasks are downloaded by threads of this process
+    right away, rather than through the task queue: the images are stored sooner. The
+    step is the same (lease, attempts, storage); if this process dies first, the hold on
+    the job runs out and the step is handed to the queue like any other.
+    """
     from studio.generation.models import WorkerLease
 
-    dispatcher = Dispatcher(client)
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="download")
+    limits = Limits.from_settings()
+
+    def download_now(job: Job) -> None:
+        pool.submit(_step_in_thread, str(job.pk), downloads, limits)
+
+    dispatcher = Dispatcher(client, limits=limits, download_now=download_now if downloads else None)
     dispatcher.resume(WorkerLease.handed_over("dispatcher"))
     lease = dispatcher.limits.dispatcher_lease_seconds
     deadline = time.monotonic() + seconds
@@ -857,5 +931,6 @@ def dispatch_for(seconds: float, client: DashScopeClient, owner: str) -> bool:
             time.sleep(dispatcher.idle_seconds())
     finally:
         dispatcher.close()
+        pool.shutdown(wait=True)
         WorkerLease.release("dispatcher", owner, dispatcher.rate_state())
     return open_jobs or Job.objects.filter(status__in=Job.OPEN).exists()
