@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.accounts.urls")),
     path("", include("studio.core.urls")),
+    path("", include("studio.generation.urls")),
 ]

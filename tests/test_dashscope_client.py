@@ -303,3 +303,24 @@ def test_a_provider_looking_host_that_resolves_inside_is_refused(emulated: Emula
     )
     assert png_size(public.download(url)) == (64, 64)
     assert fetched == ["dashscope-result-bj.oss-cn-beijing.aliyuncs.com"]
+
+
+def test_a_redirect_from_a_result_url_is_not_followed(emulated: Emulated):
+    url = "https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com/a.png?Expires=1&Signature=x"
+    seen: list[str] = []
+
+    def redirect(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.host))
+        return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest"})
+
+    client = DashScopeClient(
+        api_key=API_KEY,
+        base_url="http://dashscope.emulator/api/v1",
+        transport=httpx.MockTransport(redirect),
+        resolve=lambda host: ["47.88.1.10"],
+        sleep=lambda s: None,
+    )
+    with pytest.raises(DashScopeError) as error:
+        client.download(url)
+    assert error.value.status == 302 and not error.value.retryable
+    assert seen == ["dashscope-result-bj.oss-cn-beijing.aliyuncs.com"]

@@ -409,3 +409,26 @@ def test_a_download_that_keeps_failing_for_a_while_is_retried_not_given_up(
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and job.images.count() == 2
     assert job.download_failures == 6
+
+
+def test_the_team_sees_a_jobs_history_on_its_page_and_outsiders_get_404(pipeline, member, client):
+    from studio.accounts.models import Membership
+    from tests.factories import create_membership, create_team, create_user
+
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    colleague = create_membership(
+        team=member.team, user=create_user(username="vic"), role=Membership.Role.VIEWER
+    )
+    client.force_login(colleague.user)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Succeeded" in page and "Made by the provider; downloading." in page
+    assert job.provider_request_id in page and "2 images stored." in page
+    assert "Signature" not in page and "http://dashscope.emulator" not in page
+    stranger = create_membership(
+        team=create_team(name="Elsewhere", slug="else"), user=create_user(username="eve")
+    )
+    client.force_login(stranger.user)
+    assert client.get(f"/jobs/{job.pk}/").status_code == 404
+    client.logout()
+    assert client.get(f"/jobs/{job.pk}/").status_code == 302

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from studio.accounts.models import Membership
 from studio.dashscope.catalog import Kind, models_for
+from studio.generation.models import Job
 from studio.http import AppRequest
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,12 @@ def home(request: AppRequest) -> HttpResponse:
     memberships = (
         Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
     )
+    recent_jobs = Job.objects.filter(team__memberships__user=request.user).select_related("author")[
+        :10
+    ]
     context = {
         "memberships": memberships,
+        "recent_jobs": recent_jobs,
         "text_to_image_models": models_for(Kind.TEXT_TO_IMAGE),
         "edit_models": models_for(Kind.EDIT),
     }

@@ -369,12 +369,12 @@ class Dispatcher:
                 next_poll_at=self._first_poll(job, answered_at),
                 attempts=0,
             )
-            job.log("submit", request_id=submitted.request_id, code="ok")
+            job.log("Provider call: submit", request_id=submitted.request_id, code="ok")
             return
         if isinstance(error, RequestRefused):
             finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
         elif isinstance(error, DashScopeError) and error.retryable:
-            job.log("submit", request_id=error.request_id or "", code=error.code)
+            job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
             job.move(
                 Job.Status.QUEUED,
                 expect=(Job.Status.SUBMITTING,),
@@ -382,7 +382,7 @@ class Dispatcher:
                 next_poll_at=now + timedelta(seconds=2),
             )
         elif isinstance(error, DashScopeError):
-            job.log("submit", request_id=error.request_id or "", code=error.code)
+            job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
         else:
             logger.exception("Submitting job %s failed", job.pk, exc_info=error)
@@ -501,7 +501,7 @@ class Dispatcher:
             try:
                 self.client.cancel(job.provider_task_id)
             except DashScopeError as error:
-                job.log("cancel", request_id=error.request_id or "", code=error.code)
+                job.log("Provider call: cancel", request_id=error.request_id or "", code=error.code)
                 Job.objects.filter(pk=job.pk).update(cancel_requested=False)
                 if error.code == "UnsupportedOperation":
                     job.log(
@@ -509,7 +509,7 @@ class Dispatcher:
                         "cancelled, and its images will be stored."
                     )
                 continue
-            job.log("cancel", code="ok")
+            job.log("Provider call: cancel", code="ok")
             finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
 
     # -- polling --------------------------------------------------------------------------
@@ -534,7 +534,7 @@ class Dispatcher:
         for job, future in futures:
             result, error, answered_at = future.result()
             if error is not None:
-                job.log("poll", request_id=error.request_id or "", code=error.code)
+                job.log("Provider call: status", request_id=error.request_id or "", code=error.code)
                 if job.status != Job.Status.TIMED_OUT and self.now() >= self._deadline(
                     job, job.provider_submitted_at
                 ):
@@ -624,7 +624,9 @@ class Dispatcher:
                     )
                 self.download_now(job)
             return
-        job.log("poll", request_id=result.request_id, code=result.code or status.value)
+        job.log(
+            "Provider call: status", request_id=result.request_id, code=result.code or status.value
+        )
         if status is TaskStatus.FAILED:
             finish(
                 job,
@@ -775,7 +777,7 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
         finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
         return False
     except DashScopeError as error:
-        job.log("generate", request_id=error.request_id or "", code=error.code)
+        job.log("Provider call: generate", request_id=error.request_id or "", code=error.code)
         if error.retryable:
             job.move(
                 Job.Status.QUEUED,
@@ -789,7 +791,7 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
         else:
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
         return False
-    job.log("generate", request_id=result.request_id, code="ok")
+    job.log("Provider call: generate", request_id=result.request_id, code="ok")
     job.move(
         Job.Status.DOWNLOADING,
         expect=(Job.Status.SUBMITTING,),
