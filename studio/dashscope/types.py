@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -47,6 +48,18 @@ class ColorSwatch:
         return {"hex": self.hex, "ratio": self.ratio}
 
 
+# Request parameters that pass through unchanged, as plain JSON values.
+PLAIN_PARAMETERS = (
+    "size",
+    "n",
+    "seed",
+    "watermark",
+    "prompt_extend",
+    "thinking_mode",
+    "enable_sequential",
+)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One generation or edit, as the studio means it; the client turns it into a wire body.
@@ -68,6 +81,32 @@ class GenerationRequest:
     enable_sequential: bool | None = None
     bbox_list: tuple[tuple[Box, ...], ...] | None = None
     color_palette: tuple[ColorSwatch, ...] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        model: str,
+        prompt: str,
+        negative_prompt: str = "",
+        parameters: dict[str, Any],
+        images: Sequence[InputImage] = (),
+        boxes: Sequence[Sequence[Sequence[int]]] = (),
+    ) -> GenerationRequest:
+        """A request from stored parts: JSON parameters and each image's list of boxes."""
+        palette = parameters.get("color_palette")
+        bbox_list = None
+        if any(boxes):
+            bbox_list = tuple(tuple(tuple(box) for box in image_boxes) for image_boxes in boxes)
+        return cls(
+            model=model,
+            prompt=prompt,
+            negative_prompt=negative_prompt or None,
+            images=tuple(images),
+            bbox_list=bbox_list,  # type: ignore[arg-type]
+            color_palette=tuple(ColorSwatch(**c) for c in palette) if palette else None,
+            **{key: parameters.get(key) for key in PLAIN_PARAMETERS},
+        )
 
 
 class TaskStatus(StrEnum):

@@ -11,6 +11,7 @@ from typing import Any
 
 from studio.dashscope.catalog import BodyStyle, Endpoint
 from studio.dashscope.types import (
+    PLAIN_PARAMETERS,
     GenerationRequest,
     ImageFailure,
     SubmittedTask,
@@ -21,20 +22,10 @@ from studio.dashscope.types import (
     Usage,
 )
 
-_PLAIN_PARAMETERS = (
-    "size",
-    "n",
-    "seed",
-    "watermark",
-    "prompt_extend",
-    "thinking_mode",
-    "enable_sequential",
-)
-
 
 def build_body(request: GenerationRequest, endpoint: Endpoint) -> dict[str, Any]:
     parameters: dict[str, Any] = {
-        key: getattr(request, key) for key in _PLAIN_PARAMETERS if getattr(request, key) is not None
+        key: getattr(request, key) for key in PLAIN_PARAMETERS if getattr(request, key) is not None
     }
     if request.bbox_list is not None:
         parameters["bbox_list"] = [[list(box) for box in boxes] for boxes in request.bbox_list]

@@ -3,37 +3,32 @@ from django.contrib import admin
 from studio.generation.models import GeneratedImage, Job, JobEvent, JobInput
 
 
-class JobEventInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """A job's parts as they happened: shown, never edited."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return list(self.fields or [])
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class JobEventInline(ReadOnlyInline):
     model = JobEvent
     fields = ["at", "status", "message", "code", "request_id"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class JobInputInline(admin.TabularInline):
+class JobInputInline(ReadOnlyInline):
     model = JobInput
     fields = ["position", "image", "width", "height", "boxes", "adjustments"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class GeneratedImageInline(admin.TabularInline):
+class GeneratedImageInline(ReadOnlyInline):
     model = GeneratedImage
     fields = ["index", "image", "width", "height", "bytes", "sha256"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Job)

@@ -11,19 +11,8 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from studio.accounts.models import QuotaCounter, Team
-from studio.dashscope.catalog import Option, get_model
-from studio.dashscope.types import ColorSwatch, GenerationRequest, InputImage
-
-# Job.parameters keys that map one-to-one onto the provider request.
-_REQUEST_PARAMETERS = (
-    "size",
-    "n",
-    "seed",
-    "watermark",
-    "prompt_extend",
-    "thinking_mode",
-    "enable_sequential",
-)
+from studio.dashscope.catalog import get_model
+from studio.dashscope.types import GenerationRequest, InputImage
 
 
 def _input_path(instance: JobInput, filename: str) -> str:
@@ -155,25 +144,18 @@ class Job(models.Model):
 
     def to_generation_request(self) -> GenerationRequest:
         """The provider request this job stands for, inputs read back from the media store."""
-        spec = get_model(self.model)
         inputs = list(self.inputs.all())
         images = []
         for item in inputs:
             with item.image.open("rb") as file:
                 images.append(InputImage.from_bytes(file.read()))
-        params = dict(self.parameters)
-        palette = params.pop("color_palette", None)
-        boxes = None
-        if spec.supports(Option.BBOX_LIST) and any(item.boxes for item in inputs):
-            boxes = tuple(tuple(tuple(box) for box in item.boxes) for item in inputs)
-        return GenerationRequest(
+        return GenerationRequest.build(
             model=self.model,
             prompt=self.prompt,
-            negative_prompt=self.negative_prompt or None,
-            images=tuple(images),
-            bbox_list=boxes,
-            color_palette=tuple(ColorSwatch(**c) for c in palette) if palette else None,
-            **{key: params.get(key) for key in _REQUEST_PARAMETERS},
+            negative_prompt=self.negative_prompt,
+            parameters=self.parameters,
+            images=images,
+            boxes=[item.boxes for item in inputs],
         )
 
     def queue_position(self) -> int | None:

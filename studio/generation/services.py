@@ -14,22 +14,13 @@ from django.utils import timezone
 
 from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
 from studio.dashscope.catalog import UnknownModel, get_model
-from studio.dashscope.types import Box, ColorSwatch, GenerationRequest, InputImage
+from studio.dashscope.types import PLAIN_PARAMETERS, Box, GenerationRequest, InputImage
 from studio.dashscope.validation import Problem, check_request, images_requested
 from studio.generation.models import Job, JobInput, QuotaCharge
 from studio.generation.normalise import NormalisedImage
 from studio.generation.worker import finish
 
-PARAMETERS = (
-    "size",
-    "n",
-    "seed",
-    "watermark",
-    "prompt_extend",
-    "thinking_mode",
-    "enable_sequential",
-    "color_palette",
-)
+PARAMETERS = (*PLAIN_PARAMETERS, "color_palette")
 
 
 class JobRefused(Exception):
@@ -44,29 +35,6 @@ class JobRefused(Exception):
 class InputUpload:
     image: NormalisedImage
     boxes: list[Box] = field(default_factory=list)  # in the normalised image's pixels
-
-
-def _request(
-    model: str,
-    prompt: str,
-    negative_prompt: str,
-    parameters: dict[str, Any],
-    inputs: Sequence[InputUpload],
-) -> GenerationRequest:
-    spec = get_model(model)
-    palette = parameters.get("color_palette")
-    boxes = None
-    if any(upload.boxes for upload in inputs):
-        boxes = tuple(tuple(tuple(box) for box in upload.boxes) for upload in inputs)
-    return GenerationRequest(
-        model=spec.name,
-        prompt=prompt,
-        negative_prompt=negative_prompt or None,
-        images=tuple(InputImage.from_bytes(upload.image.data) for upload in inputs),
-        bbox_list=boxes,
-        color_palette=tuple(ColorSwatch(**c) for c in palette) if palette else None,
-        **{k: parameters.get(k) for k in PARAMETERS if k != "color_palette"},
-    )
 
 
 def create_job(
@@ -89,7 +57,14 @@ def create_job(
         raise JobRefused(
             [Problem("model", f"{model!r} is not a model the studio offers.")]
         ) from None
-    request = _request(model, prompt, negative_prompt, parameters, inputs)
+    request = GenerationRequest.build(
+        model=spec.name,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        parameters=parameters,
+        images=[InputImage.from_bytes(upload.image.data) for upload in inputs],
+        boxes=[upload.boxes for upload in inputs],
+    )
     problems = check_request(request, asynchronous=spec.async_endpoint is not None)
     if problems:
         raise JobRefused(problems)
