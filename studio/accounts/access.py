@@ -22,3 +22,16 @@ def get_membership(user: User | AnonymousUser, team: Team) -> Membership:
     if membership is None:
         raise Http404("No such team.")
     return membership
+
+
+def current_membership(user: User | AnonymousUser) -> Membership | None:
+    """The membership the studio acts in: the user's first team by name, as the top bar
+    shows, until there is a team switcher."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("team", "user")
+        .filter(user=user)
+        .order_by("team__name")
+        .first()
+    )

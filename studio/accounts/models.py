@@ -203,6 +203,29 @@ class QuotaCounter(models.Model):
         return ids
 
     @classmethod
+    def images_left(cls, membership: Membership, moment: datetime) -> list[tuple[str, int, int]]:
+        """(period, images left, limit) for each limit that applies to the person."""
+        team = membership.team
+        rows = []
+        for user, name, limit, label in (
+            (membership.user, "day", membership.daily_limit, "today"),
+            (membership.user, "month", membership.monthly_limit, "this month"),
+            (None, "day", team.images_per_day, "today for the team"),
+            (None, "month", team.images_per_month, "this month for the team"),
+        ):
+            if limit is None:
+                continue
+            counter = cls.objects.filter(
+                team=team,
+                user=user,
+                period=name,
+                starts_on=Period.containing(name, moment).starts_on,
+            ).first()
+            spent = (counter.used + counter.reserved) if counter else 0
+            rows.append((label, max(0, limit - spent), limit))
+        return rows
+
+    @classmethod
     def settle(cls, counter_ids: list[int], *, reserved: int, charged: int) -> None:
         """Turn a reservation into use: charge what was made, release the rest."""
         cls.objects.filter(pk__in=counter_ids).update(

@@ -1,0 +1,133 @@
+"""The generate form, the job page with its live status, and the image files behind them."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from studio.accounts.models import Membership
+from studio.generation.models import Job
+from tests.factories import create_membership, create_team, create_user
+from tests.pipeline import Pipeline
+
+
+@pytest.fixture
+def designer_client(client, member):
+    client.force_login(member.user)
+    return client
+
+
+def test_the_form_offers_only_what_the_chosen_model_takes(designer_client):
+    page = designer_client.get(reverse("generate") + "?model=qwen-image-max").content.decode()
+    assert "1664×928 (16:9)" in page and "928×1664 (9:16)" in page
+    assert 'name="custom_size"' not in page  # five fixed sizes only
+    assert 'name="negative_prompt"' in page and 'maxlength="800"' in page
+    wan27 = designer_client.get(reverse("generate") + "?model=wan2.7-image-pro").content.decode()
+    assert "4K (4096×4096 for text to image)" in wan27
+    assert 'name="negative_prompt"' not in wan27 and 'name="thinking_mode"' in wan27
+
+
+def test_switching_model_keeps_the_prompt_and_returns_only_the_form_to_htmx(designer_client):
+    response = designer_client.get(
+        reverse("generate"),
+        {"model": "wan2.6-t2i", "prompt": "A lighthouse"},
+        HTTP_HX_REQUEST="true",
+    )
+    page = response.content.decode()
+    assert page.lstrip().startswith('<form id="generate-form"')
+    assert "A lighthouse</textarea>" in page and "<html" not in page
+
+
+def test_submitting_creates_the_job_and_shows_its_page(designer_client, member, media):
+    response = designer_client.post(
+        reverse("generate"),
+        {
+            "model": "wan2.6-t2i",
+            "prompt": "A lighthouse at dusk",
+            "size": "1280*1280",
+            "n": "2",
+            "prompt_extend": "on",
+        },
+    )
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+    assert job.parameters == {
+        "size": "1280*1280",
+        "n": 2,
+        "prompt_extend": True,
+        "watermark": False,
+    }
+    assert job.author == member.user
+
+
+def test_a_request_the_provider_would_refuse_is_shown_next_to_the_field(designer_client):
+    response = designer_client.post(
+        reverse("generate"),
+        {
+            "model": "wan2.6-t2i",
+            "prompt": "A lighthouse",
+            "size": "1280*1280",
+            "custom_size": "3000×500",
+            "n": "1",
+        },
+    )
+    page = response.content.decode()
+    assert response.status_code == 200 and not Job.objects.exists()
+    assert "aspect ratio must be between 1:4 to 4:1" in page
+    assert 'class="field has-error"' in page
+
+
+def test_a_spent_quota_is_said_before_and_after_submitting(designer_client, member):
+    Membership.objects.filter(pk=member.pk).update(images_per_day=1)
+    page = designer_client.get(reverse("generate")).content.decode()
+    assert "<strong>1</strong> of 1 images left today." in page
+    response = designer_client.post(
+        reverse("generate"),
+        {"model": "wan2.6-t2i", "prompt": "Two please", "size": "1280*1280", "n": "2"},
+    )
+    assert "You have 1 of 1 images left today and this request needs 2" in (
+        response.content.decode()
+    )
+    assert not Job.objects.exists()
+
+
+def test_viewers_cannot_open_the_form(client, team, viewer):
+    client.force_login(viewer)
+    assert client.get(reverse("generate")).status_code == 403
+
+
+def test_the_status_polls_while_open_and_stops_when_finished(pipeline: Pipeline, member, client):
+    job = pipeline.submit(
+        member, model="wan2.6-t2i", prompt="A boat", parameters={"size": "1280*1280", "n": 1}
+    )
+    client.force_login(member.user)
+    partial = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert partial.lstrip().startswith('<section id="job-status"')
+    assert 'hx-trigger="every 1s"' in partial and "Queued" in partial
+    pipeline.drive()
+    finished = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in finished and "Succeeded" in finished
+    assert f"/jobs/{job.pk}/images/0/thumb" in finished
+
+
+def test_images_are_served_only_to_the_team_and_only_as_images(pipeline: Pipeline, member, client):
+    job = pipeline.submit(
+        member, model="wan2.6-t2i", prompt="A boat", parameters={"size": "1280*1280", "n": 1}
+    )
+    pipeline.drive()
+    client.force_login(member.user)
+    thumb = client.get(f"/jobs/{job.pk}/images/0/thumb")
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/webp"
+    assert thumb["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in thumb["Content-Security-Policy"]
+    original = client.get(f"/jobs/{job.pk}/images/0/original")
+    assert original["Content-Type"] == "image/png"
+    assert b"".join(original.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get(f"/jobs/{job.pk}/images/1/original").status_code == 404
+    assert client.get(f"/jobs/{job.pk}/images/0/source").status_code == 404
+    outsider = create_membership(
+        team=create_team(name="Far", slug="far"), user=create_user(username="far")
+    )
+    client.force_login(outsider.user)
+    assert client.get(f"/jobs/{job.pk}/images/0/thumb").status_code == 404
+    assert client.get(f"/media/results/{job.pk}/0.png").status_code == 404
