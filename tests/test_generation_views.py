@@ -107,6 +107,7 @@ def test_the_status_polls_while_open_and_stops_when_finished(pipeline: Pipeline,
     pipeline.drive()
     finished = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in finished and "Succeeded" in finished
+    assert "<title>Succeeded · wan2.6-t2i · Studio</title>" in finished  # the tab says so
     assert f"/jobs/{job.pk}/images/0/thumb" in finished
 
 
@@ -131,3 +132,64 @@ def test_images_are_served_only_to_the_team_and_only_as_images(pipeline: Pipelin
     client.force_login(outsider.user)
     assert client.get(f"/jobs/{job.pk}/images/0/thumb").status_code == 404
     assert client.get(f"/media/results/{job.pk}/0.png").status_code == 404
+
+
+def test_the_author_cancels_a_queued_job_from_its_page(designer_client, member, media):
+    from studio.generation.services import create_job
+
+    job = create_job(
+        membership=member,
+        model="wan2.6-t2i",
+        prompt="Never mind",
+        parameters={"size": "1280*1280", "n": 1},
+    )
+    page = designer_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'action="/jobs/{job.pk}/cancel"' in page
+    response = designer_client.post(f"/jobs/{job.pk}/cancel", follow=True)
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert "Cancelled. Nothing was charged." in response.content.decode()
+    assert designer_client.get(f"/jobs/{job.pk}/cancel").status_code == 405
+
+
+def test_a_colleague_sees_the_job_but_cannot_cancel_it(client, member, media):
+    from studio.generation.services import create_job
+
+    job = create_job(
+        membership=member,
+        model="wan2.6-t2i",
+        prompt="Mine",
+        parameters={"size": "1280*1280", "n": 1},
+    )
+    colleague = create_membership(team=member.team, user=create_user(username="cole"))
+    client.force_login(colleague.user)
+    assert "/cancel" not in client.get(f"/jobs/{job.pk}/").content.decode()
+    assert client.post(f"/jobs/{job.pk}/cancel").status_code == 403
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED
+
+
+def test_run_again_and_remix_start_from_a_finished_job(designer_client, member, media):
+    from studio.generation.services import cancel_job, create_job
+
+    job = create_job(
+        membership=member,
+        model="qwen-image-2.0",
+        prompt="A neon sign",
+        negative_prompt="blur",
+        parameters={"size": "1536*2688", "n": 2, "seed": 7},
+    )
+    cancel_job(job, membership=member)
+    response = designer_client.post(f"/jobs/{job.pk}/retry")
+    again = Job.objects.exclude(pk=job.pk).get()
+    assert response["Location"] == f"/jobs/{again.pk}/"
+    assert (again.prompt, again.parameters) == (job.prompt, job.parameters)
+    form = designer_client.get(f"/generate/?remix={job.pk}").content.decode()
+    assert "A neon sign</textarea>" in form and "blur</textarea>" in form
+    assert '<option value="1536*2688" selected>' in form
+    assert 'name="seed" value="7"' in form
+    stranger = create_membership(
+        team=create_team(name="Away", slug="away"), user=create_user(username="away")
+    )
+    designer_client.force_login(stranger.user)
+    assert designer_client.get(f"/generate/?remix={job.pk}").status_code == 404

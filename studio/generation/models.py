@@ -104,6 +104,11 @@ class Job(models.Model):
         return self.status in self.OPEN
 
     @property
+    def is_cancellable(self) -> bool:
+        """Not yet started at the provider: it can still be dropped without a charge."""
+        return self.status in (self.Status.QUEUED, self.Status.SUBMITTING, self.Status.PENDING)
+
+    @property
     def is_asynchronous(self) -> bool:
         return get_model(self.model).async_endpoint is not None
 

@@ -2,19 +2,20 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio.accounts.access import current_membership
 from studio.accounts.models import Membership, QuotaCounter
 from studio.dashscope.catalog import Kind, UnknownModel, get_model, models_for
 from studio.generation.forms import TextToImageForm
 from studio.generation.models import Job
-from studio.generation.services import JobRefused, create_job
+from studio.generation.services import JobRefused, cancel_job, create_job, retry_job
 from studio.http import AppRequest
 
 
@@ -45,13 +46,16 @@ def generate(request: AppRequest) -> HttpResponse:
     membership = current_membership(request.user)
     if membership is None or not membership.can_generate:
         raise PermissionDenied("Only designers, reviewers and owners can generate images.")
-    spec = get_model(_chosen_model(request))
+    remix = _remix_source(request, membership)
+    spec = get_model(remix.model if remix else _chosen_model(request))
     switching = request.method == "GET" or "switch_model" in request.POST
     if switching:
         # Choosing another model keeps what was typed; nothing is validated or sent yet.
         kept = {k: v for k, v in request.GET.items() if k in ("prompt", "negative_prompt")}
         if request.method == "POST":
             kept = {k: request.POST.get(k, "") for k in ("prompt", "negative_prompt")}
+        if remix:
+            kept = _remix_initial(remix)
         form = TextToImageForm(spec, initial=kept)
     else:
         form = TextToImageForm(spec, request.POST)
@@ -79,12 +83,61 @@ def generate(request: AppRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _remix_source(request: AppRequest, membership: Membership) -> Job | None:
+    job_id = request.GET.get("remix") if request.method == "GET" else None
+    if not job_id:
+        return None
+    job = (
+        Job.objects.filter(pk=job_id, team_id=membership.team_id).first()
+        if _is_uuid(job_id)
+        else None
+    )
+    if job is None or job.kind != Job.Kind.TEXT_TO_IMAGE:
+        raise Http404("No such job to remix.")
+    return job
+
+
+def _remix_initial(job: Job) -> dict[str, object]:
+    initial: dict[str, object] = {"prompt": job.prompt, "negative_prompt": job.negative_prompt}
+    initial.update({k: v for k, v in job.parameters.items() if k != "color_palette"})
+    return initial
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@require_POST
+@login_required
+def job_cancel(request: AppRequest, job_id: UUID) -> HttpResponse:
+    job, membership = get_job_for_user(request, job_id)
+    messages.info(request, cancel_job(job, membership=membership))
+    return redirect("job-detail", job_id=job.pk)
+
+
+@require_POST
+@login_required
+def job_retry(request: AppRequest, job_id: UUID) -> HttpResponse:
+    job, membership = get_job_for_user(request, job_id)
+    try:
+        again = retry_job(job, membership=membership)
+    except JobRefused as refused:
+        messages.error(request, str(refused))
+        return redirect("job-detail", job_id=job.pk)
+    return redirect("job-detail", job_id=again.pk)
+
+
 @require_GET
 @login_required
 def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
-    job, _membership = get_job_for_user(request, job_id)
+    job, membership = get_job_for_user(request, job_id)
     context = {
         "job": job,
+        "may_act": membership.user_id == job.author_id or membership.can_manage,
         "events": job.events.all(),
         "images": job.images.all(),
         "position": job.queue_position(),
