@@ -85,6 +85,23 @@ def pipeline_config(**overrides) -> EmulatorConfig:
     return EmulatorConfig(**(values | overrides))
 
 
+def make_pipeline(**limits) -> Pipeline:
+    """A pipeline whose studio limits and emulator limits are the same numbers."""
+    values = {
+        "running_per_model": 2,
+        "submits_per_second": 2,
+        "queries_per_second": 20,
+        "timeout_seconds": 120,
+        "queue_ahead": 0,
+    } | limits
+    config = pipeline_config(
+        max_running_per_model=values["running_per_model"],
+        submits_per_second=values["submits_per_second"],
+        queries_per_second=values["queries_per_second"],
+    )
+    return Pipeline(config, Limits(**values))
+
+
 @pytest.fixture
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -93,12 +110,7 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def pipeline(db, media) -> Iterator[Pipeline]:
-    world = Pipeline(
-        pipeline_config(),
-        Limits(
-            running_per_model=2, submits_per_second=2, queries_per_second=20, timeout_seconds=120
-        ),
-    )
+    world = make_pipeline()
     yield world
     world.close()
 

@@ -6,30 +6,10 @@ import pytest
 
 from studio.accounts.models import Team
 from studio.generation.models import Job
-from studio.generation.worker import Limits, poll_interval
-from tests.pipeline import Pipeline, another_member, pipeline_config
+from studio.generation.worker import poll_interval
+from tests.pipeline import another_member, make_pipeline
 
 T2I = {"model": "wan2.6-t2i", "prompt": "A teapot", "parameters": {"size": "1280*1280", "n": 1}}
-
-
-def make_pipeline(**limits) -> Pipeline:
-    values = {
-        "running_per_model": 2,
-        "submits_per_second": 2,
-        "queries_per_second": 20,
-        "queue_ahead": 0,
-    }
-    values |= limits
-    config = pipeline_config(
-        max_running_per_model=values["running_per_model"],
-        submits_per_second=values["submits_per_second"],
-        queries_per_second=values["queries_per_second"],
-    )
-    return Pipeline(config, Limits(**values))
-
-
-def running_at_provider(pipeline: Pipeline) -> int:
-    return pipeline.emulator.stats()["tasks"].get("RUNNING", 0)
 
 
 @pytest.mark.parametrize("queue_ahead", [0, 1])
@@ -84,3 +64,31 @@ def test_polls_come_often_at_first_and_widen_later():
     later = [poll_interval(age) for age in (20, 45, 90, 600)]
     assert max(early) <= 1.0
     assert later == sorted(later) and later[-1] <= 15
+
+
+def test_admission_reads_a_few_jobs_per_person_however_long_the_backlog(db, media):
+    from django.db.models.signals import post_init
+
+    team = Team.objects.create(name="Studio C", slug="c", member_jobs_in_flight=1000)
+    alice, bob = another_member(team, "alice"), another_member(team, "bob")
+    pipeline = make_pipeline(running_per_model=2, submits_per_second=1000)
+    try:
+        for _ in range(300):
+            pipeline.submit(alice, **T2I)
+        bob_job = pipeline.submit(bob, **T2I)
+        loaded = []
+
+        def count(sender, instance, **kwargs):
+            loaded.append(instance)
+
+        post_init.connect(count, sender=Job)
+        try:
+            pipeline.dispatcher._admit()
+        finally:
+            post_init.disconnect(count, sender=Job)
+        # Room for 2 at the provider: at most 2 of each person's oldest are read, not 301.
+        assert len(loaded) <= 2 * 2
+        bob_job.refresh_from_db()
+        assert bob_job.status != Job.Status.QUEUED  # among the first sent, behind 300
+    finally:
+        pipeline.close()

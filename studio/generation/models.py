@@ -136,7 +136,9 @@ class Job(models.Model):
         if changed:
             self.status = to
             for name, value in fields.items():
-                setattr(self, name, value)
+                # An expression (the database's clock) is the database's to evaluate.
+                if not hasattr(value, "resolve_expression"):
+                    setattr(self, name, value)
             JobEvent.objects.create(
                 job=self, status=to, message=message, request_id=request_id, code=code
             )

@@ -196,7 +196,6 @@ class Dispatcher:
         *,
         limits: Limits | None = None,
         now: Clock = timezone.now,
-        monotonic: Callable[[], float] | None = None,
         enqueue_step: Callable[[Job], None] | None = None,
         download_now: Callable[[Job], None] | None = None,
         threads: int = 8,
@@ -204,10 +203,9 @@ class Dispatcher:
         self.client = client
         self.limits = limits or Limits.from_settings()
         self.now = now
-        clock = monotonic or (lambda: self.now().timestamp())
-        self.queries = RateWindow(self.limits.queries_per_second, clock)
+        self.queries = RateWindow(self.limits.queries_per_second, self._seconds)
         self.submits: dict[str, RateWindow] = defaultdict(
-            lambda: RateWindow(self.limits.submits_per_second, clock)
+            lambda: RateWindow(self.limits.submits_per_second, self._seconds)
         )
         self.enqueue_step = enqueue_step or enqueue_job_step
         # Where a finished task's download goes: by default the same queue as any step.
@@ -217,6 +215,10 @@ class Dispatcher:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+    def _seconds(self) -> float:
+        # Wall-clock seconds, so request times mean the same to the next dispatcher.
+        return self.now().timestamp()
 
     def rate_state(self) -> dict:
         """The recent request times, for the next dispatcher to respect."""
@@ -258,12 +260,12 @@ class Dispatcher:
 
     def _admit(self) -> None:
         now = self.now()
-        queued = list(
-            Job.objects.filter(status=Job.Status.QUEUED)
-            .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
-            .order_by("created_at")
+        waiting = Job.objects.filter(
+            Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now), status=Job.Status.QUEUED
         )
-        if not queued:
+        # One row per person and model (order_by() keeps DISTINCT from seeing created_at).
+        pairs = set(waiting.order_by().values_list("model", "author_id").distinct())
+        if not pairs:
             return
         busy = defaultdict(int)  # jobs at the provider per model
         per_author = defaultdict(int)  # per (model, author)
@@ -274,9 +276,19 @@ class Dispatcher:
         ):
             busy[row["model"]] += row["count"]
             per_author[(row["model"], row["author_id"])] += row["count"]
+        room_by_model = {
+            model: self.limits.running_per_model + self.limits.queue_ahead - busy[model]
+            for model, _ in pairs
+        }
         by_model: dict[str, list[Job]] = defaultdict(list)
-        for job in queued:
-            by_model[job.model].append(job)
+        for model, author_id in pairs:
+            room = room_by_model[model]
+            if room > 0:
+                # Each person's oldest few, enough to fill the room: a backlog of thousands
+                # costs no more than a single job, and hides nobody's job behind it.
+                by_model[model] += list(
+                    waiting.filter(model=model, author_id=author_id).order_by("created_at")[:room]
+                )
         # When each person was last served per model: the longest-waiting goes first.
         last_served: dict[tuple[str, int], datetime] = {
             (row["model"], row["author_id"]): row["last"]
@@ -291,7 +303,7 @@ class Dispatcher:
         never = datetime.min.replace(tzinfo=UTC)
         submissions = []
         for model, candidates in by_model.items():
-            room = self.limits.running_per_model + self.limits.queue_ahead - busy[model]
+            room = room_by_model[model]
             while room > 0 and candidates:
                 # Fair share: the person with the fewest jobs at the provider goes next, and
                 # among equals the one served longest ago, so one person's batch never holds
@@ -430,6 +442,8 @@ class Dispatcher:
         else used the account meanwhile: nothing is adopted. A job left without a task fails
         with no charge; it is never sent again, since a lagging list could hide its task.
         """
+        if not self.queries.take():
+            return  # no query left this second; the recovery looks again next pass
         jobs = sorted(jobs, key=lambda j: j.submit_started_at or j.created_at)
         first = jobs[0].submit_started_at or self.now()
         last = jobs[-1].submit_started_at or self.now()
@@ -445,7 +459,9 @@ class Dispatcher:
             jobs[0].log("list to find unanswered submits", code=error.code)
             tasks = []
         known = set(
-            Job.objects.exclude(provider_task_id="").values_list("provider_task_id", flat=True)
+            Job.objects.filter(provider_task_id__in=[t.task_id for t in tasks]).values_list(
+                "provider_task_id", flat=True
+            )
         )
         orphans = sorted(
             (t for t in tasks if t.task_id not in known), key=lambda t: t.created_at_ms or 0
@@ -661,10 +677,12 @@ class Dispatcher:
         if status is TaskStatus.PENDING and self.queries.take():
             try:
                 self.client.cancel(job.provider_task_id)
-                job.log("cancel after the timeout", code="ok")
+                job.log("Provider call: cancel after the timeout", code="ok")
             except DashScopeError as error:
                 job.log(
-                    "cancel after the timeout", request_id=error.request_id or "", code=error.code
+                    "Provider call: cancel after the timeout",
+                    request_id=error.request_id or "",
+                    code=error.code,
                 )
 
     # -- steps ----------------------------------------------------------------------------
