@@ -197,6 +197,10 @@ class SmokeTest:
         self.downloads = httpx.Client(transport=transport, trust_env=False, timeout=60)
         self.poll_interval, self.timeout, self.sleep = poll_interval, timeout, sleep
 
+    def close(self) -> None:
+        for client in (self.real, self.emulated, self.downloads):
+            client.close()
+
     def run(self) -> Iterator[Check]:
         for name, request, endpoint in billed_calls():
             yield self._generation(name, request, endpoint)
@@ -298,17 +302,17 @@ class SmokeTest:
         body = build_body(CANCEL_REQUEST, endpoint)
         pairs = []
         # An emulator of its own whose tasks wait long enough to be cancelled.
-        waiting = httpx.Client(
+        with httpx.Client(
             base_url=f"{EMULATOR_ORIGIN}/api/v1",
             transport=EmulatorTransport(Emulator(EmulatorConfig(pending_seconds=3600))),
             headers={"Authorization": "Bearer sk-smoke"},
-        )
-        for client in (self.real, waiting):
-            submitted = parse_submitted(self._post(client, endpoint, body).json())
-            if submitted is None:
-                check.problems.append("the submit answer has no output.task_id")
-                return check
-            pairs.append(client.post(f"/tasks/{submitted.task_id}/cancel"))
+        ) as waiting:
+            for client in (self.real, waiting):
+                submitted = parse_submitted(self._post(client, endpoint, body).json())
+                if submitted is None:
+                    check.problems.append("the submit answer has no output.task_id")
+                    return check
+                pairs.append(client.post(f"/tasks/{submitted.task_id}/cancel"))
         real, emulated = pairs
         check.status = real.status_code
         if real.status_code == 400 and real.json().get("code") == "UnsupportedOperation":

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studio.dashscope.smoke import MAX_BILLED_IMAGES, SmokeTest, billed_calls
+from studio.dashscope.smoke import MAX_BILLED_IMAGES, Check, SmokeTest, billed_calls
 
 
 class Command(BaseCommand):
@@ -48,24 +48,30 @@ class Command(BaseCommand):
             timeout=options["timeout"],
         )
         failures = 0
-        for check in smoke.run():
-            verdict = self.style.SUCCESS("OK  ") if check.ok else self.style.ERROR("DIFF")
-            failures += not check.ok
-            self.stdout.write(f"{verdict} {check.name} (HTTP {check.status})")
-            for path in check.missing_in_real:
-                self.stdout.write(f"       the emulator sends {path}; the real service does not")
-            for problem in check.problems:
-                self.stdout.write(f"       {problem}")
-            for path in check.only_in_real:
-                self.stdout.write(f"       only the real service sends {path}")
-            for note in check.notes:
-                self.stdout.write(f"       note: {note}")
+        try:
+            for check in smoke.run():  # printed as each call answers: real calls are slow
+                failures += not check.ok
+                self._report(check)
+        finally:
+            smoke.close()
         if failures:
             raise CommandError(
                 f"{failures} checks differ: the emulator or the client is out of "
                 "date with the real service."
             )
         self.stdout.write(self.style.SUCCESS("The real service answers as assumed."))
+
+    def _report(self, check: Check) -> None:
+        verdict = self.style.SUCCESS("OK  ") if check.ok else self.style.ERROR("DIFF")
+        self.stdout.write(f"{verdict} {check.name} (HTTP {check.status})")
+        for path in check.missing_in_real:
+            self.stdout.write(f"       the emulator sends {path}; the real service does not")
+        for problem in check.problems:
+            self.stdout.write(f"       {problem}")
+        for path in check.only_in_real:
+            self.stdout.write(f"       only the real service sends {path}")
+        for note in check.notes:
+            self.stdout.write(f"       note: {note}")
 
     def _confirmed(self) -> bool:
         if not sys.stdin.isatty():
