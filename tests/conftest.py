@@ -7,7 +7,7 @@ from studio.accounts.models import Membership, Team
 from tests.factories import create_membership, create_team, create_user
 
 # Emulator fixtures (`emulated`, `served_emulator`) for the provider-layer tests.
-pytest_plugins = ["tests.emulation", "tests.pipeline"]
+pytest_plugins = ["tests.emulation", "tests.pipeline", "tests.browser"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,21 @@
-"""The text-to-image form: only the fields the chosen model takes, with its limits."""
+"""The generation forms: only the fields the chosen model takes, with its limits.
+
+One form serves both kinds of job. Text to image and editing differ in the models offered,
+the sizes (an edit's output takes the shape of the last input image) and a few options
+(thinking mode is for text to image only); the reference images of an edit are handled by
+the view, because they arrive one by one before the form is submitted.
+"""
 
 from __future__ import annotations
 
+import re
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django import forms
 
 from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, models_for
+from studio.dashscope.types import Box
 from studio.dashscope.validation import Problem, parse_size
 
 ASPECTS = {
@@ -23,63 +32,123 @@ ASPECTS = {
     (2, 3): "2:3",
 }
 
+# Left empty, the size is not sent: an edit then takes the provider's default area in the
+# shape of the last input image.
+LIKE_LAST_IMAGE = ""
+
 
 def _aspect(width: int, height: int) -> str:
     best = min(ASPECTS, key=lambda a: abs(a[0] / a[1] - width / height))
     return ASPECTS[best]
 
 
-def size_choices(spec: ModelSpec) -> list[tuple[str, str]]:
+def size_choices(spec: ModelSpec, kind: Kind = Kind.TEXT_TO_IMAGE) -> list[tuple[str, str]]:
     """The sizes the form offers for a model: its fixed sizes, tiers or recommended ones."""
     rule = spec.size
     choices = []
-    sizes = rule.fixed or rule.recommended
+    editing = kind == Kind.EDIT
     for tier, side in rule.tiers.items():
-        choices.append((tier, f"{tier} ({side}×{side} for text to image)"))
-    for width, height in sizes:
+        if editing and tier in rule.text_to_image_only_tiers:
+            continue
+        shape = "shaped like the last image" if editing else f"{side}×{side} for text to image"
+        choices.append((tier, f"{tier} ({shape})"))
+    if editing and not rule.tiers:
+        default = parse_size(rule.default)
+        area = f"about {default[0]}×{default[1]} in area, " if default else ""
+        choices.append((LIKE_LAST_IMAGE, f"Like the last image ({area}its shape)"))
+    for width, height in rule.fixed or _presets(spec, editing=editing):
         choices.append((f"{width}*{height}", f"{width}×{height} ({_aspect(width, height)})"))
     default = rule.default
-    if default not in dict(choices):
+    if not editing and default not in dict(choices):
         parsed = parse_size(default)
         label = f"{parsed[0]}×{parsed[1]}" if parsed else default
         choices.insert(0, (default, label))
     return choices
 
 
-def model_choices() -> list[tuple[str, str]]:
-    return [(spec.name, spec.label) for spec in models_for(Kind.TEXT_TO_IMAGE)]
+PRESET_ASPECTS = ((1, 1), (16, 9), (9, 16), (4, 3), (3, 4), (3, 2), (2, 3))
 
 
-class TextToImageForm(forms.Form):
-    model = forms.ChoiceField(choices=model_choices)
+def _fits(spec: ModelSpec, width: int, height: int, *, editing: bool) -> bool:
+    rule = spec.size
+    pixels = width * height
+    if not rule.min_pixels <= pixels <= rule.max_pixels_for(has_images=editing):
+        return False
+    return rule.aspect is None or rule.aspect.allows(width, height)
+
+
+def _presets(spec: ModelSpec, *, editing: bool) -> list[tuple[int, int]]:
+    """Sizes to offer: the documented recommendations the studio sends (some documents
+    recommend sizes below the stricter of two published minimums), and, where few remain
+    and the model has no tiers, the largest size of each common aspect that fits."""
+    rule = spec.size
+    presets = [s for s in rule.recommended if _fits(spec, *s, editing=editing)]
+    if rule.tiers or len(presets) >= 5:
+        return presets
+    area = rule.max_pixels_for(has_images=editing)
+    for a, b in PRESET_ASPECTS:
+        if any(_aspect(*s) == _aspect(a, b) for s in presets):
+            continue
+        # Computed landscape-first, so a portrait preset is its landscape twin turned.
+        long_, short = max(a, b), min(a, b)
+        width = int((area * long_ / short) ** 0.5) // 16 * 16
+        height = int(width * short / long_) // 16 * 16
+        size = (width, height) if a >= b else (height, width)
+        if _fits(spec, *size, editing=editing):
+            presets.append(size)
+    return presets
+
+
+def default_size(spec: ModelSpec, kind: Kind) -> str:
+    if kind == Kind.EDIT and not spec.size.tiers:
+        return LIKE_LAST_IMAGE
+    return spec.size.default
+
+
+def model_choices(kind: Kind) -> list[tuple[str, str]]:
+    return [(spec.name, spec.label) for spec in models_for(kind)]
+
+
+class GenerationForm(forms.Form):
+    model = forms.ChoiceField()
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}))
 
-    def __init__(self, spec: ModelSpec, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, spec: ModelSpec, *args: Any, kind: Kind = Kind.TEXT_TO_IMAGE, **kwargs):
         super().__init__(*args, **kwargs)
         self.spec = spec
+        self.kind = kind
+        self.fields["model"].choices = model_choices(kind)
         self.fields["model"].initial = spec.name
-        self.fields["prompt"].max_length = spec.prompt_max_chars
-        self.fields["prompt"].widget.attrs["maxlength"] = spec.prompt_max_chars
-        self.fields["prompt"].help_text = f"Up to {spec.prompt_max_chars:,} characters."
+        prompt = self.fields["prompt"]
+        prompt.max_length = spec.prompt_max_chars
+        prompt.widget.attrs.update(maxlength=spec.prompt_max_chars, **{"data-counted": ""})
+        prompt.help_text = f"Up to {spec.prompt_max_chars:,} characters."
+        if kind == Kind.EDIT:
+            prompt.help_text = (
+                "Refer to the reference images as “image 1”, “image 2”… in their order below. "
+                + prompt.help_text
+            )
         if spec.supports(Option.NEGATIVE_PROMPT):
             limit = spec.negative_prompt_max_chars or 500
             self.fields["negative_prompt"] = forms.CharField(
                 required=False,
                 max_length=limit,
                 label="Avoid",
-                widget=forms.Textarea(attrs={"rows": 2, "maxlength": limit}),
-                help_text="What the image should not show.",
+                widget=forms.Textarea(attrs={"rows": 2, "maxlength": limit, "data-counted": ""}),
+                help_text=f"What the image should not show. Up to {limit:,} characters.",
             )
         self.fields["size"] = forms.ChoiceField(
-            choices=size_choices(spec), initial=spec.size.default
+            choices=size_choices(spec, kind), initial=default_size(spec, kind), required=False
         )
         if not spec.size.fixed:
             self.fields["custom_size"] = forms.CharField(
                 required=False,
                 label="Or your own size",
                 max_length=11,
-                widget=forms.TextInput(attrs={"placeholder": "width×height, e.g. 1600×900"}),
-                help_text=_custom_help(spec),
+                widget=forms.TextInput(
+                    attrs={"placeholder": "width×height, e.g. 1600×900", **_size_rule_attrs(spec)}
+                ),
+                help_text=_custom_help(spec, kind),
             )
         n = spec.n
         self.fields["n"] = forms.TypedChoiceField(
@@ -102,51 +171,171 @@ class TextToImageForm(forms.Form):
                 label="Improve my prompt",
                 help_text="Lets the model rewrite a short prompt; adds a few seconds.",
             )
-        if spec.supports(Option.THINKING_MODE):
+        if spec.supports(Option.THINKING_MODE) and kind == Kind.TEXT_TO_IMAGE:
             self.fields["thinking_mode"] = forms.BooleanField(
                 required=False,
                 initial=spec.thinking_mode_default,
                 label="Think first",
                 help_text="The model plans the picture before drawing it.",
             )
+        if spec.supports(Option.COLOR_PALETTE):
+            low, high = spec.color_palette_items
+            self.fields["color_palette"] = forms.CharField(
+                required=False,
+                label="Colour palette",
+                widget=forms.Textarea(
+                    attrs={"rows": 3, "placeholder": "#1F6FEB 40%\n#F5F1E8 35%\n#222222"}
+                ),
+                help_text=(
+                    f"{low} to {high} colours, one per line as #RRGGBB with an optional share; "
+                    "colours without a share split what is left equally."
+                ),
+            )
         if spec.supports(Option.WATERMARK):
             self.fields["watermark"] = forms.BooleanField(
                 required=False, initial=False, label="Add the provider's watermark"
             )
 
+    # Written text takes the form's width; the model's settings share a grid beside it.
+    WIDE_FIELDS = ("prompt", "negative_prompt", "color_palette")
+
+    def wide_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.WIDE_FIELDS if name in self.fields]
+
+    def option_fields(self) -> list[forms.BoundField]:
+        skip = {"model", *self.WIDE_FIELDS}
+        return [self[name] for name in self.fields if name not in skip]
+
+    def clean_model(self) -> str:
+        return self.spec.name
+
+    def clean_size(self) -> str:
+        value = self.cleaned_data.get("size", "")
+        if value == LIKE_LAST_IMAGE and self.kind != Kind.EDIT:
+            return self.spec.size.default
+        return value
+
     def clean_custom_size(self) -> str:
         value = self.cleaned_data.get("custom_size", "").strip().lower()
         if not value:
             return ""
-        value = value.replace("×", "*").replace("x", "*").replace(" ", "")
+        value = re.sub(r"\s+", "", value).replace("×", "*").replace("x", "*")
         if parse_size(value) is None:
             raise forms.ValidationError("Write the size as width×height, e.g. 1600×900.")
         return value
 
+    def clean_color_palette(self) -> list[dict[str, str]] | None:
+        text = self.cleaned_data.get("color_palette", "")
+        if not text.strip():
+            return None
+        return parse_palette(text)
+
     def parameters(self) -> dict[str, Any]:
         data = self.cleaned_data
-        parameters: dict[str, Any] = {
-            "size": data.get("custom_size") or data["size"],
-            "n": data["n"],
-        }
-        for name in ("seed", "prompt_extend", "thinking_mode", "watermark"):
+        parameters: dict[str, Any] = {"n": data["n"]}
+        size = data.get("custom_size") or data.get("size")
+        if size:
+            parameters["size"] = size
+        for name in ("seed", "prompt_extend", "thinking_mode", "watermark", "color_palette"):
             if name in self.fields and data.get(name) is not None:
                 parameters[name] = data[name]
         return parameters
 
-    def add_problems(self, problems: list[Problem]) -> None:
-        """Show the provider's limits next to the field that broke them."""
+    def add_problems(self, problems: list[Problem]) -> list[Problem]:
+        """Show the provider's limits next to the field that broke them.
+
+        Problems about one reference image (images[2], bbox_list[2]) are returned for the
+        view to show on that image.
+        """
+        left = []
         for problem in problems:
             name = problem.field.split("[")[0]
+            if name in ("images", "bbox_list") and "[" in problem.field:
+                left.append(problem)
+                continue
             if name == "size" and self.cleaned_data.get("custom_size"):
                 name = "custom_size"
             self.add_error(name if name in self.fields else None, problem.message)
+        return left
 
 
-def _custom_help(spec: ModelSpec) -> str:
+_SWATCH_RE = re.compile(r"^(#[0-9A-Fa-f]{6})(?:\s+([0-9]{1,3}(?:\.[0-9]{1,2})?)\s*%?)?$")
+
+
+def parse_palette(text: str) -> list[dict[str, str]]:
+    """'#RRGGBB [share%]' lines as the provider's swatches, shares adding to 100.00%."""
+    lines = [line.strip() for line in re.split(r"[\n,;]+", text) if line.strip()]
+    swatches: list[tuple[str, Decimal | None]] = []
+    for number, line in enumerate(lines, start=1):
+        match = _SWATCH_RE.match(line)
+        if not match:
+            raise forms.ValidationError(
+                f"Colour {number} (“{line[:20]}”) must be written #RRGGBB, optionally "
+                "followed by its share, e.g. #1F6FEB 40%."
+            )
+        share = Decimal(match[2]) if match[2] else None
+        swatches.append((match[1].upper(), share))
+    given = sum((s for _, s in swatches if s is not None), Decimal(0))
+    missing = [i for i, (_, s) in enumerate(swatches) if s is None]
+    if missing:
+        left = Decimal(100) - given
+        if left <= 0:
+            raise forms.ValidationError(
+                f"The shares given already add up to {given}%; leave none for the others."
+            )
+        each = (left / len(missing)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+        for i in missing:
+            swatches[i] = (swatches[i][0], each)
+        # The last colour without a share takes the rounding remainder: exactly 100.00%.
+        last = missing[-1]
+        swatches[last] = (swatches[last][0], each + left - each * len(missing))
+    return [{"hex": hex_, "ratio": f"{share:.2f}%"} for hex_, share in swatches]
+
+
+def palette_text(palette: list[dict[str, str]] | None) -> str:
+    return "\n".join(f"{c['hex']} {c['ratio']}" for c in palette or [])
+
+
+_BOX_RE = re.compile(r"^\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*$")
+
+
+def parse_boxes(text: str) -> list[Box]:
+    """'x1,y1,x2,y2; x1,y1,x2,y2' as boxes; ValueError with a designer's message."""
+    boxes: list[Box] = []
+    for number, part in enumerate((p for p in text.split(";") if p.strip()), start=1):
+        match = _BOX_RE.match(part)
+        if not match:
+            raise ValueError(
+                f"Region {number} must be four whole numbers x1,y1,x2,y2 (left, top, right, "
+                "bottom, in pixels)."
+            )
+        x1, y1, x2, y2 = (int(v) for v in match.groups())
+        boxes.append((x1, y1, x2, y2))
+    return boxes
+
+
+def boxes_text(boxes: list[Box] | list[list[int]]) -> str:
+    return "; ".join(",".join(str(v) for v in box) for box in boxes)
+
+
+def _size_rule_attrs(spec: ModelSpec) -> dict[str, Any]:
+    """The custom-size rule as data attributes, for the check made as the size is typed."""
+    rule = spec.size
+    attrs: dict[str, Any] = {
+        "data-min-pixels": rule.min_pixels,
+        "data-max-pixels": rule.max_pixels_for(has_images=False),
+        "data-max-pixels-edit": rule.max_pixels,
+    }
+    if rule.aspect:
+        attrs["data-aspect-low"] = rule.aspect.low
+        attrs["data-aspect-high"] = rule.aspect.high
+    return attrs
+
+
+def _custom_help(spec: ModelSpec, kind: Kind) -> str:
     rule = spec.size
     low = rule.min_pixels**0.5
-    high = rule.max_pixels_for(has_images=False) ** 0.5
+    high = rule.max_pixels_for(has_images=kind == Kind.EDIT) ** 0.5
     text = f"Between {low:.0f}×{low:.0f} and {high:.0f}×{high:.0f} pixels in total"
     if rule.aspect:
         text += f", aspect ratio from {rule.aspect}"

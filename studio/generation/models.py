@@ -197,6 +197,59 @@ class JobInput(models.Model):
         return f"Image {self.position} of job {self.job_id}"
 
 
+def _staged_path(instance: StagedImage, filename: str) -> str:
+    return f"staged/{instance.owner_id}/{instance.pk}.{filename.rsplit('.', 1)[-1]}"
+
+
+class StagedImage(models.Model):
+    """A reference image waiting in someone's edit form, already normalised.
+
+    Uploads are checked and normalised the moment they arrive, so the designer sees what
+    the studio did to each one (and draws regions on exactly the pixels the provider will
+    receive) before anything is queued or charged. Creating a job copies what it needs;
+    staged images nobody used are deleted after a day.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="staged_images")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staged_images"
+    )
+    image = models.FileField(upload_to=_staged_path, max_length=200)
+    mime = models.CharField(max_length=32)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    adjustments = models.JSONField(default=list, blank=True)  # what normalisation changed
+    name = models.CharField(max_length=120, blank=True)  # the upload's name, for display only
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    KEEP_FOR = timedelta(days=1)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["owner", "sha256"], name="staged_owner_sha")]
+
+    def __str__(self) -> str:
+        return f"Staged {self.name or self.pk} ({self.width}×{self.height})"
+
+    def read(self) -> bytes:
+        with self.image.open("rb") as file:
+            return file.read()
+
+    @classmethod
+    def purge(cls, now: Any = None) -> int:
+        """Delete staged images older than a day, files first; how many went."""
+        cutoff = (now or timezone.now()) - cls.KEEP_FOR
+        gone = 0
+        for staged in cls.objects.filter(created_at__lt=cutoff).iterator():
+            staged.image.delete(save=False)
+            staged.delete()
+            gone += 1
+        return gone
+
+
 class GeneratedImage(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField()  # 0-based, in the provider's order

@@ -133,3 +133,60 @@ def _unique(items: list[str]) -> list[str]:
     for item in items:
         seen[item.split(" to ")[0] if item.startswith("scaled down to") else item] = item
     return list(seen.values())
+
+
+def refusal(width: int, height: int, rule: ImageInputRule) -> str | None:
+    """Why an already normalised image cannot be used with a model's rule, if it cannot."""
+    if min(width, height) < rule.min_side:
+        return f"This image is {width}×{height}; each side must be at least {rule.min_side} pixels."
+    if rule.aspect is not None and not rule.aspect.allows(width, height):
+        return f"This image is {width}×{height}; its aspect ratio must be between {rule.aspect}."
+    if max(width, height) > rule.max_side:
+        scale = rule.max_side / max(width, height)
+        if min(width, height) * scale < rule.min_side:
+            return (
+                f"This image is {width}×{height}: scaled to fit {rule.max_side} pixels its "
+                f"short side would be under {rule.min_side}."
+            )
+    return None
+
+
+def needs_refit(image: NormalisedImage, rule: ImageInputRule) -> bool:
+    return max(image.width, image.height) > rule.max_side or len(image.data) > rule.max_bytes
+
+
+def refit(image: NormalisedImage, rule: ImageInputRule) -> NormalisedImage:
+    """An image normalised for one model, made to fit another's (smaller) limits.
+
+    Unchanged when it already fits, so nothing is re-encoded twice for nothing.
+    """
+    if not needs_refit(image, rule):
+        return image
+    again = normalise(image.data, rule)
+    return NormalisedImage(
+        data=again.data,
+        format=again.format,
+        width=again.width,
+        height=again.height,
+        sha256=again.sha256,
+        adjustments=_unique([*image.adjustments, *again.adjustments]),
+    )
+
+
+def scale_boxes(
+    boxes: list[tuple[int, int, int, int]], source: tuple[int, int], target: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """Boxes drawn on an image of `source` size, moved onto the same picture at `target`."""
+    if source == target:
+        return list(boxes)
+    sx, sy = target[0] / source[0], target[1] / source[1]
+    scaled = []
+    for x1, y1, x2, y2 in boxes:
+        box = (
+            max(0, round(x1 * sx)),
+            max(0, round(y1 * sy)),
+            min(target[0], round(x2 * sx)),
+            min(target[1], round(y2 * sy)),
+        )
+        scaled.append(box)
+    return scaled

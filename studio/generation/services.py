@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,11 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
-from studio.dashscope.catalog import UnknownModel, get_model
+from studio.dashscope.catalog import ImageInputRule, ModelSpec, Option, UnknownModel, get_model
 from studio.dashscope.types import PLAIN_PARAMETERS, Box, GenerationRequest, InputImage
 from studio.dashscope.validation import Problem, check_request, images_requested
-from studio.generation.models import Job, JobInput, QuotaCharge
-from studio.generation.normalise import NormalisedImage
+from studio.generation.models import Job, JobInput, QuotaCharge, StagedImage
+from studio.generation.normalise import NormalisedImage, normalise, refit, refusal, scale_boxes
 from studio.generation.worker import finish
 
 PARAMETERS = (*PLAIN_PARAMETERS, "color_palette")
@@ -189,3 +190,120 @@ def retry_job(job: Job, *, membership: Membership) -> Job:
         parameters=parameters,
         inputs=inputs,
     )
+
+
+# -- Reference images of an edit, staged as they arrive ---------------------------------
+
+
+def stage_image(
+    membership: Membership, data: bytes, *, name: str, rule: ImageInputRule
+) -> StagedImage:
+    """Check and normalise one reference image for a model; ImageRefused says why not."""
+    if not membership.can_generate:
+        raise PermissionDenied("Viewers cannot edit images.")
+    image = normalise(data, rule)
+    staged = StagedImage(
+        team_id=membership.team_id,
+        owner_id=membership.user_id,
+        mime=image.mime,
+        width=image.width,
+        height=image.height,
+        bytes=len(image.data),
+        sha256=image.sha256,
+        adjustments=image.adjustments,
+        name=name[:120],
+    )
+    staged.image.save(f"input.{image.extension}", ContentFile(image.data), save=False)
+    staged.save()
+    return staged
+
+
+@dataclass(frozen=True)
+class StagedInput:
+    """One reference image of an edit form, in the order the designer gave."""
+
+    staged: StagedImage
+    boxes: list[Box] = field(default_factory=list)  # in the staged image's pixels
+    boxes_text: str = ""  # as typed, when it could not be read as boxes
+    problem: str = ""  # why it cannot be sent with the chosen model, if it cannot
+    notes: list[str] = field(default_factory=list)  # what the studio did or will do to it
+
+
+def assess_inputs(
+    membership: Membership, items: Sequence[tuple[str, str]], spec: ModelSpec
+) -> list[StagedInput]:
+    """The edit form's (staged id, boxes as text) pairs, checked for the chosen model.
+
+    Unknown ids and other people's staged images are dropped: they can only come from a
+    stale or forged form.
+    """
+    from studio.generation.forms import parse_boxes
+
+    ids = [staged_id for staged_id, _ in items if _is_uuid(staged_id)]
+    found = {
+        str(s.pk): s
+        for s in StagedImage.objects.filter(
+            pk__in=ids, owner_id=membership.user_id, team_id=membership.team_id
+        )
+    }
+    rule = spec.images
+    result = []
+    for staged_id, text in items:
+        staged = found.get(staged_id)
+        if staged is None:
+            continue
+        problem = ""
+        boxes: list[Box] = []
+        try:
+            boxes = parse_boxes(text)
+        except ValueError as exc:
+            problem = str(exc)
+        notes = list(staged.adjustments)
+        if rule is not None:
+            refused = refusal(staged.width, staged.height, rule)
+            if refused:
+                problem = f"{refused} ({spec.label})"
+            elif max(staged.width, staged.height) > rule.max_side or staged.bytes > rule.max_bytes:
+                notes.append(f"will be scaled down to fit {spec.label}'s limits")
+        if boxes and not spec.supports(Option.BBOX_LIST):
+            notes.append(f"{spec.label} does not take regions; they will not be sent")
+        result.append(
+            StagedInput(
+                staged=staged,
+                boxes=boxes,
+                boxes_text="" if boxes or not problem else text,
+                problem=problem,
+                notes=notes,
+            )
+        )
+    return result
+
+
+def uploads_for(inputs: Sequence[StagedInput], spec: ModelSpec) -> list[InputUpload]:
+    """What create_job takes: each staged image fitted to the model, its boxes with it."""
+    rule = spec.images
+    assert rule is not None
+    uploads = []
+    for item in inputs:
+        staged = item.staged
+        image = NormalisedImage(
+            data=staged.read(),
+            format="JPEG" if staged.mime == "image/jpeg" else "PNG",
+            width=staged.width,
+            height=staged.height,
+            sha256=staged.sha256,
+            adjustments=list(staged.adjustments),
+        )
+        fitted = refit(image, rule)
+        boxes = item.boxes if spec.supports(Option.BBOX_LIST) else []
+        boxes = scale_boxes(boxes, (image.width, image.height), (fitted.width, fitted.height))
+        uploads.append(InputUpload(image=fitted, boxes=boxes))
+    return uploads
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -9,7 +9,7 @@ import uuid
 from django_q.tasks import async_task
 
 from studio.generation import provider, worker
-from studio.generation.models import Job, WorkerLease
+from studio.generation.models import Job, StagedImage, WorkerLease
 
 # Short, so a stopping cluster (which lets running tasks finish) stops within seconds; the
 # hand-over to the next slice costs a fraction of a second.
@@ -30,9 +30,11 @@ def run_job_step(job_id: str) -> None:
 
 
 def reconcile() -> None:
-    """Every minute: restart the dispatcher if it died while jobs are open."""
+    """Every minute: restart the dispatcher if it died while jobs are open, and drop the
+    reference images staged in edit forms nobody sent."""
     if Job.objects.filter(status__in=Job.OPEN).exists() and not WorkerLease.is_held("dispatcher"):
         async_task("studio.generation.tasks.dispatch", group="dispatch")
+    StagedImage.purge()
 
 
 def kick() -> None:

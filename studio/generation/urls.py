@@ -4,8 +4,14 @@ from studio.generation import views
 
 urlpatterns = [
     path("generate/", views.generate, name="generate"),
+    path("jobs/recent", views.recent_jobs, name="recent-jobs"),
+    path("edit/", views.edit, name="edit"),
+    path("edit/inputs", views.stage_input, name="stage-input"),
+    path("edit/inputs/<uuid:staged_id>", views.staged_image, name="staged-image"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),
     path("jobs/<uuid:job_id>/cancel", views.job_cancel, name="job-cancel"),
     path("jobs/<uuid:job_id>/retry", views.job_retry, name="job-retry"),
+    path("jobs/<uuid:job_id>/inputs/<int:position>", views.job_input, name="job-input"),
+    path("jobs/<uuid:job_id>/images/<int:index>/edit", views.use_as_input, name="use-as-input"),
     path("jobs/<uuid:job_id>/images/<int:index>/<str:variant>", views.job_image, name="job-image"),
 ]

@@ -1,21 +1,42 @@
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio.accounts.access import current_membership
 from studio.accounts.models import Membership, QuotaCounter
-from studio.dashscope.catalog import Kind, UnknownModel, get_model, models_for
-from studio.generation.forms import TextToImageForm
-from studio.generation.models import Job
-from studio.generation.services import JobRefused, cancel_job, create_job, retry_job
+from studio.dashscope.catalog import Kind, ModelSpec, Option, UnknownModel, get_model, models_for
+from studio.generation.forms import (
+    LIKE_LAST_IMAGE,
+    GenerationForm,
+    boxes_text,
+    default_size,
+    palette_text,
+    size_choices,
+)
+from studio.generation.models import Job, StagedImage
+from studio.generation.normalise import ImageRefused, scale_boxes
+from studio.generation.services import (
+    JobRefused,
+    StagedInput,
+    assess_inputs,
+    cancel_job,
+    create_job,
+    retry_job,
+    stage_image,
+    uploads_for,
+)
 from studio.http import AppRequest
 
 
@@ -30,35 +51,71 @@ def get_job_for_user(request: AppRequest, job_id: UUID) -> tuple[Job, Membership
     return job, membership
 
 
-def _chosen_model(request: AppRequest) -> str:
+def _chosen_spec(request: AppRequest, kind: Kind) -> ModelSpec:
+    """The model the form is for: the one asked for, if it does this kind of job."""
     source = request.POST if request.method == "POST" else request.GET
-    name = source.get("model") or models_for(Kind.TEXT_TO_IMAGE)[0].name
+    offered = models_for(kind)
     try:
-        spec = get_model(name)
+        spec = get_model(source.get("model") or offered[0].name)
     except UnknownModel:
-        return models_for(Kind.TEXT_TO_IMAGE)[0].name
-    return spec.name if Kind.TEXT_TO_IMAGE in spec.kinds else models_for(Kind.TEXT_TO_IMAGE)[0].name
+        return offered[0]
+    return spec if kind in spec.kinds else offered[0]
+
+
+def _generating_membership(request: AppRequest) -> Membership:
+    membership = current_membership(request.user)
+    if membership is None or not membership.can_generate:
+        raise PermissionDenied("Only designers, reviewers and owners can generate images.")
+    return membership
+
+
+def _form_context(membership: Membership, form: GenerationForm) -> dict[str, Any]:
+    return {
+        "form": form,
+        "spec": form.spec,
+        "models": models_for(form.kind),
+        "quota": QuotaCounter.images_left(membership, timezone.now()),
+        **_recent_jobs_context(membership),
+    }
+
+
+RECENT_JOBS = 8
+
+
+def _recent_jobs_context(membership: Membership) -> dict[str, Any]:
+    jobs = list(
+        Job.objects.filter(team_id=membership.team_id, author_id=membership.user_id)
+        .prefetch_related("images")
+        .order_by("-created_at")[:RECENT_JOBS]
+    )
+    return {"recent_jobs": jobs, "recent_open": any(job.is_open for job in jobs)}
+
+
+@require_GET
+@login_required
+def recent_jobs(request: AppRequest) -> HttpResponse:
+    membership = current_membership(request.user)
+    if membership is None:
+        raise Http404("No team.")
+    return render(request, "generation/recent_jobs.html", _recent_jobs_context(membership))
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def generate(request: AppRequest) -> HttpResponse:
-    membership = current_membership(request.user)
-    if membership is None or not membership.can_generate:
-        raise PermissionDenied("Only designers, reviewers and owners can generate images.")
-    remix = _remix_source(request, membership)
-    spec = get_model(remix.model if remix else _chosen_model(request))
+    membership = _generating_membership(request)
+    remix = _remix_source(request, membership, Job.Kind.TEXT_TO_IMAGE)
+    spec = get_model(remix.model) if remix else _chosen_spec(request, Kind.TEXT_TO_IMAGE)
     switching = request.method == "GET" or "switch_model" in request.POST
     if switching:
         # Choosing another model keeps what was typed; nothing is validated or sent yet.
-        kept = {k: v for k, v in request.GET.items() if k in ("prompt", "negative_prompt")}
-        if request.method == "POST":
-            kept = {k: request.POST.get(k, "") for k in ("prompt", "negative_prompt")}
+        source = request.POST if request.method == "POST" else request.GET
+        kept: dict[str, object] = {k: source.get(k, "") for k in KEPT_FIELDS if k in source}
         if remix:
             kept = _remix_initial(remix)
-        form = TextToImageForm(spec, initial=kept)
+        form = GenerationForm(spec, initial=kept)
     else:
-        form = TextToImageForm(spec, request.POST)
+        form = GenerationForm(spec, request.POST)
         if form.is_valid():
             try:
                 job = create_job(
@@ -72,18 +129,17 @@ def generate(request: AppRequest) -> HttpResponse:
                 form.add_problems(refused.problems)
             else:
                 return redirect("job-detail", job_id=job.pk)
-    context = {
-        "form": form,
-        "spec": spec,
-        "quota": QuotaCounter.images_left(membership, timezone.now()),
-    }
     template = "generation/generate.html"
     if request.htmx:
         template += "#generate-form"
-    return render(request, template, context)
+    return render(request, template, _form_context(membership, form))
 
 
-def _remix_source(request: AppRequest, membership: Membership) -> Job | None:
+# What a model switch carries over: what the designer wrote, not the model's own options.
+KEPT_FIELDS = ("prompt", "negative_prompt", "seed", "color_palette")
+
+
+def _remix_source(request: AppRequest, membership: Membership, kind: str) -> Job | None:
     job_id = request.GET.get("remix") if request.method == "GET" else None
     if not job_id:
         return None
@@ -92,7 +148,7 @@ def _remix_source(request: AppRequest, membership: Membership) -> Job | None:
         if _is_uuid(job_id)
         else None
     )
-    if job is None or job.kind != Job.Kind.TEXT_TO_IMAGE:
+    if job is None or job.kind != kind:
         raise Http404("No such job to remix.")
     return job
 
@@ -100,6 +156,15 @@ def _remix_source(request: AppRequest, membership: Membership) -> Job | None:
 def _remix_initial(job: Job) -> dict[str, object]:
     initial: dict[str, object] = {"prompt": job.prompt, "negative_prompt": job.negative_prompt}
     initial.update({k: v for k, v in job.parameters.items() if k != "color_palette"})
+    if job.parameters.get("color_palette"):
+        initial["color_palette"] = palette_text(job.parameters["color_palette"])
+    size = str(job.parameters.get("size", ""))
+    spec = get_model(job.model)
+    kind = Kind.EDIT if job.kind == Job.Kind.EDIT else Kind.TEXT_TO_IMAGE
+    if size and size not in dict(size_choices(spec, kind)):
+        initial["custom_size"] = size.replace("*", "×")
+    elif kind == Kind.EDIT and not size:
+        initial["size"] = LIKE_LAST_IMAGE
     return initial
 
 
@@ -109,6 +174,210 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- Editing: reference images arrive one by one, then the form is sent ------------------
+
+# Far above any model's file limit (oversized images are scaled down, not refused), but a
+# bound on what one request can make the server read.
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def edit(request: AppRequest) -> HttpResponse:
+    membership = _generating_membership(request)
+    remix = _remix_source(request, membership, Job.Kind.EDIT)
+    spec = get_model(remix.model) if remix else _chosen_spec(request, Kind.EDIT)
+    problems: list[str] = []
+    if remix:
+        form = GenerationForm(spec, kind=Kind.EDIT, initial=_remix_initial(remix))
+        inputs = assess_inputs(membership, _restage_job_inputs(membership, remix, spec), spec)
+        return _render_edit(request, membership, form, inputs)
+    if request.method == "GET":
+        form = GenerationForm(spec, kind=Kind.EDIT, initial={"size": default_size(spec, Kind.EDIT)})
+        items = [(i, request.GET.get(f"boxes-{i}", "")) for i in request.GET.getlist("input")]
+        return _render_edit(request, membership, form, assess_inputs(membership, items, spec))
+
+    items = [(i, request.POST.get(f"boxes-{i}", "")) for i in request.POST.getlist("input")]
+    items = _apply_card_action(items, request.POST)
+    for upload in request.FILES.getlist("files"):
+        # Without JavaScript the files come with the form; they are staged the same way.
+        try:
+            staged = _stage_upload(membership, upload, spec)
+        except ImageRefused as refused:
+            problems.append(f"{upload.name}: {refused}")
+        else:
+            items.append((str(staged.pk), ""))
+    inputs = assess_inputs(membership, items, spec)
+    acting = any(k in request.POST for k in ("switch_model", "remove", "move", "add_files"))
+    if acting:
+        kept = {k: request.POST.get(k, "") for k in (*KEPT_FIELDS, "size", "custom_size", "n")}
+        form = GenerationForm(spec, kind=Kind.EDIT, initial=kept)
+        if "switch_model" in request.POST:
+            form.initial["size"] = default_size(spec, Kind.EDIT)
+        return _render_edit(request, membership, form, inputs, problems)
+
+    form = GenerationForm(spec, request.POST, kind=Kind.EDIT)
+    card_problems = {str(item.staged.pk): item.problem for item in inputs if item.problem}
+    if form.is_valid() and not card_problems and not problems:
+        rule = spec.images
+        assert rule is not None
+        if not inputs:
+            problems.append("Add at least one reference image to edit.")
+        elif len(inputs) > rule.count[1]:
+            problems.append(
+                f"{spec.label} takes at most {rule.count[1]} images; remove "
+                f"{len(inputs) - rule.count[1]}."
+            )
+        else:
+            try:
+                job = create_job(
+                    membership=membership,
+                    model=spec.name,
+                    prompt=form.cleaned_data["prompt"],
+                    negative_prompt=form.cleaned_data.get("negative_prompt", ""),
+                    parameters=form.parameters(),
+                    inputs=uploads_for(inputs, spec),
+                )
+            except JobRefused as refused:
+                for problem in form.add_problems(refused.problems):
+                    position = int(problem.field.split("[")[1].rstrip("]"))
+                    if 1 <= position <= len(inputs):
+                        card_problems[str(inputs[position - 1].staged.pk)] = problem.message
+            else:
+                return redirect("job-detail", job_id=job.pk)
+    inputs = [
+        replace(item, problem=card_problems.get(str(item.staged.pk), item.problem))
+        for item in inputs
+    ]
+    return _render_edit(request, membership, form, inputs, problems)
+
+
+def _apply_card_action(items: list[tuple[str, str]], data: Any) -> list[tuple[str, str]]:
+    """Remove or move a reference image: what the card buttons do without JavaScript."""
+    removed = data.get("remove")
+    if removed:
+        items = [item for item in items if item[0] != removed]
+    moved, _, step = (data.get("move") or "").partition(":")
+    ids = [item[0] for item in items]
+    if moved in ids and step in ("-1", "1"):
+        at = ids.index(moved)
+        to = at + int(step)
+        if 0 <= to < len(items):
+            items[at], items[to] = items[to], items[at]
+    return items
+
+
+def _render_edit(
+    request: AppRequest,
+    membership: Membership,
+    form: GenerationForm,
+    inputs: list[StagedInput],
+    problems: list[str] | None = None,
+) -> HttpResponse:
+    spec = form.spec
+    assert spec.images is not None
+    context = _form_context(membership, form) | {
+        "inputs": inputs,
+        "rule": spec.images,
+        "takes_boxes": spec.supports(Option.BBOX_LIST),
+        "max_boxes": spec.max_boxes_per_image,
+        "upload_problems": problems or [],
+        "accept": ",".join(f"image/{f.lower()}" for f in spec.images.formats),
+    }
+    template = "generation/edit.html"
+    if request.htmx:
+        template += "#edit-form"
+    return render(request, template, context)
+
+
+def _stage_upload(membership: Membership, upload: UploadedFile, spec: ModelSpec) -> StagedImage:
+    assert spec.images is not None
+    if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
+        raise ImageRefused(
+            f"This file is {upload.size / 1024 / 1024:.0f} MB; the studio takes files up to "
+            f"{MAX_UPLOAD_BYTES // 1024 // 1024} MB."
+        )
+    return stage_image(membership, upload.read(), name=upload.name or "", rule=spec.images)
+
+
+def _restage_job_inputs(membership: Membership, job: Job, spec: ModelSpec) -> list[tuple[str, str]]:
+    """A remixed edit's inputs, staged again for the person remixing, boxes and all."""
+    assert spec.images is not None
+    items = []
+    for item in job.inputs.all():
+        with item.image.open("rb") as file:
+            staged = stage_image(
+                membership, file.read(), name=f"Image {item.position}", rule=spec.images
+            )
+        boxes = scale_boxes(
+            [tuple(b) for b in item.boxes], (item.width, item.height), (staged.width, staged.height)
+        )
+        items.append((str(staged.pk), boxes_text(boxes)))
+    return items
+
+
+@require_POST
+@login_required
+def stage_input(request: AppRequest) -> HttpResponse:
+    """One reference image, checked and normalised on arrival; answered with its card."""
+    membership = _generating_membership(request)
+    spec = _chosen_spec(request, Kind.EDIT)
+    upload = request.FILES.get("file")
+    context: dict[str, Any] = {
+        "spec": spec,
+        "takes_boxes": spec.supports(Option.BBOX_LIST),
+        "max_boxes": spec.max_boxes_per_image,
+    }
+    if upload is None:
+        context["refused"] = {"name": "", "reason": "No file arrived; try adding it again."}
+        return render(request, "generation/edit.html#input-card", context, status=400)
+    try:
+        staged = _stage_upload(membership, upload, spec)
+    except ImageRefused as refused:
+        context["refused"] = {"name": upload.name, "reason": str(refused)}
+        return render(request, "generation/edit.html#input-card", context, status=422)
+    context["item"] = assess_inputs(membership, [(str(staged.pk), "")], spec)[0]
+    return render(request, "generation/edit.html#input-card", context)
+
+
+@require_POST
+@login_required
+def use_as_input(request: AppRequest, job_id: UUID, index: int) -> HttpResponse:
+    """Start an edit from a result: staged as the first reference image."""
+    job, membership = get_job_for_user(request, job_id)
+    if not membership.can_generate:
+        raise PermissionDenied("Viewers cannot edit images.")
+    image = job.images.filter(index=index).first()
+    if image is None:
+        raise Http404("No such image.")
+    spec = get_model(request.POST.get("model") or models_for(Kind.EDIT)[0].name)
+    if Kind.EDIT not in spec.kinds or spec.images is None:
+        spec = models_for(Kind.EDIT)[0]
+    with image.image.open("rb") as file:
+        data = file.read()
+    try:
+        staged = stage_image(
+            membership, data, name=f"{job.model} result {index + 1}", rule=spec.images
+        )
+    except ImageRefused as refused:
+        messages.error(request, f"This image cannot be edited with {spec.label}: {refused}")
+        return redirect("job-detail", job_id=job.pk)
+    return redirect(f"{reverse('edit')}?model={spec.name}&input={staged.pk}")
+
+
+@require_GET
+@login_required
+def staged_image(request: AppRequest, staged_id: UUID) -> FileResponse:
+    staged = StagedImage.objects.filter(pk=staged_id, owner=request.user).first()
+    if staged is None or staged.mime not in INLINE_TYPES:
+        raise Http404("No such image.")
+    response = FileResponse(staged.image.open("rb"), content_type=staged.mime)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @require_POST
@@ -135,17 +404,57 @@ def job_retry(request: AppRequest, job_id: UUID) -> HttpResponse:
 @login_required
 def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
     job, membership = get_job_for_user(request, job_id)
+    inputs = list(job.inputs.all())
+    for item in inputs:
+        # Regions in percentages of the image, to overlay them on any displayed size.
+        item.boxes_shown = [
+            (
+                100 * x1 / item.width,
+                100 * y1 / item.height,
+                100 * (x2 - x1) / item.width,
+                100 * (y2 - y1) / item.height,
+            )
+            for x1, y1, x2, y2 in item.boxes
+        ]
     context = {
         "job": job,
         "may_act": membership.user_id == job.author_id or membership.can_manage,
+        "may_generate": membership.can_generate,
         "events": job.events.all(),
         "images": job.images.all(),
+        "inputs": inputs,
         "position": job.queue_position(),
+        "elapsed": _elapsed(job),
     }
     template = "generation/job_detail.html"
     if request.htmx:
         template += "#job-status"
     return render(request, template, context)
+
+
+def _elapsed(job: Job) -> int | None:
+    """Whole seconds in the current state at the provider, for the live status."""
+    since = {
+        Job.Status.PENDING: job.provider_submitted_at,
+        Job.Status.RUNNING: job.provider_started_at or job.provider_submitted_at,
+    }.get(job.status)
+    if since is None:
+        return None
+    return max(0, int((timezone.now() - since).total_seconds()))
+
+
+@require_GET
+@login_required
+def job_input(request: AppRequest, job_id: UUID, position: int) -> FileResponse:
+    job, _membership = get_job_for_user(request, job_id)
+    item = job.inputs.filter(position=position).first()
+    if item is None or item.mime not in INLINE_TYPES:
+        raise Http404("No such image.")
+    response = FileResponse(item.image.open("rb"), content_type=item.mime)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 # Only these are ever served, and always as what they are.

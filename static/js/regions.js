@@ -1,0 +1,465 @@
+// The edit form's reference images: adding them (picker, drop, paste), ordering them as
+// "Image 1…N", and drawing up to the model's number of regions on each.
+//
+// Regions are kept in the pixels of the normalised image the server stored, which is the
+// image shown here and the one the provider receives, so EXIF rotation and any scaling
+// happened before anyone drew on it. On screen a region is placed in percentages of the
+// image, so zooming or resizing the window never changes what is sent.
+(function () {
+  "use strict";
+
+  var ZOOMS = [1, 1.5, 2, 3, 4];
+  var MIN_DRAG_PX = 4; // a click, not a drag: no region
+
+  function csrfToken(form) {
+    var field = form.querySelector("[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  // -- Regions on one image -------------------------------------------------------------
+
+  function RegionEditor(card, form) {
+    this.card = card;
+    this.form = form;
+    this.width = parseInt(card.dataset.width, 10);
+    this.height = parseInt(card.dataset.height, 10);
+    this.max = parseInt(form.dataset.maxBoxes, 10) || 0;
+    this.stage = card.querySelector("[data-stage]");
+    this.img = this.stage.querySelector("img");
+    this.field = card.querySelector("[data-boxes]");
+    this.message = card.querySelector("[data-region-message]");
+    this.zoom = 0;
+    this.boxes = parse(this.field.value);
+    this.bind();
+    this.render();
+  }
+
+  function parse(text) {
+    var boxes = [];
+    text.split(";").forEach(function (part) {
+      var nums = part.split(",").map(function (v) { return parseInt(v, 10); });
+      if (nums.length === 4 && nums.every(function (v) { return !isNaN(v); })) boxes.push(nums);
+    });
+    return boxes;
+  }
+
+  RegionEditor.prototype.position = function () {
+    return cards(this.form).indexOf(this.card) + 1;
+  };
+
+  RegionEditor.prototype.say = function (text) {
+    this.message.textContent = text;
+  };
+
+  RegionEditor.prototype.toImage = function (event) {
+    var rect = this.img.getBoundingClientRect();
+    var x = ((event.clientX - rect.left) / rect.width) * this.width;
+    var y = ((event.clientY - rect.top) / rect.height) * this.height;
+    return [clamp(Math.round(x), 0, this.width), clamp(Math.round(y), 0, this.height)];
+  };
+
+  function clamp(v, low, high) { return Math.min(Math.max(v, low), high); }
+
+  RegionEditor.prototype.full = function () {
+    if (this.boxes.length < this.max) return false;
+    this.say("Image " + this.position() + " already has " + this.max + " regions, the most " +
+      this.form.dataset.model + " takes. Delete one to draw another.");
+    return true;
+  };
+
+  RegionEditor.prototype.commit = function () {
+    this.field.value = this.boxes.map(function (b) { return b.join(","); }).join("; ");
+    this.render();
+  };
+
+  RegionEditor.prototype.render = function () {
+    var self = this;
+    var focused = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.region : null;
+    this.stage.querySelectorAll(".region").forEach(function (el) { el.remove(); });
+    this.boxes.forEach(function (box, i) {
+      var el = document.createElement("div");
+      el.className = "region";
+      el.tabIndex = 0;
+      el.dataset.region = String(i);
+      el.setAttribute("role", "group");
+      el.setAttribute("aria-label", "Region " + (i + 1) + " of image " + self.position() + ": " +
+        box[0] + "," + box[1] + " to " + box[2] + "," + box[3] +
+        ". Arrow keys move it, Alt with arrows resizes, Shift for larger steps, Delete removes.");
+      el.style.left = (box[0] / self.width) * 100 + "%";
+      el.style.top = (box[1] / self.height) * 100 + "%";
+      el.style.width = ((box[2] - box[0]) / self.width) * 100 + "%";
+      el.style.height = ((box[3] - box[1]) / self.height) * 100 + "%";
+      var label = document.createElement("span");
+      label.className = "region-number";
+      label.textContent = String(i + 1);
+      el.appendChild(label);
+      ["nw", "ne", "sw", "se"].forEach(function (corner) {
+        var handle = document.createElement("span");
+        handle.className = "region-handle region-" + corner;
+        handle.dataset.corner = corner;
+        el.appendChild(handle);
+      });
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "region-delete";
+      remove.setAttribute("aria-label", "Delete region " + (i + 1));
+      remove.textContent = "✕";
+      remove.dataset.deleteRegion = String(i);
+      el.appendChild(remove);
+      self.stage.appendChild(el);
+      if (focused === String(i)) el.focus();
+    });
+  };
+
+  RegionEditor.prototype.bind = function () {
+    var self = this;
+    var drag = null;
+
+    this.stage.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0) return;
+      var del = event.target.closest("[data-delete-region]");
+      if (del) return; // its click handler removes it
+      var regionEl = event.target.closest(".region");
+      var point = self.toImage(event);
+      if (regionEl) {
+        var index = parseInt(regionEl.dataset.region, 10);
+        var corner = event.target.dataset.corner;
+        drag = { mode: corner ? "resize" : "move", index: index, corner: corner,
+          start: point, origin: self.boxes[index].slice() };
+      } else {
+        if (self.full()) return;
+        self.say("");
+        self.boxes.push([point[0], point[1], point[0], point[1]]);
+        drag = { mode: "draw", index: self.boxes.length - 1, start: point, screen: [event.clientX, event.clientY] };
+        self.render();
+      }
+      self.stage.setPointerCapture(event.pointerId);
+      event.preventDefault();
+    });
+
+    this.stage.addEventListener("pointermove", function (event) {
+      if (!drag) return;
+      var p = self.toImage(event);
+      var box = self.boxes[drag.index];
+      if (drag.mode === "draw") {
+        box[0] = Math.min(drag.start[0], p[0]);
+        box[1] = Math.min(drag.start[1], p[1]);
+        box[2] = Math.max(drag.start[0], p[0]);
+        box[3] = Math.max(drag.start[1], p[1]);
+      } else if (drag.mode === "move") {
+        var o = drag.origin;
+        var dx = clamp(p[0] - drag.start[0], -o[0], self.width - o[2]);
+        var dy = clamp(p[1] - drag.start[1], -o[1], self.height - o[3]);
+        self.boxes[drag.index] = [o[0] + dx, o[1] + dy, o[2] + dx, o[3] + dy];
+      } else {
+        var b = drag.origin.slice();
+        if (drag.corner.indexOf("w") >= 0) b[0] = p[0]; else b[2] = p[0];
+        if (drag.corner.indexOf("n") >= 0) b[1] = p[1]; else b[3] = p[1];
+        self.boxes[drag.index] = [Math.min(b[0], b[2]), Math.min(b[1], b[3]),
+          Math.max(b[0], b[2]), Math.max(b[1], b[3])];
+      }
+      self.render();
+    });
+
+    function finish(event) {
+      if (!drag) return;
+      var box = self.boxes[drag.index];
+      if (drag.mode === "draw") {
+        var moved = Math.abs(event.clientX - drag.screen[0]) + Math.abs(event.clientY - drag.screen[1]);
+        if (moved < MIN_DRAG_PX || box[2] - box[0] < 1 || box[3] - box[1] < 1) {
+          self.boxes.splice(drag.index, 1);
+        }
+      }
+      var index = drag.index;
+      drag = null;
+      self.commit();
+      var el = self.stage.querySelector('[data-region="' + index + '"]');
+      if (el) el.focus({ preventScroll: true });
+    }
+    this.stage.addEventListener("pointerup", finish);
+    this.stage.addEventListener("pointercancel", finish);
+
+    this.stage.addEventListener("click", function (event) {
+      var del = event.target.closest("[data-delete-region]");
+      if (!del) return;
+      self.boxes.splice(parseInt(del.dataset.deleteRegion, 10), 1);
+      self.say("");
+      self.commit();
+    });
+
+    this.stage.addEventListener("keydown", function (event) {
+      var regionEl = event.target.closest(".region");
+      if (!regionEl) return;
+      var index = parseInt(regionEl.dataset.region, 10);
+      var box = self.boxes[index].slice();
+      if (event.key === "Delete" || event.key === "Backspace") {
+        self.boxes.splice(index, 1);
+        self.commit();
+        self.say("Region " + (index + 1) + " deleted.");
+        event.preventDefault();
+        return;
+      }
+      var keys = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+      var dir = keys[event.key];
+      if (!dir) return;
+      var step = Math.max(1, Math.round(Math.max(self.width, self.height) / 100));
+      if (event.shiftKey) step *= 10;
+      var dx = dir[0] * step;
+      var dy = dir[1] * step;
+      if (event.altKey) {
+        box[2] = clamp(box[2] + dx, box[0] + 1, self.width);
+        box[3] = clamp(box[3] + dy, box[1] + 1, self.height);
+      } else {
+        dx = clamp(dx, -box[0], self.width - box[2]);
+        dy = clamp(dy, -box[1], self.height - box[3]);
+        box = [box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy];
+      }
+      self.boxes[index] = box;
+      self.commit();
+      event.preventDefault();
+    });
+
+    var add = this.card.querySelector("[data-add-region]");
+    if (add) {
+      add.addEventListener("click", function () {
+        if (self.full()) return;
+        var w = Math.round(self.width * 0.4);
+        var h = Math.round(self.height * 0.4);
+        var x = Math.round((self.width - w) / 2);
+        var y = Math.round((self.height - h) / 2);
+        self.boxes.push([x, y, x + w, y + h]);
+        self.say("Region " + self.boxes.length + " added in the middle; move it with the arrow keys.");
+        self.commit();
+        var el = self.stage.querySelector('[data-region="' + (self.boxes.length - 1) + '"]');
+        if (el) el.focus();
+      });
+    }
+
+    this.card.querySelectorAll("[data-zoom]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        self.zoom = clamp(self.zoom + parseInt(button.dataset.zoom, 10), 0, ZOOMS.length - 1);
+        self.stage.style.width = ZOOMS[self.zoom] * 100 + "%";
+        self.card.querySelector("[data-zoom-level]").textContent =
+          self.zoom === 0 ? "Fit" : ZOOMS[self.zoom] * 100 + "%";
+      });
+    });
+
+    this.field.addEventListener("change", function () {
+      // Typed coordinates win; the server checks them again.
+      self.boxes = parse(self.field.value).slice(0, Math.max(self.max, 0));
+      self.render();
+    });
+  };
+
+  // -- The list of reference images -----------------------------------------------------
+
+  function cards(form) {
+    return Array.prototype.slice.call(form.querySelectorAll("[data-input]"));
+  }
+
+  function renumber(form) {
+    cards(form).forEach(function (card, i) {
+      var n = String(i + 1);
+      card.querySelector("[data-position]").textContent = n;
+      card.querySelector("[data-remove]").setAttribute("aria-label", "Remove image " + n);
+      var img = card.querySelector("[data-stage] img");
+      if (img) img.alt = "Image " + n;
+      if (card.regions) card.regions.render();
+    });
+  }
+
+  function initCard(card, form) {
+    if (card.dataset.ready) return;
+    card.dataset.ready = "1";
+    card.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
+    var dismiss = card.querySelector("[data-dismiss]");
+    if (dismiss) {
+      dismiss.addEventListener("click", function () { card.remove(); });
+      return;
+    }
+    if (form.dataset.takesBoxes === "true" && card.querySelector("[data-boxes]")) {
+      card.regions = new RegionEditor(card, form);
+    }
+    card.querySelectorAll("[data-move]").forEach(function (button) {
+      button.addEventListener("click", function (event) {
+        event.preventDefault();
+        var step = parseInt(button.dataset.move, 10);
+        var sibling = step < 0 ? card.previousElementSibling : card.nextElementSibling;
+        while (sibling && !sibling.hasAttribute("data-input")) {
+          sibling = step < 0 ? sibling.previousElementSibling : sibling.nextElementSibling;
+        }
+        if (!sibling) return;
+        if (step < 0) sibling.before(card); else sibling.after(card);
+        renumber(form);
+        button.focus();
+      });
+    });
+    card.querySelector("[data-remove]").addEventListener("click", function (event) {
+      event.preventDefault();
+      card.remove();
+      renumber(form);
+    });
+    card.querySelector("[data-insert-ref]").addEventListener("click", function () {
+      var prompt = form.querySelector("[name=prompt]");
+      var ref = "image " + card.querySelector("[data-position]").textContent;
+      var start = prompt.selectionStart;
+      var end = prompt.selectionEnd;
+      var before = prompt.value.slice(0, start);
+      var pad = before && !/\s$/.test(before) ? " " : "";
+      prompt.setRangeText(pad + ref + " ", start, end, "end");
+      prompt.dispatchEvent(new Event("input"));
+      prompt.focus();
+    });
+    // Reordering by dragging the card's head; the buttons do the same from the keyboard.
+    var head = card.querySelector(".input-head");
+    head.draggable = true;
+    head.addEventListener("dragstart", function (event) {
+      form.dragged = card;
+      card.classList.add("dragging");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", card.dataset.input);
+    });
+    head.addEventListener("dragend", function () {
+      card.classList.remove("dragging");
+      form.dragged = null;
+      renumber(form);
+    });
+    card.addEventListener("dragover", function (event) {
+      var dragged = form.dragged;
+      if (!dragged || dragged === card) return;
+      event.preventDefault();
+      var rect = card.getBoundingClientRect();
+      var after = event.clientX > rect.left + rect.width / 2;
+      if (after) card.after(dragged); else card.before(dragged);
+    });
+    card.addEventListener("drop", function (event) {
+      if (form.dragged) event.preventDefault();
+    });
+  }
+
+  function stage(form, file) {
+    var list = form.querySelector("[data-input-cards]");
+    var max = parseInt(form.dataset.maxImages, 10);
+    var placeholder = document.createElement("li");
+    placeholder.className = "input-card input-loading";
+    placeholder.textContent = "Checking " + (file.name || "pasted image") + "…";
+    list.appendChild(placeholder);
+    if (cards(form).length >= max) {
+      placeholder.remove();
+      refuse(form, file, "The model takes at most " + max + " images; remove one to add another.");
+      return Promise.resolve();
+    }
+    var body = new FormData();
+    body.append("file", file, file.name || "pasted.png");
+    body.append("model", form.dataset.model);
+    return fetch(form.dataset.stageUrl, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken(form) },
+      credentials: "same-origin",
+    }).then(function (response) {
+      return response.text().then(function (html) {
+        if (response.status >= 500 || !/^\s*<li/.test(html)) {
+          throw new Error("The studio could not take this file (" + response.status + ").");
+        }
+        var holder = document.createElement("ol");
+        holder.innerHTML = html;
+        var card = holder.firstElementChild;
+        placeholder.replaceWith(card);
+        if (card.hasAttribute("data-refused")) showPreview(card, file);
+        initCard(card, form);
+        renumber(form);
+      });
+    }).catch(function (error) {
+      placeholder.remove();
+      refuse(form, file, error.message);
+    });
+  }
+
+  function refuse(form, file, reason) {
+    var card = document.createElement("li");
+    card.className = "input-card input-refused";
+    card.setAttribute("data-refused", "");
+    card.innerHTML = '<div class="input-head"><span class="chip chip-refused">Not added</span>' +
+      '<span class="input-name"></span><button type="button" class="icon-button" data-dismiss ' +
+      'aria-label="Dismiss">✕</button></div><div class="input-preview" data-preview></div>' +
+      '<p class="field-error" role="alert"></p>';
+    card.querySelector(".input-name").textContent = file.name || "";
+    card.querySelector(".field-error").textContent = reason;
+    form.querySelector("[data-input-cards]").appendChild(card);
+    showPreview(card, file);
+    initCard(card, form);
+  }
+
+  function showPreview(card, file) {
+    var box = card.querySelector("[data-preview]");
+    if (!box || !/^image\//.test(file.type)) return;
+    var img = document.createElement("img");
+    img.alt = "";
+    img.src = URL.createObjectURL(file);
+    img.onload = function () { URL.revokeObjectURL(img.src); };
+    box.appendChild(img);
+  }
+
+  function stageAll(form, files) {
+    // One at a time, so the images keep the order they were given in.
+    var chain = Promise.resolve();
+    Array.prototype.forEach.call(files, function (file) {
+      chain = chain.then(function () { return stage(form, file); });
+    });
+    return chain;
+  }
+
+  function initForm(form) {
+    if (form.dataset.ready) {
+      cards(form).forEach(function (card) { initCard(card, form); });
+      return;
+    }
+    form.dataset.ready = "1";
+    form.querySelectorAll("[data-input-cards] > li").forEach(function (card) { initCard(card, form); });
+    renumber(form);
+    var picker = form.querySelector("input[type=file][name=files]");
+    picker.addEventListener("change", function () {
+      var files = Array.prototype.slice.call(picker.files);
+      picker.value = ""; // staged now; the form itself sends none
+      stageAll(form, files);
+    });
+    // Files dropped anywhere on the form are added (and never opened by the browser).
+    var zone = form.querySelector("[data-drop-zone]");
+    ["dragenter", "dragover"].forEach(function (name) {
+      form.addEventListener(name, function (event) {
+        if (form.dragged || !event.dataTransfer.types.includes("Files")) return;
+        event.preventDefault();
+        zone.classList.add("drop-active");
+      });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      form.addEventListener(name, function () { zone.classList.remove("drop-active"); });
+    });
+    form.addEventListener("drop", function (event) {
+      if (form.dragged || !event.dataTransfer.files.length) return;
+      event.preventDefault();
+      stageAll(form, event.dataTransfer.files);
+    });
+  }
+
+  document.addEventListener("paste", function (event) {
+    var form = document.getElementById("edit-form");
+    if (!form || !event.clipboardData) return;
+    var files = Array.prototype.filter.call(event.clipboardData.files, function (f) {
+      return /^image\//.test(f.type);
+    });
+    if (!files.length) return; // text pastes into the prompt as usual
+    event.preventDefault();
+    stageAll(form, files);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    function init(root) {
+      var form = root.id === "edit-form" ? root : root.querySelector && root.querySelector("#edit-form");
+      if (form) initForm(form);
+    }
+    if (window.htmx) window.htmx.onLoad(init); else init(document);
+  });
+})();

@@ -1,0 +1,99 @@
+// Small conveniences on the generation forms. Everything here is an addition: the forms
+// submit and the server checks every limit without it.
+(function () {
+  "use strict";
+
+  function countChars(field) {
+    // The provider counts characters as code points, not UTF-16 units.
+    return Array.from(field.value).length;
+  }
+
+  function initCounter(field) {
+    if (field.dataset.counterReady) return;
+    field.dataset.counterReady = "1";
+    var max = parseInt(field.getAttribute("maxlength"), 10);
+    var counter = document.createElement("small");
+    counter.className = "counter";
+    counter.setAttribute("aria-live", "polite");
+    field.insertAdjacentElement("afterend", counter);
+    function update() {
+      var used = countChars(field);
+      counter.textContent = used.toLocaleString() + " / " + max.toLocaleString();
+      counter.classList.toggle("counter-near", used > max * 0.9);
+    }
+    field.addEventListener("input", update);
+    update();
+  }
+
+  function initCost(form) {
+    var n = form.querySelector("[name=n]");
+    var shown = form.querySelector("[data-cost-images]");
+    if (!n || !shown) return;
+    function update() {
+      var wanted = parseInt(n.value, 10) || 1;
+      shown.textContent = wanted + (wanted === 1 ? " image" : " images");
+      form.querySelectorAll("[data-left]").forEach(function (line) {
+        line.classList.toggle("over-quota", wanted > parseInt(line.dataset.left, 10));
+      });
+    }
+    n.addEventListener("change", update);
+    update();
+  }
+
+  function initSizeCheck(input) {
+    var out = input.closest(".field").querySelector("[data-size-check]");
+    if (!out || input.dataset.sizeReady) return;
+    input.dataset.sizeReady = "1";
+    var form = input.closest("form");
+    function check() {
+      var text = input.value.trim().toLowerCase().replace(/\s+/g, "").replace(/[×x]/g, "*");
+      out.textContent = "";
+      out.classList.remove("live-bad", "live-good");
+      if (!text) return;
+      var match = /^([1-9][0-9]{1,4})\*([1-9][0-9]{1,4})$/.exec(text);
+      var message;
+      var good = false;
+      if (!match) {
+        message = "Write the size as width×height, e.g. 1600×900.";
+      } else {
+        var w = parseInt(match[1], 10);
+        var h = parseInt(match[2], 10);
+        var editing = form && form.classList.contains("edit-form");
+        var low = parseInt(input.dataset.minPixels, 10);
+        var high = parseInt(editing ? input.dataset.maxPixelsEdit : input.dataset.maxPixels, 10);
+        var aLow = parseInt(input.dataset.aspectLow || "0", 10);
+        var aHigh = parseInt(input.dataset.aspectHigh || "0", 10);
+        if (w * h < low || w * h > high) {
+          message = w + "×" + h + " is " + (w * h).toLocaleString() + " pixels; this model makes between " +
+            low.toLocaleString() + " and " + high.toLocaleString() + ".";
+        } else if (aLow && (w * aHigh < h * aLow || w * aLow > h * aHigh)) {
+          message = w + "×" + h + ": the aspect ratio must be between " + aLow + ":" + aHigh +
+            " and " + aHigh + ":" + aLow + ".";
+        } else {
+          message = w + "×" + h + " works with this model.";
+          good = true;
+        }
+      }
+      out.textContent = message;
+      out.classList.add(good ? "live-good" : "live-bad");
+    }
+    input.addEventListener("input", check);
+    check();
+  }
+
+  function init(root) {
+    root.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
+    root.querySelectorAll("[data-counted]").forEach(initCounter);
+    root.querySelectorAll("[data-min-pixels]").forEach(initSizeCheck);
+    var forms = root.matches && root.matches("form") ? [root] : root.querySelectorAll("form");
+    forms.forEach(initCost);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.htmx) {
+      window.htmx.onLoad(init); // the first page and every piece htmx swaps in
+    } else {
+      init(document);
+    }
+  });
+})();

@@ -1,0 +1,246 @@
+"""The designer's day in a real browser: forms, regions on reference images, live status."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+from studio.generation.models import Job
+from tests.browser import received, screenshot
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def picture(width: int, height: int, *, fmt: str = "PNG", alpha: bool = False, **save) -> bytes:
+    """A picture with a marked top-left corner, so a wrong rotation would show."""
+    mode = "RGBA" if alpha else "RGB"
+    image = Image.new(mode, (width, height), (70, 130, 180, 120) if alpha else (70, 130, 180))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle(
+        (0, 0, width // 4, height // 4), fill=(240, 200, 40, 255) if alpha else (240, 200, 40)
+    )
+    output = io.BytesIO()
+    image.save(output, format=fmt, **save)
+    return output.getvalue()
+
+
+def rotated_jpeg(width: int, height: int) -> bytes:
+    """A JPEG stored `width`×`height` whose EXIF says: turn it 90° clockwise to view."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return picture(width, height, fmt="JPEG", exif=exif.tobytes())
+
+
+def file(name: str, data: bytes, mime: str) -> dict[str, Any]:
+    return {"name": name, "mimeType": mime, "buffer": data}
+
+
+def add_images(page: Any, *files: dict[str, Any]) -> None:
+    before = page.locator("[data-input-cards] > li").count()
+    page.set_input_files("input[name=files]", list(files))
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-input-cards] > li:not(.input-loading)').length >= n",
+        arg=before + len(files),
+    )
+
+
+def card(page: Any, number: int) -> Any:
+    return page.locator("[data-input]").nth(number - 1)
+
+
+def draw_box(page: Any, number: int, box: tuple[int, int, int, int]) -> None:
+    """Draw a region by mouse on image `number`, given in the normalised image's pixels."""
+    item = card(page, number)
+    width = int(item.get_attribute("data-width"))
+    height = int(item.get_attribute("data-height"))
+    item.locator("[data-stage] img").scroll_into_view_if_needed()
+    rect = item.locator("[data-stage] img").bounding_box()
+    x1, y1, x2, y2 = box
+
+    def screen(x: int, y: int) -> tuple[float, float]:
+        return rect["x"] + x / width * rect["width"], rect["y"] + y / height * rect["height"]
+
+    page.mouse.move(*screen(x1, y1))
+    page.mouse.down()
+    page.mouse.move(*screen((x1 + x2) // 2, (y1 + y2) // 2), steps=4)
+    page.mouse.move(*screen(x2, y2), steps=4)
+    page.mouse.up()
+
+
+def boxes_of(page: Any, number: int) -> list[list[int]]:
+    text = card(page, number).locator("[data-boxes]").input_value()
+    return [[int(v) for v in part.split(",")] for part in text.split(";") if part.strip()]
+
+
+def close_to(got: list[int], want: tuple[int, ...], tolerance: int = 2) -> bool:
+    return len(got) == len(want) and all(
+        abs(g - w) <= tolerance for g, w in zip(got, want, strict=True)
+    )
+
+
+def wait_for_status(page: Any, label: str, seconds: float = 30) -> None:
+    page.locator("#job-status .role", has_text=label).wait_for(timeout=seconds * 1000)
+
+
+def test_a_text_to_image_job_from_the_form_to_its_image(page, worker):
+    page.goto("/generate/")
+    page.get_by_label("Wan 2.6", exact=False).first.check()
+    page.get_by_text("Between 1280×1280 and 1440×1440").wait_for()  # the form redrawn for it
+    page.fill("textarea[name=prompt]", "A lighthouse at dusk, oil painting")
+    assert page.locator(".counter").first.inner_text().startswith("34 /")
+    page.select_option("select[name=n]", "2")
+    assert page.locator("[data-cost-images]").inner_text() == "2 images"
+    page.fill("input[name=custom_size]", "500×500")
+    assert "pixels" in page.locator("[data-size-check]").inner_text()
+    page.fill("input[name=custom_size]", "")
+    screenshot(page, "text-to-image-form")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    wait_for_status(page, "Succeeded")
+    images = page.locator(".results img")
+    images.first.wait_for()
+    assert images.count() == 2
+    assert page.evaluate("img => img.naturalWidth", images.first.element_handle()) > 0
+    assert page.title().startswith("Succeeded")
+    screenshot(page, "finished-job")
+    job = Job.objects.get()
+    assert job.images.count() == 2 and job.images_charged == 2
+
+
+def test_an_edit_with_two_images_and_a_region_drawn_on_each(page, worker):
+    page.goto("/edit/")
+    add_images(
+        page,
+        file("wide.png", picture(1600, 1000), "image/png"),
+        file("phone.jpg", rotated_jpeg(1200, 900), "image/jpeg"),
+    )
+    # The photo was turned as its camera recorded: 900 wide, 1200 high.
+    assert card(page, 2).get_attribute("data-width") == "900"
+    assert card(page, 2).get_attribute("data-height") == "1200"
+    assert "rotated as its camera recorded" in card(page, 2).inner_text().lower()
+    shown = card(page, 2).locator("[data-stage] img").bounding_box()
+    assert shown["width"] < 900  # shown scaled down to fit its card
+
+    draw_box(page, 1, (200, 100, 900, 600))
+    draw_box(page, 2, (100, 300, 700, 1100))
+    assert close_to(boxes_of(page, 1)[0], (200, 100, 900, 600))
+    assert close_to(boxes_of(page, 2)[0], (100, 300, 700, 1100))
+    page.fill("textarea[name=prompt]", "Put the lamp from image 1 into the box on image 2")
+    screenshot(page, "edit-form-with-regions")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    wait_for_status(page, "Succeeded")
+
+    body = received(worker, "wan2.7-image-pro")[-1]
+    sent = body["parameters"]["bbox_list"]
+    assert close_to(sent[0][0], (200, 100, 900, 600))
+    assert close_to(sent[1][0], (100, 300, 700, 1100))
+    images = [c for c in body["input"]["messages"][0]["content"] if "image" in c]
+    assert (images[1]["image"]["width"], images[1]["image"]["height"]) == (900, 1200)
+    assert page.locator(".job-input .region").count() == 2
+
+
+def test_reordering_two_images_moves_their_regions_and_chips(page):
+    page.goto("/edit/")
+    add_images(
+        page,
+        file("first.png", picture(800, 600), "image/png"),
+        file("second.png", picture(600, 800), "image/png"),
+    )
+    draw_box(page, 1, (100, 100, 400, 300))
+    first_id = card(page, 1).get_attribute("data-input")
+
+    card(page, 1).locator(".input-head").drag_to(card(page, 2), target_position={"x": 250, "y": 20})
+    assert card(page, 2).get_attribute("data-input") == first_id
+    assert card(page, 2).locator("[data-position]").inner_text() == "2"
+    assert card(page, 1).locator("[data-position]").inner_text() == "1"
+    assert boxes_of(page, 1) == [] and close_to(boxes_of(page, 2)[0], (100, 100, 400, 300))
+
+    # The same from the keyboard.
+    card(page, 2).get_by_role("button", name="Move earlier").press("Enter")
+    assert card(page, 1).get_attribute("data-input") == first_id
+    assert card(page, 1).locator("[data-position]").inner_text() == "1"
+
+    # "Image N" chips put the right reference into the prompt.
+    card(page, 2).locator("[data-insert-ref]").click()
+    assert page.input_value("textarea[name=prompt]").strip() == "image 2"
+
+
+def test_a_third_region_on_one_image_is_refused(page):
+    page.goto("/edit/")
+    add_images(page, file("one.png", picture(1000, 800), "image/png"))
+    draw_box(page, 1, (50, 50, 300, 300))
+    draw_box(page, 1, (400, 400, 700, 700))
+    draw_box(page, 1, (750, 100, 950, 300))
+    assert len(boxes_of(page, 1)) == 2
+    assert "already has 2 regions" in card(page, 1).locator("[data-region-message]").inner_text()
+    assert card(page, 1).locator(".region").count() == 2
+
+    # From the keyboard: delete one, add one in the middle, move it right.
+    card(page, 1).locator(".region").nth(1).focus()
+    page.keyboard.press("Delete")
+    assert len(boxes_of(page, 1)) == 1
+    card(page, 1).get_by_role("button", name="+ Region").press("Enter")
+    before = boxes_of(page, 1)[1]
+    page.keyboard.press("ArrowRight")
+    after = boxes_of(page, 1)[1]
+    assert after[0] == before[0] + 10 and after[2] == before[2] + 10
+
+
+def test_images_the_model_cannot_take_are_flagged_and_nothing_is_created(page):
+    page.goto("/edit/")
+    add_images(
+        page,
+        file("tiny.png", picture(200, 300), "image/png"),
+        file("banner.png", picture(2500, 250), "image/png"),
+        file("notes.txt", b"not a picture at all", "text/plain"),
+    )
+    refused = page.locator("[data-refused]")
+    assert refused.count() == 3
+    assert "at least 240 pixels" in refused.nth(0).inner_text()
+    assert "aspect ratio must be between 1:8 to 8:1" in refused.nth(1).inner_text()
+    assert "cannot be used" in refused.nth(2).inner_text()
+    page.fill("textarea[name=prompt]", "Make it brighter")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.wait_for_load_state()
+    assert "Add at least one reference image" in page.content()
+    assert not Job.objects.exists()
+
+
+def test_what_the_studio_fixed_is_said_on_the_image_and_regions_still_land(page, worker):
+    page.goto("/edit/")
+    add_images(
+        page,
+        file("logo.png", picture(900, 700, alpha=True), "image/png"),
+        file("panorama.png", picture(9000, 1200), "image/png"),
+    )
+    assert "transparency flattened onto white" in card(page, 1).inner_text().lower()
+    assert "scaled down from 9000×1200 to 8000×1067" in card(page, 2).inner_text().lower()
+    assert card(page, 2).get_attribute("data-width") == "8000"
+    draw_box(page, 1, (100, 100, 500, 400))
+    draw_box(page, 2, (4000, 200, 7000, 900))
+    page.fill("textarea[name=prompt]", "Place the logo from image 1 in the sky of image 2")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    wait_for_status(page, "Succeeded")
+    sent = received(worker, "wan2.7-image-pro")[-1]["parameters"]["bbox_list"]
+    assert close_to(sent[0][0], (100, 100, 500, 400))
+    # 2 px of the normalised image; at this card's scale one screen pixel is ~25 px.
+    assert close_to(sent[1][0], (4000, 200, 7000, 900), tolerance=2 * 8000 // 300)
+
+
+def test_a_queued_job_can_be_cancelled_from_its_page(page):
+    # No worker runs: the job stays in the studio's queue.
+    page.goto("/generate/")
+    page.fill("textarea[name=prompt]", "A quiet harbour")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    wait_for_status(page, "Queued")
+    assert "1 in line" in page.locator("#job-status").inner_text()
+    page.get_by_role("button", name="Cancel").click()
+    wait_for_status(page, "Canceled")
+    assert Job.objects.get().status == Job.Status.CANCELED

@@ -1,0 +1,294 @@
+"""The edit form on the server: staged reference images, regions, and every refusal.
+
+Most of this is also what a designer without JavaScript gets: files sent with the form,
+regions typed as numbers, cards moved and removed by buttons that submit.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from studio.accounts.models import Membership
+from studio.generation.forms import parse_palette
+from studio.generation.models import Job, StagedImage
+from tests.emulation import make_image
+from tests.factories import create_membership, create_user
+from tests.pipeline import Pipeline
+
+
+@pytest.fixture
+def designer_client(client, member, media):
+    client.force_login(member.user)
+    return client
+
+
+def upload_file(name: str, width: int, height: int, **kwargs) -> SimpleUploadedFile:
+    fmt = kwargs.pop("fmt", "PNG")
+    return SimpleUploadedFile(name, make_image(width, height, fmt=fmt, **kwargs))
+
+
+def stage(client, width: int, height: int, *, model: str = "wan2.7-image-pro", **kwargs):
+    return client.post(
+        reverse("stage-input"),
+        {"file": upload_file("photo.png", width, height, **kwargs), "model": model},
+    )
+
+
+def staged_ids() -> list[str]:
+    return [
+        str(pk) for pk in StagedImage.objects.order_by("created_at").values_list("pk", flat=True)
+    ]
+
+
+def edit_post(client, ids: list[str], boxes: dict[str, str] | None = None, **fields):
+    data = {
+        "model": "wan2.7-image-pro",
+        "prompt": "Replace the cup in image 2 with the vase from image 1",
+        "size": "2K",
+        "n": "1",
+        "input": ids,
+        **{f"boxes-{i}": text for i, text in (boxes or {}).items()},
+        **fields,
+    }
+    return client.post(reverse("edit"), data)
+
+
+def test_an_image_is_checked_and_normalised_the_moment_it_arrives(designer_client):
+    response = stage(designer_client, 900, 700, alpha=True)
+    card = response.content.decode()
+    assert response.status_code == 200
+    staged = StagedImage.objects.get()
+    assert (staged.width, staged.height, staged.mime) == (900, 700, "image/png")
+    assert f'data-input="{staged.pk}"' in card and 'name="boxes-' in card
+    assert "Transparency flattened onto white." in card
+    with staged.image.open("rb") as file:
+        assert Image.open(io.BytesIO(file.read())).mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "words"),
+    [
+        (200, 600, "each side must be at least 240 pixels"),
+        (2500, 250, "aspect ratio must be between 1:8 to 8:1"),
+    ],
+)
+def test_an_image_the_model_cannot_take_is_refused_on_its_card(
+    designer_client, width, height, words
+):
+    response = stage(designer_client, width, height)
+    assert response.status_code == 422
+    assert words in response.content.decode() and "data-refused" in response.content.decode()
+    assert not StagedImage.objects.exists()
+
+
+def test_a_file_that_is_not_an_image_is_refused(designer_client):
+    response = designer_client.post(
+        reverse("stage-input"),
+        {"file": SimpleUploadedFile("notes.txt", b"hello"), "model": "wan2.7-image-pro"},
+    )
+    assert response.status_code == 422 and "cannot be used" in response.content.decode()
+
+
+def test_staged_images_are_private_to_who_staged_them(designer_client, client, member):
+    stage(designer_client, 800, 600)
+    staged = StagedImage.objects.get()
+    assert designer_client.get(reverse("staged-image", args=[staged.pk])).status_code == 200
+    colleague = create_membership(team=member.team, user=create_user(username="cole"))
+    client.force_login(colleague.user)
+    assert client.get(reverse("staged-image", args=[staged.pk])).status_code == 404
+    # Nor can a colleague send it in their own job.
+    edit_post(client, [str(staged.pk)])
+    assert not Job.objects.exists()
+
+
+def test_viewers_cannot_stage_or_edit(client, member, media):
+    viewer = create_membership(
+        team=member.team, user=create_user(username="vic"), role=Membership.Role.VIEWER
+    )
+    client.force_login(viewer.user)
+    assert stage(client, 800, 600).status_code == 403
+    assert client.get(reverse("edit")).status_code == 403
+
+
+def test_an_edit_with_regions_becomes_a_job_with_them(designer_client):
+    stage(designer_client, 1600, 1000)
+    stage(designer_client, 800, 1200)
+    first, second = staged_ids()
+    response = edit_post(
+        designer_client, [first, second], {first: "10,20,300,400", second: "0,0,800,600; 5,5,50,50"}
+    )
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+    inputs = list(job.inputs.all())
+    assert [(i.position, i.width, i.height) for i in inputs] == [(1, 1600, 1000), (2, 800, 1200)]
+    assert inputs[0].boxes == [[10, 20, 300, 400]]
+    assert inputs[1].boxes == [[0, 0, 800, 600], [5, 5, 50, 50]]
+    assert job.kind == Job.Kind.EDIT and job.parameters["size"] == "2K"
+    request = job.to_generation_request()
+    assert request.bbox_list == (((10, 20, 300, 400),), ((0, 0, 800, 600), (5, 5, 50, 50)))
+
+
+@pytest.mark.parametrize(
+    ("boxes", "words"),
+    [
+        ("10,20,300", "four whole numbers"),
+        ("1,1,10,10; 20,20,30,30; 40,40,50,50", "at most 2 per image"),
+        ("10,10,900,100", "reaches outside the 800×600 image"),
+        ("300,300,100,100", "below and to the right"),
+    ],
+)
+def test_a_bad_region_is_refused_on_its_image_and_nothing_is_created(designer_client, boxes, words):
+    stage(designer_client, 800, 600)
+    (staged,) = staged_ids()
+    page = edit_post(designer_client, [staged], {staged: boxes}).content.decode()
+    card = page[page.index(f'data-input="{staged}"') :]
+    assert words in card[: card.index("</li>")]
+    assert not Job.objects.exists()
+
+
+def test_an_edit_needs_an_image_and_at_most_the_models_number(designer_client):
+    page = edit_post(designer_client, []).content.decode()
+    assert "Add at least one reference image to edit." in page
+    for _ in range(5):
+        stage(designer_client, 600, 600, model="wan2.6-image")
+    page = edit_post(
+        designer_client, staged_ids(), model="wan2.6-image", size="1K"
+    ).content.decode()
+    assert "Wan 2.6 Image takes at most 4 images; remove 1." in page
+    assert not Job.objects.exists()
+
+
+def test_switching_model_rechecks_every_image_against_the_new_limits(designer_client):
+    stage(designer_client, 300, 900)  # fine for wan2.7 (240 px), too small for wan2.5 (384 px)
+    (staged,) = staged_ids()
+    page = edit_post(
+        designer_client,
+        [staged],
+        {staged: "10,10,100,100"},
+        model="wan2.5-i2i-preview",
+        switch_model="1",
+    ).content.decode()
+    assert "each side must be at least 384 pixels" in page
+    assert "does not take regions" in page
+    page = edit_post(
+        designer_client, [staged], model="wan2.5-i2i-preview", size=""
+    ).content.decode()
+    assert "each side must be at least 384 pixels" in page
+    assert not Job.objects.exists()
+
+
+def test_an_image_too_large_for_the_chosen_model_is_scaled_with_its_regions(designer_client):
+    stage(designer_client, 6000, 3000)  # within wan2.7's 8000 px, over wan2.5's 5000
+    (staged,) = staged_ids()
+    edit_post(
+        designer_client, [staged], {staged: "600,300,3000,1500"}, model="wan2.7-image", size="2K"
+    )
+    wan27 = Job.objects.get()
+    assert (wan27.inputs.get().width, wan27.inputs.get().boxes) == (6000, [[600, 300, 3000, 1500]])
+    wan27.delete()
+    page = edit_post(designer_client, [staged], model="wan2.5-i2i-preview", switch_model="1")
+    assert "Will be scaled down to fit Wan 2.5 Edit (preview)" in page.content.decode()
+    edit_post(designer_client, [staged], model="wan2.5-i2i-preview", size="")
+    item = Job.objects.get().inputs.get()
+    assert (item.width, item.height) == (5000, 2500)
+
+
+def test_cards_move_and_go_without_javascript(designer_client):
+    for side in (500, 600, 700):
+        stage(designer_client, side, side)
+    a, b, c = staged_ids()
+    page = edit_post(designer_client, [a, b, c], {a: "1,1,50,50"}, move=f"{a}:1").content.decode()
+    order = re.findall(r'data-input="([0-9a-f-]+)"', page)
+    assert order == [b, a, c]
+    assert 'value="1,1,50,50"' in page  # the region went with its image
+    page = edit_post(designer_client, [b, a, c], remove=b).content.decode()
+    assert re.findall(r'data-input="([0-9a-f-]+)"', page) == [a, c]
+    assert not Job.objects.exists()
+
+
+def test_files_sent_with_the_form_are_staged_without_javascript(designer_client):
+    response = designer_client.post(
+        reverse("edit"),
+        {
+            "model": "wan2.7-image-pro",
+            "prompt": "Brighter",
+            "size": "2K",
+            "n": "1",
+            "add_files": "1",
+            "files": [upload_file("a.png", 800, 600), upload_file("tiny.png", 100, 100)],
+        },
+    )
+    page = response.content.decode()
+    assert len(staged_ids()) == 1 and "tiny.png: This image is 100×100" in page
+    assert "Brighter</textarea>" in page
+    (staged,) = staged_ids()
+    edit_post(designer_client, [staged], {staged: "0,0,400,300"})
+    assert Job.objects.get().inputs.get().boxes == [[0, 0, 400, 300]]
+
+
+def test_use_as_input_and_remix_start_an_edit_from_a_job(pipeline: Pipeline, member, client, media):
+    client.force_login(member.user)
+    made = pipeline.submit(
+        member, model="wan2.6-t2i", prompt="A vase", parameters={"size": "1280*1280", "n": 1}
+    )
+    pipeline.drive()
+    response = client.post(reverse("use-as-input", args=[made.pk, 0]))
+    staged = StagedImage.objects.get()
+    assert response["Location"] == f"/edit/?model=wan2.7-image-pro&input={staged.pk}"
+    page = client.get(response["Location"]).content.decode()
+    assert f'data-input="{staged.pk}"' in page and 'data-width="1280"' in page
+
+    edit_post(client, [str(staged.pk)], {str(staged.pk): "100,100,600,600"}, prompt="Bluer")
+    edited = Job.objects.get(kind=Job.Kind.EDIT)
+    page = client.get(reverse("edit") + f"?remix={edited.pk}").content.decode()
+    assert "Bluer</textarea>" in page and 'value="100,100,600,600"' in page
+    assert StagedImage.objects.count() == 2  # the remix has its own copy
+
+
+def test_the_job_page_shows_each_reference_image_with_its_regions(designer_client):
+    stage(designer_client, 1000, 500)
+    (staged,) = staged_ids()
+    edit_post(designer_client, [staged], {staged: "100,50,600,300"})
+    job = Job.objects.get()
+    page = designer_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert "left: 10.0%; top: 10.0%; width: 50.0%; height: 50.0%" in page
+    assert designer_client.get(reverse("job-input", args=[job.pk, 1])).status_code == 200
+
+
+def test_old_staged_images_are_purged_with_their_files(designer_client, media):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stage(designer_client, 800, 600)
+    staged = StagedImage.objects.get()
+    path = staged.image.path
+    assert StagedImage.purge(timezone.now()) == 0
+    assert StagedImage.purge(timezone.now() + timedelta(days=1, minutes=1)) == 1
+    assert not StagedImage.objects.exists()
+    import os
+
+    assert not os.path.exists(path)
+
+
+def test_a_palette_is_written_as_colours_with_optional_shares():
+    assert parse_palette("#112233\n#445566\n#778899") == [
+        {"hex": "#112233", "ratio": "33.33%"},
+        {"hex": "#445566", "ratio": "33.33%"},
+        {"hex": "#778899", "ratio": "33.34%"},
+    ]
+    assert parse_palette("#1f6feb 40%, #F5F1E8 35, #222222") == [
+        {"hex": "#1F6FEB", "ratio": "40.00%"},
+        {"hex": "#F5F1E8", "ratio": "35.00%"},
+        {"hex": "#222222", "ratio": "25.00%"},
+    ]
+    from django import forms
+
+    with pytest.raises(forms.ValidationError, match="must be written #RRGGBB"):
+        parse_palette("red")
