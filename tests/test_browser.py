@@ -161,7 +161,7 @@ def test_reordering_two_images_moves_their_regions_and_chips(page):
     assert boxes_of(page, 1) == [] and close_to(boxes_of(page, 2)[0], (100, 100, 400, 300))
 
     # The same from the keyboard.
-    card(page, 2).get_by_role("button", name="Move earlier").press("Enter")
+    card(page, 2).get_by_role("button", name="Move image 2 earlier").press("Enter")
     assert card(page, 1).get_attribute("data-input") == first_id
     assert card(page, 1).locator("[data-position]").inner_text() == "1"
 

@@ -292,3 +292,27 @@ def test_a_palette_is_written_as_colours_with_optional_shares():
 
     with pytest.raises(forms.ValidationError, match="must be written #RRGGBB"):
         parse_palette("red")
+
+
+def test_line_breaks_count_once_against_the_prompt_limit(designer_client):
+    stage(designer_client, 800, 600)
+    (staged,) = staged_ids()
+    prompt = ("a" * 99 + "\r\n") * 50  # 5,000 characters as the browser counts them
+    response = edit_post(designer_client, [staged], prompt=prompt)
+    assert response.status_code == 302
+    assert len(Job.objects.get().prompt) == 4999  # the last line break is trimmed
+
+
+def test_regions_survive_a_trip_through_a_model_that_does_not_take_them(designer_client):
+    stage(designer_client, 800, 600)
+    (staged,) = staged_ids()
+    page = edit_post(
+        designer_client,
+        [staged],
+        {staged: "10,10,100,100"},
+        model="wan2.6-image",
+        switch_model="1",
+    ).content.decode()
+    assert f'type="hidden" name="boxes-{staged}" value="10,10,100,100"' in page
+    edit_post(designer_client, [staged], {staged: "10,10,100,100"}, model="wan2.6-image", size="1K")
+    assert Job.objects.get().inputs.get().boxes == []  # not sent to a model without regions

@@ -74,8 +74,8 @@
 
   RegionEditor.prototype.render = function () {
     var self = this;
-    var focused = document.activeElement && document.activeElement.dataset
-      ? document.activeElement.dataset.region : null;
+    var active = document.activeElement;
+    var focused = active && this.stage.contains(active) ? active.dataset.region : null;
     this.stage.querySelectorAll(".region").forEach(function (el) { el.remove(); });
     this.boxes.forEach(function (box, i) {
       var el = document.createElement("div");
@@ -110,6 +110,11 @@
       self.stage.appendChild(el);
       if (focused === String(i)) el.focus();
     });
+  };
+
+  RegionEditor.prototype.focusAfterDelete = function (index) {
+    var next = this.stage.querySelector('[data-region="' + Math.max(0, index - 1) + '"]');
+    (next || this.card.querySelector("[data-add-region]") || this.card).focus();
   };
 
   RegionEditor.prototype.bind = function () {
@@ -165,13 +170,17 @@
     function finish(event) {
       if (!drag) return;
       var box = self.boxes[drag.index];
+      var index = drag.index;
+      var tooSmall = box[2] - box[0] < 1 || box[3] - box[1] < 1;
       if (drag.mode === "draw") {
         var moved = Math.abs(event.clientX - drag.screen[0]) + Math.abs(event.clientY - drag.screen[1]);
-        if (moved < MIN_DRAG_PX || box[2] - box[0] < 1 || box[3] - box[1] < 1) {
-          self.boxes.splice(drag.index, 1);
-        }
+        tooSmall = tooSmall || moved < MIN_DRAG_PX;
       }
-      var index = drag.index;
+      if (tooSmall) {
+        // A click, or a region squeezed to nothing: no region (the server would refuse it).
+        self.boxes.splice(index, 1);
+        index = self.boxes.length - 1;
+      }
       drag = null;
       self.commit();
       var el = self.stage.querySelector('[data-region="' + index + '"]');
@@ -183,9 +192,11 @@
     this.stage.addEventListener("click", function (event) {
       var del = event.target.closest("[data-delete-region]");
       if (!del) return;
-      self.boxes.splice(parseInt(del.dataset.deleteRegion, 10), 1);
-      self.say("");
+      var index = parseInt(del.dataset.deleteRegion, 10);
+      self.boxes.splice(index, 1);
+      self.say("Region " + (index + 1) + " deleted.");
       self.commit();
+      self.focusAfterDelete(index);
     });
 
     this.stage.addEventListener("keydown", function (event) {
@@ -197,6 +208,7 @@
         self.boxes.splice(index, 1);
         self.commit();
         self.say("Region " + (index + 1) + " deleted.");
+        self.focusAfterDelete(index);
         event.preventDefault();
         return;
       }
@@ -263,6 +275,10 @@
       var n = String(i + 1);
       card.querySelector("[data-position]").textContent = n;
       card.querySelector("[data-remove]").setAttribute("aria-label", "Remove image " + n);
+      card.querySelectorAll("[data-move]").forEach(function (button) {
+        var earlier = button.dataset.move === "-1";
+        button.setAttribute("aria-label", "Move image " + n + (earlier ? " earlier" : " later"));
+      });
       var img = card.querySelector("[data-stage] img");
       if (img) img.alt = "Image " + n;
       if (card.regions) card.regions.render();
@@ -293,12 +309,17 @@
         if (step < 0) sibling.before(card); else sibling.after(card);
         renumber(form);
         button.focus();
+        var status = form.querySelector("[data-order-status]");
+        if (status) status.textContent = "Moved to image " + (cards(form).indexOf(card) + 1) + ".";
       });
     });
     card.querySelector("[data-remove]").addEventListener("click", function (event) {
       event.preventDefault();
+      var neighbour = card.nextElementSibling || card.previousElementSibling;
       card.remove();
       renumber(form);
+      var target = neighbour && neighbour.querySelector("[data-insert-ref], [data-dismiss]");
+      (target || form.querySelector("input[type=file][name=files]")).focus();
     });
     card.querySelector("[data-insert-ref]").addEventListener("click", function () {
       var prompt = form.querySelector("[name=prompt]");
@@ -366,7 +387,21 @@
         var holder = document.createElement("ol");
         holder.innerHTML = html;
         var card = holder.firstElementChild;
-        placeholder.replaceWith(card);
+        var current = document.getElementById("edit-form");
+        if (current !== form) {
+          // The model was switched while this image was on its way: the form was redrawn.
+          // Add it there and redraw once more, so it is checked against the new model.
+          placeholder.remove();
+          if (!current) return;
+          current.querySelector("[data-input-cards]").appendChild(card);
+          var picker = current.querySelector(".model-picker");
+          if (picker && window.htmx && !card.hasAttribute("data-refused")) {
+            window.htmx.trigger(picker, "change");
+          }
+          form = current;
+        } else {
+          placeholder.replaceWith(card);
+        }
         if (card.hasAttribute("data-refused")) showPreview(card, file);
         initCard(card, form);
         renumber(form);
@@ -451,6 +486,11 @@
       return /^image\//.test(f.type);
     });
     if (!files.length) return; // text pastes into the prompt as usual
+    var target = event.target;
+    var typing = target && (target.isContentEditable || /^(TEXTAREA|INPUT)$/.test(target.tagName));
+    if (typing && event.clipboardData.types.indexOf("text/plain") >= 0) {
+      return; // a spreadsheet's cells come with a picture of them: the text is what was meant
+    }
     event.preventDefault();
     stageAll(form, files);
   });

@@ -109,9 +109,20 @@ def model_choices(kind: Kind) -> list[tuple[str, str]]:
     return [(spec.name, spec.label) for spec in models_for(kind)]
 
 
+class PromptField(forms.CharField):
+    """Text whose line breaks count once.
+
+    Browsers send a line break as CRLF but count it as one character, as the provider does;
+    normalising before the length check keeps the form's limit the one the counter shows.
+    """
+
+    def to_python(self, value: Any) -> str:
+        return super().to_python(value).replace("\r\n", "\n")
+
+
 class GenerationForm(forms.Form):
     model = forms.ChoiceField()
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}))
+    prompt = PromptField(widget=forms.Textarea(attrs={"rows": 5}))
 
     def __init__(self, spec: ModelSpec, *args: Any, kind: Kind = Kind.TEXT_TO_IMAGE, **kwargs):
         super().__init__(*args, **kwargs)
@@ -130,7 +141,7 @@ class GenerationForm(forms.Form):
             )
         if spec.supports(Option.NEGATIVE_PROMPT):
             limit = spec.negative_prompt_max_chars or 500
-            self.fields["negative_prompt"] = forms.CharField(
+            self.fields["negative_prompt"] = PromptField(
                 required=False,
                 max_length=limit,
                 label="Avoid",

@@ -244,7 +244,10 @@ def edit(request: AppRequest) -> HttpResponse:
                 for problem in form.add_problems(refused.problems):
                     position = int(problem.field.split("[")[1].rstrip("]"))
                     if 1 <= position <= len(inputs):
-                        card_problems[str(inputs[position - 1].staged.pk)] = problem.message
+                        key = str(inputs[position - 1].staged.pk)
+                        card_problems[key] = " ".join(
+                            filter(None, (card_problems.get(key), problem.message))
+                        )
             else:
                 return redirect("job-detail", job_id=job.pk)
     inputs = [
@@ -346,9 +349,9 @@ def stage_input(request: AppRequest) -> HttpResponse:
 @login_required
 def use_as_input(request: AppRequest, job_id: UUID, index: int) -> HttpResponse:
     """Start an edit from a result: staged as the first reference image."""
-    job, membership = get_job_for_user(request, job_id)
-    if not membership.can_generate:
-        raise PermissionDenied("Viewers cannot edit images.")
+    job, _membership = get_job_for_user(request, job_id)
+    # Staged for the team the studio acts in, where the edit form will look for it.
+    membership = _generating_membership(request)
     image = job.images.filter(index=index).first()
     if image is None:
         raise Http404("No such image.")
