@@ -200,3 +200,67 @@ def test_fifty_concurrent_submissions_with_ten_images_left_accept_exactly_ten(me
     person_day = QuotaCounter.objects.get(user__username="racer", period="day")
     assert (person_day.used, person_day.reserved) == (0, 10)
     assert Job.objects.count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_creating_a_job_locks_neither_the_team_nor_the_person(media):
+    """The worker's inserts check their foreign keys against these rows; a job being
+    created must not hold them, or the two deadlock over the quota counters."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite locks the whole database")
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    member = create_membership(team=create_team(name="Locks"), user=create_user(username="lou"))
+    inside, done = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def create_and_wait() -> None:
+        try:
+            with transaction.atomic():
+                create_job(membership=member, now=NOON, **T2I)
+                inside.set()
+                done.wait(10)
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+        finally:
+            inside.set()
+            connection.close()
+
+    thread = threading.Thread(target=create_and_wait)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        with transaction.atomic():
+            Team.objects.select_for_update(nowait=True).get(pk=member.team_id)
+            User.objects.select_for_update(nowait=True).get(pk=member.user_id)
+    finally:
+        done.set()
+        thread.join()
+    assert errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_jobs_queues_one_dispatcher(media):
+    from django_q.models import OrmQ
+
+    from studio.generation.models import WorkerLease
+    from studio.generation.tasks import kick
+    from studio.generation.worker import KICK_LEASE
+
+    member = create_membership(team=create_team(name="Burst"), user=create_user(username="bo"))
+    Team.objects.filter(pk=member.team_id).update(member_jobs_in_flight=50)
+    member.refresh_from_db()
+    for _ in range(20):
+        create_job(membership=member, now=NOON, **T2I)
+    assert OrmQ.objects.count() == 1
+
+    # A running dispatcher takes new jobs itself; none is queued for them.
+    WorkerLease.objects.filter(name=KICK_LEASE).update(owner="", until=None)
+    assert WorkerLease.acquire("dispatcher", "running-one", seconds=30)
+    kick()
+    assert OrmQ.objects.count() == 1
+    # Once it has gone, the next job queues a dispatcher again.
+    WorkerLease.release("dispatcher", "running-one")
+    kick()
+    assert OrmQ.objects.count() == 2

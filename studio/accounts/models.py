@@ -227,7 +227,13 @@ class QuotaCounter(models.Model):
 
     @classmethod
     def settle(cls, counter_ids: list[int], *, reserved: int, charged: int) -> None:
-        """Turn a reservation into use: charge what was made, release the rest."""
-        cls.objects.filter(pk__in=counter_ids).update(
-            reserved=F("reserved") - reserved, used=F("used") + charged
-        )
+        """Turn a reservation into use: charge what was made, release the rest.
+
+        Row by row, in the order reserve() took them (the person's, then the team's; day,
+        then month): a single UPDATE locks rows in whatever order the database reads them,
+        and against a reservation taking the same team rows that can deadlock.
+        """
+        for pk in counter_ids:
+            cls.objects.filter(pk=pk).update(
+                reserved=F("reserved") - reserved, used=F("used") + charged
+            )

@@ -74,9 +74,11 @@ def create_job(
     moment = now or timezone.now()
     with transaction.atomic():
         # Locking the membership row serialises one person's submissions, so the count of
-        # jobs in flight cannot be raced past its limit.
+        # jobs in flight cannot be raced past its limit. Only that row: locking the joined
+        # team and user rows too would block every foreign-key check against them (the
+        # worker's inserts) and, with the quota counters, deadlock on PostgreSQL.
         member = (
-            Membership.objects.select_for_update()
+            Membership.objects.select_for_update(of=("self",))
             .select_related("team", "user")
             .get(pk=membership.pk)
         )

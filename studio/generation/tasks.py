@@ -10,6 +10,7 @@ from django_q.tasks import async_task
 
 from studio.generation import provider, worker
 from studio.generation.models import Job, StagedImage, WorkerLease
+from studio.generation.worker import KICK_LEASE
 
 # Short, so a stopping cluster (which lets running tasks finish) stops within seconds; the
 # hand-over to the next slice costs a fraction of a second.
@@ -37,6 +38,22 @@ def reconcile() -> None:
     StagedImage.purge()
 
 
+# While a dispatcher task waits in the queue, further kicks add nothing: it will see every
+# job committed before it starts. The hold is dropped as soon as the dispatcher holds its
+# own lease, and expires by itself should the queued task never run.
+KICK_HOLD_SECONDS = 5
+
+
 def kick() -> None:
-    """Start a dispatcher now (a running one makes the new one exit at once)."""
+    """Make sure a dispatcher runs soon, without piling up tasks that would only exit.
+
+    A running dispatcher takes new jobs on its next pass, and looks again after giving up
+    its lease, so a job committed before this check is never left behind. Without this,
+    every job of a burst queued a dispatcher of its own, and a hundred of them starting
+    and exiting took the processor from the one doing the work.
+    """
+    if WorkerLease.is_held("dispatcher"):
+        return
+    if not WorkerLease.acquire(KICK_LEASE, uuid.uuid4().hex, seconds=KICK_HOLD_SECONDS):
+        return
     async_task("studio.generation.tasks.dispatch", group="dispatch")

@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -873,6 +873,10 @@ def _step_in_thread(job_id: str, client: DashScopeClient, limits: Limits) -> Non
         run_step(job_id, client, limits=limits)
     except Exception:
         logger.exception("Downloading the results of job %s failed", job_id)
+    finally:
+        # The pool's threads end with the dispatcher's slice; their connections must not
+        # linger as idle sessions until the garbage collector finds them.
+        connection.close()
 
 
 class InvalidResult(ValueError):
@@ -918,6 +922,9 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
     return image_row
 
 
+KICK_LEASE = "dispatcher-kick"  # held while a kicked dispatcher waits in the task queue
+
+
 def dispatch_for(
     seconds: float, client: DashScopeClient, owner: str, downloads: DashScopeClient | None = None
 ) -> bool:
@@ -941,10 +948,15 @@ def dispatch_for(
     lease = dispatcher.limits.dispatcher_lease_seconds
     deadline = time.monotonic() + seconds
     open_jobs = True
+    kicked_off = False
     try:
         while time.monotonic() < deadline:
             if not WorkerLease.acquire("dispatcher", owner, seconds=lease):
                 return False
+            if not kicked_off:
+                # From now on a kick sees this dispatcher's lease instead.
+                WorkerLease.objects.filter(name=KICK_LEASE).update(owner="", until=None)
+                kicked_off = True
             open_jobs = dispatcher.step()
             if not open_jobs:
                 break
