@@ -18,9 +18,34 @@ DISPATCH_SLICE_SECONDS = 10
 
 
 def dispatch() -> None:
+    _run_dispatcher(wait_for_lease=0.0)
+
+
+# How long a successor waits for the lease its predecessor is about to give up.
+TAKE_OVER_WAIT_SECONDS = 5.0
+
+
+def take_over() -> None:
+    """The next slice, queued by the running dispatcher just before its own ends; it waits
+    for the lease instead of exiting, so polling carries on without a pause."""
+    _run_dispatcher(wait_for_lease=TAKE_OVER_WAIT_SECONDS)
+
+
+def _run_dispatcher(*, wait_for_lease: float) -> None:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def hand_over() -> None:
+        async_task("studio.generation.tasks.take_over", group="dispatch")
+
     with provider.get_client(retries=False) as client, provider.get_client() as downloads:
-        still_open = worker.dispatch_for(DISPATCH_SLICE_SECONDS, client, owner, downloads)
+        still_open = worker.dispatch_for(
+            DISPATCH_SLICE_SECONDS,
+            client,
+            owner,
+            downloads,
+            hand_over=hand_over,
+            wait_for_lease=wait_for_lease,
+        )
     if still_open:
         async_task("studio.generation.tasks.dispatch", group="dispatch")
 

@@ -19,12 +19,14 @@ retried download replaces rather than duplicates; a job is settled once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
 import queue
 import socket
+import threading
 import time
 import uuid
 import warnings
@@ -873,10 +875,25 @@ def _step_in_thread(job_id: str, client: DashScopeClient, limits: Limits) -> Non
         run_step(job_id, client, limits=limits)
     except Exception:
         logger.exception("Downloading the results of job %s failed", job_id)
-    finally:
-        # The pool's threads end with the dispatcher's slice; their connections must not
-        # linger as idle sessions until the garbage collector finds them.
+
+
+def _close_pool_connections(pool: ThreadPoolExecutor, workers: int) -> None:
+    """Close each pool thread's database connection, then the pool.
+
+    The threads end with the dispatcher's slice; their connections would otherwise linger
+    as idle sessions until the garbage collector finds them. Each close waits for the
+    others, so every thread takes exactly one.
+    """
+    barrier = threading.Barrier(workers)
+
+    def close() -> None:
         connection.close()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=5)
+
+    for _ in range(workers):
+        pool.submit(close)
+    pool.shutdown(wait=True)
 
 
 class InvalidResult(ValueError):
@@ -922,47 +939,82 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
     return image_row
 
 
+DOWNLOAD_THREADS = 4
 KICK_LEASE = "dispatcher-kick"  # held while a kicked dispatcher waits in the task queue
 
 
 def dispatch_for(
-    seconds: float, client: DashScopeClient, owner: str, downloads: DashScopeClient | None = None
+    seconds: float,
+    client: DashScopeClient,
+    owner: str,
+    downloads: DashScopeClient | None = None,
+    *,
+    hand_over: Callable[[], None] | None = None,
+    wait_for_lease: float = 0.0,
 ) -> bool:
-    """Run the dispatcher for up to `seconds`; True if jobs are still open.
+    """Run the dispatcher for up to `seconds`; True if jobs are still open and nobody has
+    been asked to carry on.
 
     With a `downloads` client, finished tasks are downloaded by threads of this process
     right away, rather than through the task queue: the images are stored sooner. The
     step is the same (lease, attempts, storage); if this process dies first, the hold on
     the job runs out and the step is handed to the queue like any other.
+
+    With `hand_over`, the next slice is queued a moment before this one ends, and waits
+    (`wait_for_lease`) for the lease this one gives up: polling never pauses between
+    slices, where it otherwise stopped for the time a new task takes to start.
     """
     from studio.generation.models import WorkerLease
 
-    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="download")
+    pool = ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS, thread_name_prefix="download")
     limits = Limits.from_settings()
 
     def download_now(job: Job) -> None:
         pool.submit(_step_in_thread, str(job.pk), downloads, limits)
 
     dispatcher = Dispatcher(client, limits=limits, download_now=download_now if downloads else None)
-    dispatcher.resume(WorkerLease.handed_over("dispatcher"))
     lease = dispatcher.limits.dispatcher_lease_seconds
     deadline = time.monotonic() + seconds
     open_jobs = True
-    kicked_off = False
+    handed_over = False
     try:
+        if not _acquire_waiting(owner, lease, wait_for_lease):
+            return False
+        # The predecessor's request times: the provider's per-second limits hold across
+        # the hand-over.
+        dispatcher.resume(WorkerLease.handed_over("dispatcher"))
+        # From now on a kick sees this dispatcher's lease instead.
+        WorkerLease.objects.filter(name=KICK_LEASE).update(owner="", until=None)
         while time.monotonic() < deadline:
             if not WorkerLease.acquire("dispatcher", owner, seconds=lease):
                 return False
-            if not kicked_off:
-                # From now on a kick sees this dispatcher's lease instead.
-                WorkerLease.objects.filter(name=KICK_LEASE).update(owner="", until=None)
-                kicked_off = True
             open_jobs = dispatcher.step()
             if not open_jobs:
                 break
+            if hand_over and not handed_over and time.monotonic() > deadline - HANDOVER_LEAD:
+                hand_over()
+                handed_over = True
             time.sleep(dispatcher.idle_seconds())
     finally:
-        dispatcher.close()
-        pool.shutdown(wait=True)
+        # The lease (with the rate state) goes first, so a waiting successor starts while
+        # this process finishes the downloads it began.
         WorkerLease.release("dispatcher", owner, dispatcher.rate_state())
+        dispatcher.close()
+        _close_pool_connections(pool, DOWNLOAD_THREADS)
+    if handed_over:
+        return False
     return open_jobs or Job.objects.filter(status__in=Job.OPEN).exists()
+
+
+HANDOVER_LEAD = 1.0  # seconds before a slice ends that its successor is queued
+
+
+def _acquire_waiting(owner: str, lease: float, wait: float) -> bool:
+    from studio.generation.models import WorkerLease
+
+    give_up = time.monotonic() + wait
+    while not WorkerLease.acquire("dispatcher", owner, seconds=lease):
+        if time.monotonic() >= give_up:
+            return False
+        time.sleep(0.02)
+    return True
