@@ -92,3 +92,21 @@ def test_admission_reads_a_few_jobs_per_person_however_long_the_backlog(db, medi
         assert bob_job.status != Job.Status.QUEUED  # among the first sent, behind 300
     finally:
         pipeline.close()
+
+
+def test_a_request_is_counted_from_its_answer_once_it_has_one():
+    """A request that waited for a thread reached the provider late; the next second's
+    budget starts from its answer, never from when it was counted."""
+    from studio.generation.worker import RateWindow
+
+    now = [100.0]
+    window = RateWindow(2, clock=lambda: now[0])
+    first = window.take()
+    now[0] = 100.2
+    assert first is not None and window.take() is not None
+    assert window.take() is None  # two in the window already
+    window.answered(first, 100.9)  # answered late: it may have arrived as late
+    now[0] = 101.3  # 1.3 s after it was counted, but only 0.4 s after its answer
+    assert window.take() is None
+    now[0] = 102.2
+    assert window.take() is not None

@@ -10,11 +10,13 @@ twice.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import random
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import certifi
 import httpx
 
 from studio.dashscope.catalog import get_model
@@ -111,6 +114,13 @@ def _error_from(response: httpx.Response) -> DashScopeError:
     )
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: loading the CA bundle takes tens of
+    milliseconds, and the worker makes new clients for every dispatcher slice."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class DashScopeClient:
     def __init__(
         self,
@@ -141,13 +151,16 @@ class DashScopeClient:
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
+            verify=tls_context(),
             headers=headers,
             timeout=self.timeouts.for_call(self.timeouts.read),
             follow_redirects=False,  # a redirect is never part of the protocol
             trust_env=False,  # no proxy from the environment sees the key
         )
         # Downloads go through a client of their own: the API key stays with the API calls.
-        self._downloads = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+        self._downloads = httpx.Client(
+            transport=transport, verify=tls_context(), follow_redirects=False, trust_env=False
+        )
         self._base_origin = _origin(self.base_url)
 
     def close(self) -> None:

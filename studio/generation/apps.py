@@ -15,8 +15,10 @@ class GenerationConfig(AppConfig):
 
 
 def _kick_on_spawn(sender: object, **kwargs: object) -> None:
+    from studio.dashscope.client import tls_context
     from studio.generation.models import Job
     from studio.generation.tasks import kick
 
+    tls_context()  # loaded now, not when the first job is waiting for this worker
     if Job.objects.filter(status__in=Job.OPEN).exists():
         kick()

@@ -132,16 +132,20 @@ class Job(models.Model):
             rows = rows.filter(status__in=expect)
         if to not in self.OPEN:
             fields.setdefault("finished_at", timezone.now())
-        changed = rows.update(status=to, updated_at=timezone.now(), **fields)
+        # The change and its line of history commit together: one commit, not two, and
+        # never a state without its event.
+        with transaction.atomic(savepoint=False):
+            changed = rows.update(status=to, updated_at=timezone.now(), **fields)
+            if changed:
+                JobEvent.objects.create(
+                    job=self, status=to, message=message, request_id=request_id, code=code
+                )
         if changed:
             self.status = to
             for name, value in fields.items():
                 # An expression (the database's clock) is the database's to evaluate.
                 if not hasattr(value, "resolve_expression"):
                     setattr(self, name, value)
-            JobEvent.objects.create(
-                job=self, status=to, message=message, request_id=request_id, code=code
-            )
         return bool(changed)
 
     def log(self, message: str, *, request_id: str = "", code: str = "") -> None:

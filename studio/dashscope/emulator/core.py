@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -118,6 +119,10 @@ def _triggers(prompt: str) -> set[str]:
     return found
 
 
+# Drawn results kept for downloads: enough for every task a busy served emulator runs.
+RENDERED_KEPT = 256
+
+
 @dataclass
 class Result:
     plan: RenderPlan
@@ -163,8 +168,15 @@ class Emulator:
         *,
         clock: Clock | None = None,
         fetch_url: Callable[[str], bytes] | None = None,
+        prerender: bool = False,
     ) -> None:
         self.config = config or EmulatorConfig()
+        # The real results are files on OSS, ready when the task succeeds; a served
+        # emulator draws each one in the background as its task is created, so a download
+        # is as quick as fetching a file rather than waiting for a drawing.
+        self._prerender = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prerender") if prerender else None
+        )
         self.clock = clock or Clock()
         self._fetch_external = fetch_url
         self._lock = threading.RLock()
@@ -172,6 +184,10 @@ class Emulator:
         self._render_lock = threading.Lock()
         self._rendered: OrderedDict[str, bytes] = OrderedDict()
         self.reset()
+
+    def close(self) -> None:
+        if self._prerender is not None:
+            self._prerender.shutdown(wait=False, cancel_futures=True)
 
     def reset(self) -> None:
         with self._lock:
@@ -379,6 +395,9 @@ class Emulator:
                 result_id = uuid.uuid4().hex
                 self.results[result_id] = Result(plan=plan, task=task, created_at=self.clock.now())
                 ids.append(result_id)
+        if self._prerender is not None and task is not None:
+            for result_id in ids:
+                self._prerender.submit(self._png, result_id)
         return ids
 
     def _generate(
@@ -661,7 +680,7 @@ class Emulator:
         png = render_png(self.results[result_id].plan)
         with self._render_lock:
             self._rendered[result_id] = png
-            while len(self._rendered) > 32:
+            while len(self._rendered) > RENDERED_KEPT:
                 self._rendered.popitem(last=False)
         return png
 

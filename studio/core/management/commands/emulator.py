@@ -82,7 +82,7 @@ class Command(BaseCommand):
             raise CommandError(f"Bad DASHSCOPE_EMULATOR_* setting: {exc}") from None
         if faults:
             config.faults = faults
-        server = serve(Emulator(config), host, int(port))
+        server = serve(Emulator(config, prerender=True), host, int(port))
         # SIGTERM ends the server as Ctrl-C does, so supervisors stop it cleanly.
         signal.signal(signal.SIGTERM, _interrupt)
         self.stdout.write(
