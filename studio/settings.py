@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "django_q",
     "studio.accounts",
     "studio.generation",
+    "studio.gallery",
     "studio.core",
 ]
 

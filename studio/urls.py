@@ -6,4 +6,5 @@ urlpatterns = [
     path("accounts/", include("studio.accounts.urls")),
     path("", include("studio.core.urls")),
     path("", include("studio.generation.urls")),
+    path("", include("studio.gallery.urls")),
 ]

@@ -244,3 +244,76 @@ def test_a_queued_job_can_be_cancelled_from_its_page(page):
     page.get_by_role("button", name="Cancel").click()
     wait_for_status(page, "Canceled")
     assert Job.objects.get().status == Job.Status.CANCELED
+
+
+def stored_image(member, prompt: str, color: tuple[int, int, int], minutes_ago: int):
+    """A finished job with one image on disk, as the worker would have left it."""
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from studio.generation.models import GeneratedImage
+
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    job = Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=Job.Kind.TEXT_TO_IMAGE,
+        model="wan2.6-t2i",
+        prompt=prompt,
+        parameters={"size": "1280*1280", "n": 1},
+        images_requested=1,
+        status=Job.Status.SUCCEEDED,
+        created_at=at,
+    )
+    full, thumb = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (640, 640), color).save(full, format="PNG")
+    Image.new("RGB", (256, 256), color).save(thumb, format="WEBP")
+    image = GeneratedImage(
+        job=job,
+        team=member.team,
+        index=0,
+        width=640,
+        height=640,
+        bytes=len(full.getvalue()),
+        sha256="0" * 64,
+        created_at=at,
+    )
+    image.image.save(f"results/{job.pk}/0.png", ContentFile(full.getvalue()), save=False)
+    image.thumbnail.save(f"thumbs/{job.pk}/0.webp", ContentFile(thumb.getvalue()), save=False)
+    image.save()
+    return image
+
+
+def test_the_gallery_filters_and_a_review_shows_at_once(page, designer_member):
+    from studio.accounts.models import Membership
+
+    Membership.objects.filter(pk=designer_member.pk).update(role=Membership.Role.REVIEWER)
+    lamp = stored_image(designer_member, "A brass lamp on a desk", (200, 160, 60), 1)
+    stored_image(designer_member, "A red chair", (190, 40, 40), 2)
+    stored_image(designer_member, "A blue sofa", (40, 70, 190), 3)
+    page.goto("/gallery/")
+    cards = page.locator(".gallery-card")
+    assert cards.count() == 3
+    page.evaluate("window.stillThisPage = true")
+    page.fill("input[name=q]", "lamp")
+    page.wait_for_function("document.querySelectorAll('.gallery-card').length === 1")
+    assert "q=lamp" in page.url  # the filtered grid can be linked and reloaded
+    page.fill("input[name=q]", "")
+    page.wait_for_function("document.querySelectorAll('.gallery-card').length === 3")
+    screenshot(page, "gallery")
+
+    cards.first.locator("a").click()
+    lightbox = page.locator("#lightbox")
+    lightbox.locator(".image-panel").wait_for()
+    assert "A brass lamp on a desk" in lightbox.inner_text()
+    lightbox.get_by_role("button", name="Approved").click()
+    page.locator(f"#badge-{lamp.pk}", has_text="Approved").wait_for()
+    page.locator("#activity-feed", has_text="set the review state of").wait_for()
+    screenshot(page, "gallery-lightbox")
+    page.keyboard.press("ArrowRight")
+    lightbox.get_by_text("A red chair").first.wait_for()
+    page.keyboard.press("Escape")
+    assert page.evaluate("window.stillThisPage") is True  # no reload happened
+    assert page.locator(f"#badge-{lamp.pk}").inner_text() == "Approved"

@@ -255,7 +255,27 @@ class StagedImage(models.Model):
 
 
 class GeneratedImage(models.Model):
+    class Review(models.TextChoices):
+        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", "Approved"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        REJECTED = "rejected", "Rejected"
+
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
+    # The job's team, kept on the image so the gallery's newest-first pages are read from
+    # one index however many images the team has.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="images")
+    review_state = models.CharField(
+        max_length=24, choices=Review.choices, default=Review.IN_REVIEW, db_index=True
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     index = models.PositiveSmallIntegerField()  # 0-based, in the provider's order
     image = models.FileField(max_length=200)
     thumbnail = models.FileField(max_length=200)
@@ -272,6 +292,7 @@ class GeneratedImage(models.Model):
             # Stored exactly once: a retried download cannot add a second row.
             models.UniqueConstraint(fields=["job", "index"], name="unique_image_index"),
         ]
+        indexes = [models.Index(fields=["team", "-created_at", "-id"], name="image_gallery")]
 
     def __str__(self) -> str:
         return f"Result {self.index + 1} of job {self.job_id}"

@@ -480,5 +480,6 @@ def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> Fi
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"
     name = f"{job.model}-{str(job.pk)[:8]}-{index + 1}.{mime.split('/')[1]}"
-    response["Content-Disposition"] = f'inline; filename="{name}"'
+    disposition = "attachment" if request.GET.get("download") else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{name}"'
     return response

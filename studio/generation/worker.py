@@ -763,6 +763,10 @@ def finish(job: Job, status: str, *, code: str = "", message: str = "") -> bool:
         )
         if moved:
             QuotaCharge.settle(job, job.images.count())
+            if status in (Job.Status.SUCCEEDED, Job.Status.PARTIAL):
+                from studio.gallery.models import Activity
+
+                Activity.job_finished(job)
     return moved
 
 
@@ -961,6 +965,7 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
         job=job,
         index=index,
         defaults={
+            "team_id": job.team_id,
             "image": name,
             "thumbnail": thumb_name,
             "mime": f"image/{'jpeg' if ext == 'jpg' else ext}",

@@ -1,0 +1,134 @@
+"""The gallery's filters, and the newest-first pages they select."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+from django.contrib.auth.models import User
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from studio.accounts.models import Membership
+from studio.dashscope.catalog import MODELS
+from studio.gallery.models import Star
+from studio.generation.models import GeneratedImage, Job
+
+PAGE_SIZE = 48
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: the last image's time and id. Reading on from a cursor costs the
+    same on page 200 as on page 1, where an offset would count every image before it."""
+
+    created_at: datetime
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.created_at.timestamp():.6f}_{self.id}"
+
+    @classmethod
+    def parse(cls, value: str) -> Cursor | None:
+        stamp, _, pk = value.partition("_")
+        try:
+            moment = datetime.fromtimestamp(float(stamp), tz=UTC)
+            return cls(moment, int(pk))
+        except (ValueError, OverflowError, OSError):
+            return None
+
+
+class GalleryFilter(forms.Form):
+    q = forms.CharField(required=False, label="Search prompts", max_length=200)
+    author = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label="By")
+    model = forms.ChoiceField(required=False)
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "Any kind"), *Job.Kind.choices], label="Kind"
+    )
+    state = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any state"), *GeneratedImage.Review.choices],
+        label="Review",
+    )
+    starred = forms.BooleanField(required=False, label="Starred by me")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    def __init__(self, data, membership: Membership) -> None:
+        super().__init__(data)
+        self.membership = membership
+        self.fields["author"].queryset = User.objects.filter(
+            memberships__team_id=membership.team_id
+        ).order_by("username")
+        self.fields["author"].empty_label = "Anyone"
+        self.fields["model"].choices = [("", "Any model")] + [(m.name, m.label) for m in MODELS]
+
+    def images(self) -> QuerySet[GeneratedImage]:
+        """The team's images that match, newest first (nothing else's, whatever is asked)."""
+        rows = GeneratedImage.objects.filter(team_id=self.membership.team_id)
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("q"):
+            # Every word must appear; on a team's tens of thousands of prompts this scan
+            # stays within a page's budget (make bench measures it).
+            for word in data["q"].split()[:8]:
+                rows = rows.filter(job__prompt__icontains=word)
+        if data.get("author"):
+            rows = rows.filter(job__author=data["author"])
+        if data.get("model"):
+            rows = rows.filter(job__model=data["model"])
+        if data.get("kind"):
+            rows = rows.filter(job__kind=data["kind"])
+        if data.get("state"):
+            rows = rows.filter(review_state=data["state"])
+        if data.get("starred"):
+            rows = rows.filter(stars__user=self.membership.user)
+        zone = timezone.get_current_timezone()
+        if data.get("since"):
+            rows = rows.filter(created_at__gte=datetime.combine(data["since"], time(), zone))
+        if data.get("until"):
+            end = datetime.combine(data["until"], time(), zone) + timedelta(days=1)
+            rows = rows.filter(created_at__lt=end)
+        starred = Star.objects.filter(image=OuterRef("pk"), user=self.membership.user)
+        return (
+            rows.select_related("job", "job__author")
+            .annotate(starred=Exists(starred))
+            .order_by("-created_at", "-id")
+        )
+
+    def page(self, after: Cursor | None) -> tuple[list[GeneratedImage], Cursor | None]:
+        rows = self.images()
+        if after is not None:
+            rows = rows.filter(
+                Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.id)
+            )
+        items = list(rows[: PAGE_SIZE + 1])
+        more = len(items) > PAGE_SIZE
+        items = items[:PAGE_SIZE]
+        cursor = Cursor(items[-1].created_at, items[-1].pk) if more else None
+        return items, cursor
+
+    def neighbours(
+        self, image: GeneratedImage
+    ) -> tuple[GeneratedImage | None, GeneratedImage | None]:
+        """The newer and the older image next to this one under the same filters."""
+        rows = self.images()
+        newer = (
+            rows.filter(
+                Q(created_at__gt=image.created_at) | Q(created_at=image.created_at, id__gt=image.pk)
+            )
+            .order_by("created_at", "id")
+            .first()
+        )
+        older = rows.filter(
+            Q(created_at__lt=image.created_at) | Q(created_at=image.created_at, id__lt=image.pk)
+        ).first()
+        return newer, older
+
+    def query_string(self) -> str:
+        """The filters as a query string, for links that keep them."""
+        if not self.is_bound or not hasattr(self.data, "copy"):
+            return ""
+        kept = self.data.copy()
+        kept.pop("after", None)
+        return kept.urlencode()

@@ -1,0 +1,298 @@
+"""The team gallery: what each member sees and may do, filters, pages and review."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from studio.accounts.models import Membership
+from studio.gallery.forms import PAGE_SIZE
+from studio.gallery.models import Activity, Star
+from studio.generation.models import GeneratedImage, Job
+from tests.factories import create_membership, create_team, create_user
+
+pytestmark = pytest.mark.django_db
+
+
+def make_image(
+    member: Membership,
+    *,
+    prompt: str = "A red chair",
+    model: str = "wan2.6-t2i",
+    kind: str = Job.Kind.TEXT_TO_IMAGE,
+    at=None,
+    index: int = 0,
+    job: Job | None = None,
+) -> GeneratedImage:
+    at = at or timezone.now()
+    job = job or Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=kind,
+        model=model,
+        prompt=prompt,
+        parameters={"size": "1280*1280", "n": 1},
+        images_requested=1,
+        status=Job.Status.SUCCEEDED,
+        created_at=at,
+    )
+    return GeneratedImage.objects.create(
+        job=job,
+        team=member.team,
+        index=index,
+        image=f"results/{job.pk}/{index}.png",
+        thumbnail=f"thumbs/{job.pk}/{index}.webp",
+        width=1280,
+        height=1280,
+        bytes=1000,
+        sha256="0" * 64,
+        created_at=at,
+    )
+
+
+@pytest.fixture
+def people(db):
+    team = create_team(name="Pixel Works", slug="pixel")
+    roles = {}
+    for name, role in (
+        ("owner", Membership.Role.OWNER),
+        ("reviewer", Membership.Role.REVIEWER),
+        ("designer", Membership.Role.DESIGNER),
+        ("viewer", Membership.Role.VIEWER),
+    ):
+        roles[name] = create_membership(team=team, user=create_user(username=name), role=role)
+    other = create_team(name="Elsewhere", slug="elsewhere")
+    roles["outsider"] = create_membership(
+        team=other, user=create_user(username="outsider"), role=Membership.Role.OWNER
+    )
+    return roles
+
+
+def ids_on(page: str) -> list[int]:
+    import re
+
+    return [int(i) for i in re.findall(r'data-image="(\d+)"', page)]
+
+
+def test_the_gallery_shows_the_teams_images_newest_first_and_nobody_elses(client, people):
+    now = timezone.now()
+    old = make_image(people["designer"], at=now - timedelta(hours=2))
+    new = make_image(people["owner"], at=now)
+    make_image(people["outsider"], prompt="Not yours")
+    client.force_login(people["viewer"].user)
+    page = client.get(reverse("gallery")).content.decode()
+    assert ids_on(page) == [new.pk, old.pk]
+    assert "Not yours" not in page
+    assert f"/jobs/{new.job_id}/images/0/thumb" in page  # thumbnails, never originals
+    assert "/original" not in page
+
+
+def test_filters_and_search_narrow_the_grid(client, people):
+    designer, owner = people["designer"], people["owner"]
+    now = timezone.now()
+    chair = make_image(designer, prompt="A red chair by the window", at=now - timedelta(days=3))
+    lamp = make_image(owner, prompt="A brass lamp", model="wan2.7-image-pro", kind=Job.Kind.EDIT)
+    sofa = make_image(designer, prompt="A red sofa", model="qwen-image-max")
+    GeneratedImage.objects.filter(pk=sofa.pk).update(review_state="approved")
+    Star.objects.create(user=designer.user, image=lamp)
+    client.force_login(designer.user)
+
+    def grid(**params) -> set[int]:
+        return set(ids_on(client.get(reverse("gallery"), params).content.decode()))
+
+    assert grid(q="red") == {chair.pk, sofa.pk}
+    assert grid(q="red window") == {chair.pk}
+    assert grid(author=owner.user.pk) == {lamp.pk}
+    assert grid(model="qwen-image-max") == {sofa.pk}
+    assert grid(kind="edit") == {lamp.pk}
+    assert grid(state="approved") == {sofa.pk}
+    assert grid(starred="on") == {lamp.pk}
+    assert grid(since=(now - timedelta(days=1)).date().isoformat()) == {lamp.pk, sofa.pk}
+    assert grid(until=(now - timedelta(days=2)).date().isoformat()) == {chair.pk}
+
+
+def test_pages_read_on_from_a_cursor_with_the_same_queries(client, people):
+    designer = people["designer"]
+    now = timezone.now()
+    made = [make_image(designer, at=now - timedelta(seconds=i)) for i in range(PAGE_SIZE * 3)]
+    client.force_login(designer.user)
+    seen: list[int] = []
+    url = reverse("gallery")
+    counts = []
+    while url:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        counts.append(len(queries))
+        page = response.content.decode()
+        seen += ids_on(page)
+        import re
+
+        more = re.search(r'<a href="(/gallery/\?after=[^"]+)">More images', page)
+        url = more[1].replace("&amp;", "&") if more else ""
+    assert seen == [image.pk for image in made]  # every image once, in order
+    assert len(set(counts)) == 1 and counts[0] <= 10, counts
+
+
+def test_reviewers_set_review_states_and_the_feed_says_so(client, people):
+    image = make_image(people["designer"])
+    client.force_login(people["reviewer"].user)
+    response = client.post(
+        reverse("gallery-review", args=[image.pk]), {"state": "approved"}, HTTP_HX_REQUEST="true"
+    )
+    answer = response.content.decode()
+    assert response["HX-Trigger"] == "activity-changed"
+    assert f'id="badge-{image.pk}" hx-swap-oob="true"' in answer and "Approved" in answer
+    image.refresh_from_db()
+    assert image.review_state == "approved" and image.reviewed_by == people["reviewer"].user
+    item = Activity.objects.get(verb=Activity.Verb.REVIEWED)
+    assert (item.actor, item.detail) == (people["reviewer"].user, "Approved")
+    feed = client.get(reverse("gallery-activity")).content.decode()
+    assert "reviewer</strong> set the review state of" in feed
+
+    client.force_login(people["designer"].user)
+    denied = client.post(reverse("gallery-review", args=[image.pk]), {"state": "rejected"})
+    assert denied.status_code == 403
+    image.refresh_from_db()
+    assert image.review_state == "approved"
+
+
+def test_stars_toggle_for_designers_and_not_for_viewers(client, people):
+    image = make_image(people["owner"])
+    client.force_login(people["designer"].user)
+    client.post(reverse("gallery-star", args=[image.pk]))
+    assert Star.objects.filter(image=image, user=people["designer"].user).exists()
+    client.post(reverse("gallery-star", args=[image.pk]))
+    assert not Star.objects.exists()
+    client.force_login(people["viewer"].user)
+    assert client.post(reverse("gallery-star", args=[image.pk])).status_code == 403
+
+
+def test_a_finished_job_appears_in_the_feed(pipeline, member):
+    pipeline.submit(
+        member, model="wan2.6-t2i", prompt="A vase", parameters={"size": "1280*1280", "n": 2}
+    )
+    pipeline.drive()
+    item = Activity.objects.get(verb=Activity.Verb.GENERATED)
+    assert item.detail == "2 images with wan2.6-t2i" and item.actor == member.user
+    assert GeneratedImage.objects.filter(team=member.team).count() == 2
+
+
+def test_the_lightbox_shows_everything_that_made_the_image(client, people):
+    now = timezone.now()
+    older = make_image(people["designer"], prompt="first", at=now - timedelta(minutes=1))
+    image = make_image(people["designer"], prompt="A teapot, studio light", at=now)
+    client.force_login(people["viewer"].user)
+    page = client.get(reverse("gallery-image", args=[image.pk])).content.decode()
+    assert "A teapot, studio light" in page and "wan2.6-t2i" in page and "1280*1280" in page
+    assert f'data-nav="older" href="/gallery/images/{older.pk}/"' in page
+    assert "?download=1" in page
+    assert "gallery-review" not in page and 'name="state"' not in page  # viewers read only
+    panel = client.get(
+        reverse("gallery-image", args=[image.pk]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert panel.lstrip().startswith("<article") and "<html" not in panel
+
+
+# -- Every gallery URL, as every kind of visitor ------------------------------------------
+
+# Who may use each URL: "member" (any role reads), or the least role that may act.
+RULES = {
+    "gallery": ("GET", "viewer"),
+    "gallery-activity": ("GET", "viewer"),
+    "gallery-image": ("GET", "viewer"),
+    "gallery-review": ("POST", "reviewer"),
+    "gallery-star": ("POST", "designer"),
+    "job-detail": ("GET", "viewer"),
+    "job-image": ("GET", "viewer"),
+    "job-input": ("GET", "viewer"),
+    "use-as-input": ("POST", "designer"),
+    "job-cancel": ("POST", "author"),
+    "job-retry": ("POST", "author"),
+}
+RANK = {"viewer": 0, "designer": 1, "reviewer": 2, "owner": 3}
+
+
+def _named_patterns() -> dict[str, URLPattern]:
+    found = {}
+
+    def walk(patterns) -> None:
+        for item in patterns:
+            if isinstance(item, URLResolver):
+                walk(item.url_patterns)
+            elif isinstance(item, URLPattern) and item.name:
+                found[item.name] = item
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def test_every_image_url_has_a_permission_rule():
+    names = {
+        name
+        for name, pattern in _named_patterns().items()
+        if name.startswith(("gallery", "job-"))
+        or "image_id" in str(pattern.pattern)
+        or "job_id" in str(pattern.pattern)
+    }
+    assert names <= set(RULES), f"URLs without a rule here: {sorted(names - set(RULES))}"
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "viewer", "designer", "reviewer"])
+def test_each_url_answers_each_role_as_the_rules_say(client, people, media, name, who):
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    image = make_image(people["owner"])
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    image.image.save("x.png", ContentFile(png.getvalue()), save=False)
+    webp = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(webp, format="WEBP")
+    image.thumbnail.save("x.webp", ContentFile(webp.getvalue()), save=False)
+    image.save()
+    job = image.job
+    from studio.generation.models import JobInput
+
+    item = JobInput(job=job, position=1, mime="image/png", width=8, height=8, bytes=1, sha256="")
+    item.image.save("1.png", ContentFile(png.getvalue()), save=False)
+    item.save()
+
+    kwargs = {
+        "image_id": image.pk,
+        "job_id": job.pk,
+        "index": 0,
+        "variant": "thumb",
+        "position": 1,
+    }
+    pattern = _named_patterns()[name]
+    wanted = {k: v for k, v in kwargs.items() if k in pattern.pattern.converters}
+    url = reverse(name, kwargs=wanted)
+    method, least = RULES[name]
+    if who != "anonymous":
+        client.force_login(people[who].user)
+    data = {"state": "approved"} if name == "gallery-review" else {}
+    response = client.post(url, data) if method == "POST" else client.get(url)
+    status = response.status_code
+    if who == "anonymous":
+        assert status == 302 and "/accounts/login/" in response["Location"], (name, status)
+    elif who == "outsider":
+        # Another team's image, job or file does not exist for them; their own gallery
+        # lists only their own team.
+        expected = 200 if name in ("gallery", "gallery-activity") else 404
+        assert status == expected, (name, who, status)
+        if name == "gallery":
+            assert f'data-image="{image.pk}"' not in response.content.decode()
+    elif least == "author":
+        assert status == 403, (name, who, status)  # the owner wrote the job, not them
+    elif RANK[who] >= RANK[least]:
+        assert status in (200, 302), (name, who, status)
+    else:
+        assert status == 403, (name, who, status)
