@@ -6,7 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 
 from studio.gallery.access import gallery_membership, image_for, require
@@ -25,11 +27,13 @@ def gallery(request: AppRequest) -> HttpResponse:
     filters = GalleryFilter(request.GET, membership)
     after = Cursor.parse(request.GET.get("after", ""))
     images, cursor = filters.page(after)
+    query = filters.query_string()
+    _prepare_cards(images, query)
     context = {
         "filters": filters,
         "images": images,
         "cursor": cursor,
-        "query": filters.query_string(),
+        "query": query,
         "membership": membership,
         "feed": _feed(membership.team_id),
     }
@@ -154,6 +158,20 @@ def activity(request: AppRequest) -> HttpResponse:
     if request.htmx:
         template += "#feed"
     return render(request, template, context)
+
+
+def _prepare_cards(images: list[GeneratedImage], query: str) -> None:
+    """What each grid card shows, worked out here rather than in the template: a page of
+    48 cards is the gallery's cost, and template lookups are its slowest part."""
+    states = dict(GeneratedImage.Review.choices)
+    suffix = f"?{query}" if query else ""
+    for image in images:
+        job = image.job
+        image.href = reverse("gallery-image", args=[image.pk]) + suffix
+        image.thumb_url = reverse("job-image", args=[job.pk, image.index, "thumb"])
+        image.alt = Truncator(job.prompt).chars(100)
+        image.state_label = states[image.review_state]
+        image.caption = f"{job.author.get_username()} · {job.model}"
 
 
 def _feed(team_id: int, size: int = FEED_SIZE) -> list[Activity]:
