@@ -317,3 +317,66 @@ def test_the_gallery_filters_and_a_review_shows_at_once(page, designer_member):
     page.keyboard.press("Escape")
     assert page.evaluate("window.stillThisPage") is True  # no reload happened
     assert page.locator(f"#badge-{lamp.pk}").inner_text() == "Approved"
+
+
+def test_a_comment_pinned_by_mouse_shows_its_rectangle(page, designer_member):
+    image = stored_image(designer_member, "A green bottle", (40, 160, 90), 1)
+    page.goto(f"/gallery/images/{image.pk}/")
+    page.get_by_role("button", name="Pin to an area").click()
+    stage = page.locator("[data-pin-stage] img").bounding_box()
+
+    def at(x: int, y: int) -> tuple[float, float]:
+        return stage["x"] + x / 640 * stage["width"], stage["y"] + y / 640 * stage["height"]
+
+    page.mouse.move(*at(64, 128))
+    page.mouse.down()
+    page.mouse.move(*at(200, 250), steps=3)
+    page.mouse.move(*at(320, 384), steps=3)
+    page.mouse.up()
+    box = [int(v) for v in page.input_value("[data-pin-box]").split(",")]
+    assert close_to(box, (64, 128, 320, 384))
+    page.fill("textarea[name=body]", "The label should sit higher")
+    page.get_by_role("button", name="Comment", exact=True).click()
+    pin = page.locator(".pins .pin")
+    pin.wait_for()
+    shown = pin.bounding_box()
+    assert abs(shown["x"] - at(64, 128)[0]) <= 2 and abs(shown["y"] - at(64, 128)[1]) <= 2
+    assert abs(shown["width"] - 256 / 640 * stage["width"]) <= 3
+    assert "The label should sit higher" in page.locator(".comment-list").inner_text()
+    screenshot(page, "gallery-pinned-comment")
+
+
+def test_compare_and_a_zip_of_three_selected_images(page, designer_member, tmp_path):
+    import json
+    import zipfile
+
+    images = [
+        stored_image(designer_member, f"Poster {n}", (60 * n, 90, 140), n + 1) for n in range(3)
+    ]
+    page.goto("/gallery/")
+    for image in images:
+        page.locator(f'[data-image="{image.pk}"] .card-select').check()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download as zip").click()
+    path = tmp_path / "selection.zip"
+    download.value.save_as(path)
+    archive = zipfile.ZipFile(path)
+    manifest = json.loads(archive.read("manifest.json"))
+    assert sorted(m["prompt"] for m in manifest) == ["Poster 0", "Poster 1", "Poster 2"]
+    for entry in manifest:
+        with Image.open(io.BytesIO(archive.read(entry["file"]))) as original:
+            assert original.size == (640, 640)
+
+    page.goto("/gallery/")
+    for image in images[:2]:
+        page.locator(f'[data-image="{image.pk}"] .card-select').check()
+    page.get_by_role("button", name="Compare two").click()
+    page.wait_for_url("**/gallery/compare/")
+    both = page.locator("[data-compare]")
+    assert both.count() == 2
+    for n in range(2):
+        both.nth(n).wait_for()
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=both.nth(n).element_handle()
+        )
+    screenshot(page, "gallery-compare")

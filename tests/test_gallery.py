@@ -204,6 +204,14 @@ def test_the_lightbox_shows_everything_that_made_the_image(client, people):
 RULES = {
     "gallery": ("GET", "viewer"),
     "gallery-activity": ("GET", "viewer"),
+    "gallery-compare": ("GET", "viewer"),
+    "gallery-bulk": ("POST", "viewer"),  # a zip of the selection: reading
+    "gallery-board-create": ("POST", "designer"),
+    "gallery-trash": ("GET", "owner"),
+    "gallery-comment": ("POST", "designer"),
+    "gallery-board": ("POST", "designer"),
+    "gallery-delete": ("POST", "owner"),
+    "gallery-restore": ("POST", "owner"),
     "gallery-image": ("GET", "viewer"),
     "gallery-review": ("POST", "reviewer"),
     "gallery-star": ("POST", "designer"),
@@ -215,6 +223,16 @@ RULES = {
     "job-retry": ("POST", "author"),
 }
 RANK = {"viewer": 0, "designer": 1, "reviewer": 2, "owner": 3}
+# Pages of the caller's own team (not of one image): an outsider reaches them, and finds
+# nothing of this team there.
+TEAM_PAGES = {
+    "gallery",
+    "gallery-activity",
+    "gallery-compare",
+    "gallery-bulk",
+    "gallery-board-create",
+    "gallery-trash",
+}
 
 
 def _named_patterns() -> dict[str, URLPattern]:
@@ -278,21 +296,176 @@ def test_each_url_answers_each_role_as_the_rules_say(client, people, media, name
     method, least = RULES[name]
     if who != "anonymous":
         client.force_login(people[who].user)
-    data = {"state": "approved"} if name == "gallery-review" else {}
-    response = client.post(url, data) if method == "POST" else client.get(url)
+    second = make_image(people["designer"])
+    data = {
+        "gallery-review": {"state": "approved"},
+        "gallery-comment": {"body": "Looks good"},
+        "gallery-bulk": {"action": "zip", "image": [image.pk, second.pk]},
+        "gallery-board-create": {"name": "Picks", "image": [image.pk]},
+        "gallery-compare": {"image": [image.pk, second.pk]},
+    }.get(name, {})
+    response = client.post(url, data) if method == "POST" else client.get(url, data)
     status = response.status_code
     if who == "anonymous":
         assert status == 302 and "/accounts/login/" in response["Location"], (name, status)
     elif who == "outsider":
-        # Another team's image, job or file does not exist for them; their own gallery
-        # lists only their own team.
-        expected = 200 if name in ("gallery", "gallery-activity") else 404
-        assert status == expected, (name, who, status)
-        if name == "gallery":
+        # Another team's image, job or file does not exist for them; their own team's
+        # pages show nothing of this team.
+        if name in TEAM_PAGES:
+            assert status in (200, 302), (name, who, status)
+            assert response.get("Content-Type") != "application/zip"
             assert f'data-image="{image.pk}"' not in response.content.decode()
+            assert not image.boards.exists()
+        else:
+            assert status == 404, (name, who, status)
     elif least == "author":
         assert status == 403, (name, who, status)  # the owner wrote the job, not them
     elif RANK[who] >= RANK[least]:
         assert status in (200, 302), (name, who, status)
     else:
         assert status == 403, (name, who, status)
+
+
+# -- Comments, boards, compare, the selection and the trash --------------------------------
+
+
+def test_a_comment_can_be_pinned_to_an_area_and_mention_a_colleague(client, people):
+    image = make_image(people["owner"])
+    client.force_login(people["designer"].user)
+    response = client.post(
+        reverse("gallery-comment", args=[image.pk]),
+        {"body": "@reviewer the handle looks off here", "box": "128,256,640,768"},
+        HTTP_HX_REQUEST="true",
+    )
+    answer = response.content.decode()
+    from studio.gallery.models import Comment
+
+    comment = Comment.objects.get()
+    assert comment.box == [128, 256, 640, 768]
+    assert list(comment.mentions.values_list("username", flat=True)) == ["reviewer"]
+    # The pin is drawn over the image in its percentages, and sent with the new comments.
+    assert "left: 10.0%; top: 20.0%; width: 40.0%; height: 40.0%" in answer
+    assert f'id="pins-{image.pk}" class="pins" hx-swap-oob="true"' in answer
+    assert Activity.objects.filter(verb=Activity.Verb.COMMENTED).exists()
+    page = client.get(reverse("gallery-image", args=[image.pk])).content.decode()
+    assert 'data-pin="1"' in page
+
+
+@pytest.mark.parametrize(
+    ("box", "words"),
+    [("1,2,3", "four whole numbers"), ("0,0,2000,10", "inside the 1280×1280 image")],
+)
+def test_a_pin_outside_the_image_is_refused_and_the_text_kept(client, people, box, words):
+    image = make_image(people["owner"])
+    client.force_login(people["designer"].user)
+    answer = client.post(
+        reverse("gallery-comment", args=[image.pk]),
+        {"body": "Here", "box": box},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert words in answer and ">Here</textarea>" in answer
+    assert not image.comments.exists()
+
+
+def test_boards_collect_images_and_filter_the_grid(client, people):
+    designer = people["designer"]
+    first, second, third = (make_image(designer) for _ in range(3))
+    client.force_login(designer.user)
+    client.post(reverse("gallery-board-create"), {"name": " Spring  picks ", "image": [first.pk]})
+    from studio.gallery.models import Board
+
+    board = Board.objects.get()
+    assert board.name == "Spring picks"
+    client.post(
+        reverse("gallery-bulk"),
+        {"action": "board", "board": board.pk, "image": [first.pk, second.pk]},
+    )
+    client.post(reverse("gallery-board", args=[third.pk]), {"board": board.pk})
+    client.post(reverse("gallery-board", args=[first.pk]), {"board": board.pk, "remove": "1"})
+    page = client.get(reverse("gallery"), {"board": board.pk}).content.decode()
+    assert set(ids_on(page)) == {second.pk, third.pk}
+
+
+def test_compare_shows_both_originals(client, people):
+    first, second = make_image(people["owner"]), make_image(people["designer"])
+    client.force_login(people["viewer"].user)
+    page = client.post(reverse("gallery-compare"), {"image": [first.pk, second.pk]})
+    html = page.content.decode()
+    assert f"/jobs/{first.job_id}/images/0/original" in html
+    assert f"/jobs/{second.job_id}/images/0/original" in html
+    assert f"?image={first.pk}&amp;image={second.pk}" in html  # a link to share
+
+
+def test_a_zip_of_the_selection_holds_the_originals_and_a_manifest(client, people, media):
+    import io
+    import json
+    import zipfile
+
+    from django.core.files.base import ContentFile
+
+    images = []
+    for n in range(3):
+        image = make_image(people["designer"], prompt=f"Vase {n}")
+        image.image.save(f"{n}.png", ContentFile(f"png-{n}".encode()), save=True)
+        images.append(image)
+    client.force_login(people["viewer"].user)
+    response = client.post(
+        reverse("gallery-bulk"), {"action": "zip", "image": [i.pk for i in images]}
+    )
+    assert response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert [m["prompt"] for m in manifest] == ["Vase 0", "Vase 1", "Vase 2"]
+    assert [archive.read(m["file"]) for m in manifest] == [b"png-0", b"png-1", b"png-2"]
+    assert manifest[0]["parameters"] == {"size": "1280*1280", "n": 1}
+
+
+def test_bulk_review_needs_a_reviewer(client, people):
+    images = [make_image(people["designer"]) for _ in range(2)]
+    ids = [i.pk for i in images]
+    client.force_login(people["designer"].user)
+    assert (
+        client.post(
+            reverse("gallery-bulk"), {"action": "state", "state": "approved", "image": ids}
+        ).status_code
+        == 403
+    )
+    client.force_login(people["reviewer"].user)
+    client.post(reverse("gallery-bulk"), {"action": "state", "state": "approved", "image": ids})
+    assert set(GeneratedImage.objects.values_list("review_state", flat=True)) == {"approved"}
+    assert Activity.objects.filter(verb=Activity.Verb.REVIEWED).count() == 2
+
+
+def test_the_trash_hides_images_and_owners_restore_them_within_thirty_days(client, people, media):
+    image = make_image(people["designer"])
+    client.force_login(people["reviewer"].user)
+    assert client.post(reverse("gallery-delete", args=[image.pk])).status_code == 403
+    client.force_login(people["owner"].user)
+    client.post(reverse("gallery-delete", args=[image.pk]))
+    assert ids_on(client.get(reverse("gallery")).content.decode()) == []
+    client.force_login(people["designer"].user)
+    assert client.get(reverse("gallery-image", args=[image.pk])).status_code == 404
+    client.force_login(people["owner"].user)
+    assert f'data-image="{image.pk}"' in client.get(reverse("gallery-trash")).content.decode()
+    client.post(reverse("gallery-restore", args=[image.pk]))
+    assert ids_on(client.get(reverse("gallery")).content.decode()) == [image.pk]
+
+    client.post(reverse("gallery-delete", args=[image.pk]))
+    assert GeneratedImage.purge_trash(timezone.now() + timedelta(days=29)) == 0
+    assert GeneratedImage.purge_trash(timezone.now() + timedelta(days=31)) == 1
+    assert not GeneratedImage.objects.filter(pk=image.pk).exists()
+
+
+def test_the_selection_never_redirects_elsewhere(client, people):
+    image = make_image(people["designer"])
+    client.force_login(people["reviewer"].user)
+    response = client.post(
+        reverse("gallery-bulk"),
+        {
+            "action": "state",
+            "state": "rejected",
+            "image": [image.pk],
+            "next": "https://evil.example/",
+        },
+    )
+    assert response["Location"] == reverse("gallery")

@@ -22,8 +22,13 @@ def gallery_membership(request: AppRequest) -> Membership:
     return membership
 
 
-def image_for(request: AppRequest, image_id: int) -> tuple[GeneratedImage, Membership]:
-    """The image and the caller's membership of its team; 404 for anyone else."""
+def image_for(
+    request: AppRequest, image_id: int, *, trashed: bool = False
+) -> tuple[GeneratedImage, Membership]:
+    """The image and the caller's membership of its team; 404 for anyone else.
+
+    An image in the trash exists only for the owners who may restore it (`trashed`).
+    """
     image = (
         GeneratedImage.objects.select_related("job", "job__author", "team")
         .filter(pk=image_id)
@@ -36,7 +41,21 @@ def image_for(request: AppRequest, image_id: int) -> tuple[GeneratedImage, Membe
     )
     if image is None or membership is None:
         raise Http404("No such image.")
+    if image.deleted_at is not None and not (trashed and membership.can_manage):
+        raise Http404("No such image.")
     return image, membership
+
+
+def team_images(membership: Membership, ids: list[str]) -> list[GeneratedImage]:
+    """Those of `ids` that are the team's images (not in the trash), in the order given."""
+    wanted = [int(i) for i in ids if str(i).isdigit()][:200]
+    found = {
+        image.pk: image
+        for image in GeneratedImage.objects.select_related("job").filter(
+            pk__in=wanted, team_id=membership.team_id, deleted_at__isnull=True
+        )
+    }
+    return [found[i] for i in dict.fromkeys(wanted) if i in found]
 
 
 def require(allowed: bool, action: str) -> None:

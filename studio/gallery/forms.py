@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from studio.accounts.models import Membership
 from studio.dashscope.catalog import MODELS
-from studio.gallery.models import Star
+from studio.gallery.models import Board, Star
 from studio.generation.models import GeneratedImage, Job
 
 PAGE_SIZE = 48
@@ -52,6 +52,7 @@ class GalleryFilter(forms.Form):
         label="Review",
     )
     starred = forms.BooleanField(required=False, label="Starred by me")
+    board = forms.ModelChoiceField(queryset=Board.objects.none(), required=False, label="Board")
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
 
@@ -62,11 +63,15 @@ class GalleryFilter(forms.Form):
             memberships__team_id=membership.team_id
         ).order_by("username")
         self.fields["author"].empty_label = "Anyone"
+        self.fields["board"].queryset = Board.objects.filter(team_id=membership.team_id)
+        self.fields["board"].empty_label = "Any board"
         self.fields["model"].choices = [("", "Any model")] + [(m.name, m.label) for m in MODELS]
 
     def images(self) -> QuerySet[GeneratedImage]:
         """The team's images that match, newest first (nothing else's, whatever is asked)."""
-        rows = GeneratedImage.objects.filter(team_id=self.membership.team_id)
+        rows = GeneratedImage.objects.filter(
+            team_id=self.membership.team_id, deleted_at__isnull=True
+        )
         data = self.cleaned_data if self.is_valid() else {}
         if data.get("q"):
             # Every word must appear; on a team's tens of thousands of prompts this scan
@@ -83,6 +88,8 @@ class GalleryFilter(forms.Form):
             rows = rows.filter(review_state=data["state"])
         if data.get("starred"):
             rows = rows.filter(stars__user=self.membership.user)
+        if data.get("board"):
+            rows = rows.filter(boards=data["board"])
         zone = timezone.get_current_timezone()
         if data.get("since"):
             rows = rows.filter(created_at__gte=datetime.combine(data["since"], time(), zone))

@@ -26,6 +26,67 @@ class Star(models.Model):
         return f"Star on {self.image_id} by {self.user_id}"
 
 
+class Comment(models.Model):
+    """A remark on an image, optionally pinned to a rectangle of it (in its pixels)."""
+
+    image = models.ForeignKey(GeneratedImage, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    body = models.TextField(max_length=2000)
+    box = models.JSONField(null=True, blank=True)  # [x1, y1, x2, y2] or None
+    mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment by {self.author_id} on {self.image_id}"
+
+    def box_percent(self) -> tuple[float, float, float, float] | None:
+        """The pinned rectangle in percentages of the image, to draw over any size."""
+        if not self.box:
+            return None
+        x1, y1, x2, y2 = self.box
+        w, h = self.image.width, self.image.height
+        return (100 * x1 / w, 100 * y1 / h, 100 * (x2 - x1) / w, 100 * (y2 - y1) / h)
+
+
+class Board(models.Model):
+    """A named collection of the team's images; an image can be on several."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="boards")
+    name = models.CharField(max_length=80)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    images = models.ManyToManyField(GeneratedImage, through="BoardImage", related_name="boards")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_board_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BoardImage(models.Model):
+    board = models.ForeignKey(Board, on_delete=models.CASCADE)
+    image = models.ForeignKey(GeneratedImage, on_delete=models.CASCADE)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["board", "image"], name="unique_board_image")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image_id} on {self.board_id}"
+
+
 class Activity(models.Model):
     """One line of a team's feed: who did what to which image or job, and when."""
 
@@ -33,6 +94,9 @@ class Activity(models.Model):
         GENERATED = "generated", "generated"
         REVIEWED = "reviewed", "set the review state of"
         STARRED = "starred", "starred"
+        COMMENTED = "commented", "commented on"
+        DELETED = "deleted", "moved to the trash"
+        RESTORED = "restored", "restored"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="activity")
     actor = models.ForeignKey(

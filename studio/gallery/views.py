@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import re
+import zipfile
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from studio.gallery.access import gallery_membership, image_for, require
+from studio.accounts.models import Membership
+from studio.gallery.access import gallery_membership, image_for, require, team_images
 from studio.gallery.forms import Cursor, GalleryFilter
-from studio.gallery.models import Activity, Star
+from studio.gallery.models import Activity, Board, BoardImage, Comment, Star
+from studio.generation.forms import parse_boxes
 from studio.generation.models import GeneratedImage
 from studio.http import AppRequest
 
 FEED_SIZE = 12
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -75,6 +89,8 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
         "starred": Star.objects.filter(image=image, user=request.user).exists(),
         "states": GeneratedImage.Review.choices,
         "feed": _feed(membership.team_id),
+        "comments": _comments(image),
+        **_board_context(image, membership),
     }
     template = "gallery/image.html"
     if request.htmx:
@@ -90,18 +106,7 @@ def image_review(request: AppRequest, image_id: int) -> HttpResponse:
     state = request.POST.get("state", "")
     if state in GeneratedImage.Review.values and state != image.review_state:
         with transaction.atomic():
-            GeneratedImage.objects.filter(pk=image.pk).update(
-                review_state=state, reviewed_by=request.user, reviewed_at=timezone.now()
-            )
-            Activity.objects.create(
-                team_id=image.team_id,
-                actor=request.user,
-                verb=Activity.Verb.REVIEWED,
-                image=image,
-                job_id=image.job_id,
-                detail=GeneratedImage.Review(state).label,
-            )
-        image.review_state = state
+            _set_state(image, state, request.user)
     if not request.htmx:
         return redirect("gallery-image", image_id=image.pk)
     response = render(
@@ -178,3 +183,311 @@ def _feed(team_id: int, size: int = FEED_SIZE) -> list[Activity]:
     return list(
         Activity.objects.filter(team_id=team_id).select_related("actor", "image", "job")[:size]
     )
+
+
+# -- Comments -----------------------------------------------------------------------------
+
+MENTION = re.compile(r"@([\w.@+-]+)")
+
+
+@require_POST
+@login_required
+def image_comment(request: AppRequest, image_id: int) -> HttpResponse:
+    image, membership = image_for(request, image_id)
+    require(membership.can_generate, "comment")
+    body = request.POST.get("body", "").strip()
+    error = ""
+    box = None
+    if not body:
+        error = "Write something first."
+    elif len(body) > 2000:
+        error = f"A comment is at most 2,000 characters; this one is {len(body):,}."
+    elif request.POST.get("box", "").strip():
+        try:
+            (box,) = parse_boxes(request.POST["box"])[:1] or [None]
+        except ValueError:
+            error = "The pinned area must be four whole numbers: left, top, right, bottom."
+        if box and not (
+            0 <= box[0] < box[2] <= image.width and 0 <= box[1] < box[3] <= image.height
+        ):
+            error = f"The pinned area must lie inside the {image.width}×{image.height} image."
+    if not error:
+        with transaction.atomic():
+            comment = Comment.objects.create(
+                image=image, author=request.user, body=body, box=list(box) if box else None
+            )
+            names = set(MENTION.findall(body))
+            if names:
+                comment.mentions.set(
+                    User.objects.filter(username__in=names, memberships__team_id=image.team_id)
+                )
+            Activity.objects.create(
+                team_id=image.team_id,
+                actor=request.user,
+                verb=Activity.Verb.COMMENTED,
+                image=image,
+                job_id=image.job_id,
+                detail=Truncator(body).chars(120),
+            )
+    if not request.htmx:
+        return redirect("gallery-image", image_id=image.pk)
+    response = render(
+        request,
+        "gallery/image.html#comments",
+        {
+            "image": image,
+            "membership": membership,
+            "comments": _comments(image),
+            "comment_error": error,
+            "comment_body": body if error else "",
+        },
+    )
+    if not error:
+        response["HX-Trigger"] = "activity-changed"
+    return response
+
+
+def _comments(image: GeneratedImage) -> list[Comment]:
+    comments = list(image.comments.select_related("author", "image").prefetch_related("mentions"))
+    for number, comment in enumerate((c for c in comments if c.box), start=1):
+        comment.pin = number
+        comment.pin_box = comment.box_percent()
+    return comments
+
+
+# -- Boards -------------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def board_create(request: AppRequest) -> HttpResponse:
+    membership = gallery_membership(request)
+    require(membership.can_generate, "make boards")
+    name = " ".join(request.POST.get("name", "").split())[:80]
+    if name:
+        board, _ = Board.objects.get_or_create(
+            team_id=membership.team_id, name=name, defaults={"created_by": request.user}
+        )
+        images = team_images(membership, request.POST.getlist("image"))
+        _add_to_board(board, images, request.user)
+        messages.success(request, f"{len(images)} image(s) on the board “{board.name}”.")
+        return redirect(f"{reverse('gallery')}?board={board.pk}")
+    messages.error(request, "Give the board a name.")
+    return redirect("gallery")
+
+
+def _add_to_board(board: Board, images: list[GeneratedImage], user: Any) -> None:
+    BoardImage.objects.bulk_create(
+        [BoardImage(board=board, image=image, added_by=user) for image in images],
+        ignore_conflicts=True,  # already on it: nothing to do
+    )
+
+
+@require_POST
+@login_required
+def image_board(request: AppRequest, image_id: int) -> HttpResponse:
+    """Put an image on a board, or take it off."""
+    image, membership = image_for(request, image_id)
+    require(membership.can_generate, "change boards")
+    board = Board.objects.filter(team_id=membership.team_id, pk=request.POST.get("board")).first()
+    if board is not None:
+        if request.POST.get("remove"):
+            BoardImage.objects.filter(board=board, image=image).delete()
+        else:
+            _add_to_board(board, [image], request.user)
+    if not request.htmx:
+        return redirect("gallery-image", image_id=image.pk)
+    return render(
+        request,
+        "gallery/image.html#boards",
+        {"image": image, "membership": membership, **_board_context(image, membership)},
+    )
+
+
+def _board_context(image: GeneratedImage, membership: Membership) -> dict[str, Any]:
+    boards = list(Board.objects.filter(team_id=membership.team_id))
+    on = set(image.boards.values_list("pk", flat=True))
+    return {
+        "boards_on": [b for b in boards if b.pk in on],
+        "boards_off": [b for b in boards if b.pk not in on],
+    }
+
+
+# -- Compare, bulk actions, the trash -----------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def compare(request: AppRequest) -> HttpResponse:
+    """Two images side by side and under a slider. Posted from the selection bar (which
+    carries its CSRF token, kept out of URLs), or linked to with ?image=…&image=…."""
+    membership = gallery_membership(request)
+    source = request.POST if request.method == "POST" else request.GET
+    images = team_images(membership, source.getlist("image"))
+    if len(images) < 2:
+        messages.error(request, "Select two images to compare.")
+        return redirect("gallery")
+    first, second = images[:2]
+    for image in (first, second):
+        image.original_url = reverse("job-image", args=[image.job_id, image.index, "original"])
+    link = f"{reverse('gallery-compare')}?image={first.pk}&image={second.pk}"
+    return render(request, "gallery/compare.html", {"first": first, "second": second, "link": link})
+
+
+@require_POST
+@login_required
+def bulk(request: AppRequest) -> HttpResponse:
+    """What the selection bar does to the images ticked in the grid."""
+    membership = gallery_membership(request)
+    images = team_images(membership, request.POST.getlist("image"))
+    action = request.POST.get("action", "")
+    if not images:
+        messages.error(request, "Select some images first.")
+        return redirect("gallery")
+    if action == "zip":
+        return _zip_response(images, membership)
+    if action == "state":
+        require(membership.can_review, "set review states")
+        state = request.POST.get("state", "")
+        if state in GeneratedImage.Review.values:
+            with transaction.atomic():
+                for image in images:
+                    if image.review_state != state:
+                        _set_state(image, state, request.user)
+            messages.success(
+                request, f"{len(images)} image(s) now {GeneratedImage.Review(state).label.lower()}."
+            )
+    elif action == "board":
+        require(membership.can_generate, "change boards")
+        board = Board.objects.filter(
+            team_id=membership.team_id, pk=request.POST.get("board")
+        ).first()
+        if board is not None:
+            _add_to_board(board, images, request.user)
+            messages.success(request, f"{len(images)} image(s) on the board “{board.name}”.")
+    elif action == "delete":
+        require(membership.can_manage, "delete images")
+        for image in images:
+            _trash(image, request.user)
+        messages.success(
+            request,
+            f"{len(images)} image(s) moved to the trash; owners can restore them for "
+            f"{GeneratedImage.TRASH_DAYS} days.",
+        )
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("gallery")
+    return redirect(back)
+
+
+def _set_state(image: GeneratedImage, state: str, user: Any) -> None:
+    GeneratedImage.objects.filter(pk=image.pk).update(
+        review_state=state, reviewed_by=user, reviewed_at=timezone.now()
+    )
+    Activity.objects.create(
+        team_id=image.team_id,
+        actor=user,
+        verb=Activity.Verb.REVIEWED,
+        image=image,
+        job_id=image.job_id,
+        detail=GeneratedImage.Review(state).label,
+    )
+    image.review_state = state
+
+
+def _zip_response(images: list[GeneratedImage], membership: Membership) -> HttpResponse:
+    """The originals and a manifest of what made each, as one zip."""
+    buffer = io.BytesIO()
+    manifest = []
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for number, image in enumerate(images, start=1):
+            job = image.job
+            ext = image.mime.split("/")[-1].replace("jpeg", "jpg")
+            name = f"{number:03d}-{job.model}-{str(job.pk)[:8]}-{image.index + 1}.{ext}"
+            try:
+                with image.image.open("rb") as file:
+                    archive.writestr(name, file.read())  # already compressed: stored as is
+            except OSError:
+                # Said in the manifest rather than failing the whole download.
+                logger.error("Image %s is missing from the media store", image.pk)
+                name = ""
+            manifest.append(
+                {
+                    "file": name or None,
+                    "missing": not name,
+                    "model": job.model,
+                    "prompt": job.prompt,
+                    "negative_prompt": job.negative_prompt,
+                    "parameters": job.parameters,
+                    "author": job.author.get_username(),
+                    "created_at": image.created_at.isoformat(),
+                    "width": image.width,
+                    "height": image.height,
+                    "sha256": image.sha256,
+                    "review_state": image.review_state,
+                }
+            )
+        archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{membership.team.slug}-{stamp}.zip"'
+    return response
+
+
+def _trash(image: GeneratedImage, user: Any) -> None:
+    if GeneratedImage.objects.filter(pk=image.pk, deleted_at__isnull=True).update(
+        deleted_at=timezone.now(), deleted_by=user
+    ):
+        Activity.objects.create(
+            team_id=image.team_id,
+            actor=user,
+            verb=Activity.Verb.DELETED,
+            image=image,
+            job_id=image.job_id,
+        )
+
+
+@require_POST
+@login_required
+def image_delete(request: AppRequest, image_id: int) -> HttpResponse:
+    image, membership = image_for(request, image_id)
+    require(membership.can_manage, "delete images")
+    _trash(image, request.user)
+    messages.success(
+        request, f"Moved to the trash; owners can restore it for {GeneratedImage.TRASH_DAYS} days."
+    )
+    return redirect("gallery")
+
+
+@require_GET
+@login_required
+def trash(request: AppRequest) -> HttpResponse:
+    membership = gallery_membership(request)
+    require(membership.can_manage, "see the trash")
+    images = list(
+        GeneratedImage.objects.filter(team_id=membership.team_id, deleted_at__isnull=False)
+        .select_related("job", "deleted_by")
+        .order_by("-deleted_at")[:200]
+    )
+    for image in images:
+        image.purge_on = image.deleted_at + timedelta(days=GeneratedImage.TRASH_DAYS)
+    return render(request, "gallery/trash.html", {"images": images})
+
+
+@require_POST
+@login_required
+def image_restore(request: AppRequest, image_id: int) -> HttpResponse:
+    image, membership = image_for(request, image_id, trashed=True)
+    require(membership.can_manage, "restore images")
+    if GeneratedImage.objects.filter(pk=image.pk, deleted_at__isnull=False).update(
+        deleted_at=None, deleted_by=None
+    ):
+        Activity.objects.create(
+            team_id=image.team_id,
+            actor=request.user,
+            verb=Activity.Verb.RESTORED,
+            image=image,
+            job_id=image.job_id,
+        )
+        messages.success(request, "Restored to the gallery.")
+    return redirect("gallery-trash")

@@ -276,6 +276,17 @@ class GeneratedImage(models.Model):
         related_name="+",
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # In the trash: hidden everywhere, restorable by an owner for TRASH_DAYS, then gone.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    TRASH_DAYS = 30
     index = models.PositiveSmallIntegerField()  # 0-based, in the provider's order
     image = models.FileField(max_length=200)
     thumbnail = models.FileField(max_length=200)
@@ -296,6 +307,19 @@ class GeneratedImage(models.Model):
 
     def __str__(self) -> str:
         return f"Result {self.index + 1} of job {self.job_id}"
+
+    @classmethod
+    def purge_trash(cls, now: Any = None) -> int:
+        """Delete for good what has been in the trash longer than TRASH_DAYS: files, then
+        rows. How many went."""
+        cutoff = (now or timezone.now()) - timedelta(days=cls.TRASH_DAYS)
+        gone = 0
+        for image in cls.objects.filter(deleted_at__lt=cutoff).iterator():
+            image.image.delete(save=False)
+            image.thumbnail.delete(save=False)
+            image.delete()
+            gone += 1
+        return gone
 
 
 class JobEvent(models.Model):

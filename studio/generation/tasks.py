@@ -9,7 +9,7 @@ import uuid
 from django_q.tasks import async_task
 
 from studio.generation import provider, worker
-from studio.generation.models import Job, StagedImage, WorkerLease
+from studio.generation.models import GeneratedImage, Job, StagedImage, WorkerLease
 from studio.generation.worker import KICK_LEASE
 
 # Short, so a stopping cluster (which lets running tasks finish) stops within seconds; the
@@ -57,10 +57,12 @@ def run_job_step(job_id: str) -> None:
 
 def reconcile() -> None:
     """Every minute: restart the dispatcher if it died while jobs are open, and drop the
-    reference images staged in edit forms nobody sent."""
+    reference images staged in edit forms nobody sent, and images past their time in the
+    trash."""
     if Job.objects.filter(status__in=Job.OPEN).exists() and not WorkerLease.is_held("dispatcher"):
         async_task("studio.generation.tasks.dispatch", group="dispatch")
     StagedImage.purge()
+    GeneratedImage.purge_trash()
 
 
 # While a dispatcher task waits in the queue, further kicks add nothing: it will see every
