@@ -349,6 +349,10 @@ def test_a_comment_can_be_pinned_to_an_area_and_mention_a_colleague(client, peop
     assert Activity.objects.filter(verb=Activity.Verb.COMMENTED).exists()
     page = client.get(reverse("gallery-image", args=[image.pk])).content.decode()
     assert 'data-pin="1"' in page
+    assert '<mark class="mention">@reviewer</mark> the handle looks off here' in page
+    client.force_login(people["reviewer"].user)
+    mentions = client.get(reverse("gallery"), {"mentioned": "on"}).content.decode()
+    assert ids_on(mentions) == [image.pk]
 
 
 @pytest.mark.parametrize(

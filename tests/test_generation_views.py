@@ -193,3 +193,48 @@ def test_run_again_and_remix_start_from_a_finished_job(designer_client, member, 
     )
     designer_client.force_login(stranger.user)
     assert designer_client.get(f"/generate/?remix={job.pk}").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_people_clicking_generate_at_once_with_ten_images_left(media):
+    """The quota race through the web form: exactly ten jobs, forty clear refusals, and
+    not one server error."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    team = create_team(name="Rush", slug="rush")
+    team.member_jobs_in_flight = 100
+    team.save()
+    member = create_membership(team=team, user=create_user(username="rusher"))
+    Membership.objects.filter(pk=member.pk).update(images_per_day=10)
+    clients = []
+    for _ in range(50):
+        browser = Client()
+        browser.force_login(member.user)
+        clients.append(browser)
+    start = threading.Barrier(50)
+    answers: list[tuple[int, str]] = []
+
+    def click(browser: Client) -> None:
+        try:
+            start.wait()
+            response = browser.post(
+                reverse("generate"),
+                {"model": "wan2.6-t2i", "prompt": "One of fifty", "size": "1280*1280", "n": "1"},
+            )
+            answers.append((response.status_code, response.content.decode()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click, args=(browser,)) for browser in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] * 40 + [302] * 10
+    refusals = [page for status, page in answers if status == 200]
+    assert all("You have 0 of 10 images left today" in page for page in refusals)
+    assert Job.objects.count() == 10

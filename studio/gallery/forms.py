@@ -52,6 +52,7 @@ class GalleryFilter(forms.Form):
         label="Review",
     )
     starred = forms.BooleanField(required=False, label="Starred by me")
+    mentioned = forms.BooleanField(required=False, label="Mentioning me")
     board = forms.ModelChoiceField(queryset=Board.objects.none(), required=False, label="Board")
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
@@ -88,6 +89,8 @@ class GalleryFilter(forms.Form):
             rows = rows.filter(review_state=data["state"])
         if data.get("starred"):
             rows = rows.filter(stars__user=self.membership.user)
+        if data.get("mentioned"):
+            rows = rows.filter(comments__mentions=self.membership.user).distinct()
         if data.get("board"):
             rows = rows.filter(boards=data["board"])
         zone = timezone.get_current_timezone()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from studio.accounts.models import Membership
 from studio.gallery.access import gallery_membership, image_for, require, team_images
 from studio.gallery.forms import Cursor, GalleryFilter
 from studio.gallery.models import Activity, Board, BoardImage, Comment, Star
+from studio.gallery.templatetags.gallery_text import MENTION
 from studio.generation.forms import parse_boxes
 from studio.generation.models import GeneratedImage
 from studio.http import AppRequest
@@ -186,8 +186,6 @@ def _feed(team_id: int, size: int = FEED_SIZE) -> list[Activity]:
 
 
 # -- Comments -----------------------------------------------------------------------------
-
-MENTION = re.compile(r"@([\w.@+-]+)")
 
 
 @require_POST
