@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "studio.accounts",
     "studio.generation",
     "studio.gallery",
+    "studio.audit",
     "studio.core",
 ]
 

@@ -1,25 +1,200 @@
-from django.contrib import admin
+"""Teams and members in the admin: roles, quotas, model permissions, and this period's use.
 
-from studio.accounts.models import Membership, Team
+Quotas and model permissions need their own permissions (change_team_limits,
+change_member_limits), so a support person can read usage without changing limits. Every
+change to them, and to who is in a team, is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+from django.utils import timezone
+
+from studio.accounts.models import Membership, Period, QuotaCounter, Team
+from studio.audit.models import Entry, record
+from studio.dashscope.catalog import MODELS
+
+TEAM_LIMITS = (
+    "images_per_day",
+    "images_per_month",
+    "member_images_per_day",
+    "member_images_per_month",
+    "member_jobs_in_flight",
+)
+MEMBER_LIMITS = ("images_per_day", "images_per_month", "jobs_in_flight")
+
+
+def _changes(before: Model | None, after: Model, names: tuple[str, ...]) -> dict[str, list]:
+    if before is None:
+        return {}
+    return {
+        name: [getattr(before, name), getattr(after, name)]
+        for name in names
+        if getattr(before, name) != getattr(after, name)
+    }
+
+
+class TeamForm(forms.ModelForm):
+    allowed_models = forms.MultipleChoiceField(
+        choices=[(spec.name, f"{spec.label} ({spec.name})") for spec in MODELS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick the models this team may use; none ticked allows every model.",
+    )
+
+    class Meta:
+        model = Team
+        fields = ["name", "slug", *TEAM_LIMITS, "allowed_models"]
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+    fields = ["user", "role", *MEMBER_LIMITS]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if request.user.has_perm("accounts.change_member_limits"):
+            return []
+        return list(MEMBER_LIMITS)
 
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    form = TeamForm
+    list_display = ["name", "slug", "models_allowed", "images_per_day", "images_per_month"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    @admin.display(description="Models")
+    def models_allowed(self, team: Team) -> str:
+        return ", ".join(team.allowed_models) if team.allowed_models else "all"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if request.user.has_perm("accounts.change_team_limits"):
+            return []
+        return [*TEAM_LIMITS, "allowed_models"]
+
+    def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
+        before = Team.objects.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        limits = _changes(before, obj, TEAM_LIMITS)
+        if limits:
+            record(request, Entry.Action.QUOTA, obj, team=obj, changes=limits)
+        models = _changes(before, obj, ("allowed_models",))
+        if models:
+            record(request, Entry.Action.PERMISSION, obj, team=obj, changes=models)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        before = {m.pk: m for m in Membership.objects.filter(team=form.instance)}
+        super().save_formset(request, form, formset, change)
+        _audit_memberships(request, form.instance, before)
+
+
+def _audit_memberships(request: HttpRequest, team: Team, before: dict[int, Membership]) -> None:
+    after = {m.pk: m for m in Membership.objects.filter(team=team).select_related("user")}
+    for pk, member in after.items():
+        old = before.get(pk)
+        if old is None:
+            record(
+                request,
+                Entry.Action.MEMBER,
+                member,
+                team=team,
+                changes={"role": [None, member.role]},
+            )
+            continue
+        roles = _changes(old, member, ("role",))
+        if roles:
+            record(request, Entry.Action.MEMBER, member, team=team, changes=roles)
+        limits = _changes(old, member, MEMBER_LIMITS)
+        if limits:
+            record(request, Entry.Action.QUOTA, member, team=team, changes=limits)
+    for pk, member in before.items():
+        if pk not in after:
+            record(
+                request,
+                Entry.Action.MEMBER,
+                member,
+                team=team,
+                changes={"role": [member.role, None]},
+            )
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "team", "role", "created_at"]
+    list_display = [
+        "user",
+        "team",
+        "role",
+        "daily_limit_shown",
+        "today",
+        "monthly_limit_shown",
+        "this_month",
+    ]
     list_filter = ["role", "team"]
     search_fields = ["user__username", "user__email", "team__name"]
     autocomplete_fields = ["user", "team"]
+    list_select_related = ["user", "team"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if request.user.has_perm("accounts.change_member_limits"):
+            return []
+        return list(MEMBER_LIMITS)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        before = Membership.objects.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        limits = _changes(before, obj, MEMBER_LIMITS)
+        if limits:
+            record(request, Entry.Action.QUOTA, obj, team=obj.team, changes=limits)
+        roles = _changes(before, obj, ("role",))
+        if roles or before is None:
+            changes = roles or {"role": [None, obj.role]}
+            record(request, Entry.Action.MEMBER, obj, team=obj.team, changes=changes)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        record(request, Entry.Action.MEMBER, obj, team=obj.team, changes={"role": [obj.role, None]})
+        super().delete_model(request, obj)
+
+    @admin.display(description="Per day")
+    def daily_limit_shown(self, member: Membership) -> str:
+        return _limit(member.daily_limit, member.images_per_day)
+
+    @admin.display(description="Per month")
+    def monthly_limit_shown(self, member: Membership) -> str:
+        return _limit(member.monthly_limit, member.images_per_month)
+
+    @admin.display(description="Today: used / reserved / left")
+    def today(self, member: Membership) -> str:
+        return _use(member, "day", member.daily_limit)
+
+    @admin.display(description="This month: used / reserved / left")
+    def this_month(self, member: Membership) -> str:
+        return _use(member, "month", member.monthly_limit)
+
+
+def _limit(effective: int | None, own: int | None) -> str:
+    if effective is None:
+        return "no limit"
+    return f"{effective}" if own is not None else f"{effective} (team default)"
+
+
+def _use(member: Membership, period: str, limit: int | None) -> str:
+    counter = QuotaCounter.objects.filter(
+        team_id=member.team_id,
+        user_id=member.user_id,
+        period=period,
+        starts_on=Period.containing(period, timezone.now()).starts_on,
+    ).first()
+    used, reserved = (counter.used, counter.reserved) if counter else (0, 0)
+    left = "∞" if limit is None else max(0, limit - used - reserved)
+    return f"{used} / {reserved} / {left}"

@@ -32,14 +32,24 @@ class Team(models.Model):
     member_jobs_in_flight = models.PositiveIntegerField(
         default=10, help_text="Jobs one person may have queued or running at once."
     )
+    # The catalog models this team may use; empty means all of them.
+    allowed_models = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Models the team may use; leave empty to allow every model.",
+    )
 
     objects = TeamQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
+        permissions = [("change_team_limits", "Can change team quotas and model permissions")]
 
     def __str__(self) -> str:
         return self.name
+
+    def allows(self, model: str) -> bool:
+        return not self.allowed_models or model in self.allowed_models
 
 
 class Membership(models.Model):
@@ -64,6 +74,7 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="unique_membership_per_team"),
         ]
+        permissions = [("change_member_limits", "Can change a member's quota")]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.get_role_display()})"

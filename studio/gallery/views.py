@@ -22,6 +22,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio.accounts.models import Membership
+from studio.audit.models import Entry, record
 from studio.gallery.access import gallery_membership, image_for, require, team_images
 from studio.gallery.forms import Cursor, GalleryFilter
 from studio.gallery.models import Activity, Board, BoardImage, Comment, Star
@@ -106,7 +107,7 @@ def image_review(request: AppRequest, image_id: int) -> HttpResponse:
     state = request.POST.get("state", "")
     if state in GeneratedImage.Review.values and state != image.review_state:
         with transaction.atomic():
-            _set_state(image, state, request.user)
+            _set_state(image, state, request)
     if not request.htmx:
         return redirect("gallery-image", image_id=image.pk)
     response = render(
@@ -343,6 +344,7 @@ def bulk(request: AppRequest) -> HttpResponse:
         messages.error(request, "Select some images first.")
         return redirect("gallery")
     if action == "zip":
+        record(request, Entry.Action.DOWNLOAD, f"zip of {len(images)} images", team=membership.team)
         return _zip_response(images, membership)
     if action == "state":
         require(membership.can_review, "set review states")
@@ -351,7 +353,7 @@ def bulk(request: AppRequest) -> HttpResponse:
             with transaction.atomic():
                 for image in images:
                     if image.review_state != state:
-                        _set_state(image, state, request.user)
+                        _set_state(image, state, request)
             messages.success(
                 request, f"{len(images)} image(s) now {GeneratedImage.Review(state).label.lower()}."
             )
@@ -366,7 +368,7 @@ def bulk(request: AppRequest) -> HttpResponse:
     elif action == "delete":
         require(membership.can_manage, "delete images")
         for image in images:
-            _trash(image, request.user)
+            _trash(image, request)
         messages.success(
             request,
             f"{len(images)} image(s) moved to the trash; owners can restore them for "
@@ -378,7 +380,15 @@ def bulk(request: AppRequest) -> HttpResponse:
     return redirect(back)
 
 
-def _set_state(image: GeneratedImage, state: str, user: Any) -> None:
+def _set_state(image: GeneratedImage, state: str, request: AppRequest) -> None:
+    user = request.user
+    record(
+        request,
+        Entry.Action.REVIEW,
+        image,
+        team=image.team,
+        changes={"review_state": [image.review_state, state]},
+    )
     GeneratedImage.objects.filter(pk=image.pk).update(
         review_state=state, reviewed_by=user, reviewed_at=timezone.now()
     )
@@ -432,10 +442,12 @@ def _zip_response(images: list[GeneratedImage], membership: Membership) -> HttpR
     return response
 
 
-def _trash(image: GeneratedImage, user: Any) -> None:
+def _trash(image: GeneratedImage, request: AppRequest) -> None:
+    user = request.user
     if GeneratedImage.objects.filter(pk=image.pk, deleted_at__isnull=True).update(
         deleted_at=timezone.now(), deleted_by=user
     ):
+        record(request, Entry.Action.DELETE, image, team=image.team)
         Activity.objects.create(
             team_id=image.team_id,
             actor=user,
@@ -450,7 +462,7 @@ def _trash(image: GeneratedImage, user: Any) -> None:
 def image_delete(request: AppRequest, image_id: int) -> HttpResponse:
     image, membership = image_for(request, image_id)
     require(membership.can_manage, "delete images")
-    _trash(image, request.user)
+    _trash(image, request)
     messages.success(
         request, f"Moved to the trash; owners can restore it for {GeneratedImage.TRASH_DAYS} days."
     )
@@ -480,6 +492,7 @@ def image_restore(request: AppRequest, image_id: int) -> HttpResponse:
     if GeneratedImage.objects.filter(pk=image.pk, deleted_at__isnull=False).update(
         deleted_at=None, deleted_by=None
     ):
+        record(request, Entry.Action.RESTORE, image, team=image.team)
         Activity.objects.create(
             team_id=image.team_id,
             actor=request.user,

@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 
+from studio.accounts.models import Team
 from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, models_for
 from studio.dashscope.types import Box
 from studio.dashscope.validation import Problem, parse_size
@@ -105,8 +106,13 @@ def default_size(spec: ModelSpec, kind: Kind) -> str:
     return spec.size.default
 
 
-def model_choices(kind: Kind) -> list[tuple[str, str]]:
-    return [(spec.name, spec.label) for spec in models_for(kind)]
+def offered_models(team: Team | None, kind: Kind) -> tuple[ModelSpec, ...]:
+    """The catalog's models for this kind of job that the team may use."""
+    return tuple(spec for spec in models_for(kind) if team is None or team.allows(spec.name))
+
+
+def model_choices(kind: Kind, team: Team | None = None) -> list[tuple[str, str]]:
+    return [(spec.name, spec.label) for spec in offered_models(team, kind)]
 
 
 class PromptField(forms.CharField):
@@ -121,14 +127,23 @@ class PromptField(forms.CharField):
 
 
 class GenerationForm(forms.Form):
-    model = forms.ChoiceField()
+    model = forms.ChoiceField(
+        error_messages={"invalid_choice": "%(value)s is not a model your team may use."}
+    )
     prompt = PromptField(widget=forms.Textarea(attrs={"rows": 5}))
 
-    def __init__(self, spec: ModelSpec, *args: Any, kind: Kind = Kind.TEXT_TO_IMAGE, **kwargs):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *args: Any,
+        kind: Kind = Kind.TEXT_TO_IMAGE,
+        team: Team | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.spec = spec
         self.kind = kind
-        self.fields["model"].choices = model_choices(kind)
+        self.fields["model"].choices = model_choices(kind, team)
         self.fields["model"].initial = spec.name
         prompt = self.fields["prompt"]
         prompt.max_length = spec.prompt_max_chars

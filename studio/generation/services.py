@@ -82,6 +82,11 @@ def create_job(
             .select_related("team", "user")
             .get(pk=membership.pk)
         )
+        # Read with the lock, so a permission changed a moment ago already applies.
+        if not member.team.allows(spec.name):
+            raise JobRefused(
+                [Problem("model", f"{spec.label} is not enabled for your team; ask an owner.")]
+            )
         in_flight = Job.objects.filter(
             team=member.team, author=member.user, status__in=Job.ACTIVE
         ).count()

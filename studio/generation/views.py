@@ -16,12 +16,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from studio.accounts.access import current_membership
 from studio.accounts.models import Membership, QuotaCounter
-from studio.dashscope.catalog import Kind, ModelSpec, Option, UnknownModel, get_model, models_for
+from studio.audit.models import Entry, record
+from studio.dashscope.catalog import Kind, ModelSpec, Option, UnknownModel, get_model
 from studio.generation.forms import (
     LIKE_LAST_IMAGE,
     GenerationForm,
     boxes_text,
     default_size,
+    offered_models,
     palette_text,
     size_choices,
 )
@@ -51,15 +53,22 @@ def get_job_for_user(request: AppRequest, job_id: UUID) -> tuple[Job, Membership
     return job, membership
 
 
-def _chosen_spec(request: AppRequest, kind: Kind) -> ModelSpec:
-    """The model the form is for: the one asked for, if it does this kind of job."""
+def _chosen_spec(
+    request: AppRequest, kind: Kind, membership: Membership, wanted: str = ""
+) -> ModelSpec:
+    """The model the form is for: the one asked for, if it does this kind of job and the
+    team may use it; otherwise the first the team may use."""
     source = request.POST if request.method == "POST" else request.GET
-    offered = models_for(kind)
+    offered = offered_models(membership.team, kind)
+    if not offered:
+        raise PermissionDenied(
+            f"Your team may not use any {kind.value} model; an owner can change that."
+        )
     try:
-        spec = get_model(source.get("model") or offered[0].name)
+        spec = get_model(wanted or source.get("model") or offered[0].name)
     except UnknownModel:
         return offered[0]
-    return spec if kind in spec.kinds else offered[0]
+    return spec if spec in offered else offered[0]
 
 
 def _generating_membership(request: AppRequest) -> Membership:
@@ -73,7 +82,7 @@ def _form_context(membership: Membership, form: GenerationForm) -> dict[str, Any
     return {
         "form": form,
         "spec": form.spec,
-        "models": models_for(form.kind),
+        "models": offered_models(membership.team, form.kind),
         "quota": QuotaCounter.images_left(membership, timezone.now()),
         **_recent_jobs_context(membership),
     }
@@ -105,7 +114,7 @@ def recent_jobs(request: AppRequest) -> HttpResponse:
 def generate(request: AppRequest) -> HttpResponse:
     membership = _generating_membership(request)
     remix = _remix_source(request, membership, Job.Kind.TEXT_TO_IMAGE)
-    spec = get_model(remix.model) if remix else _chosen_spec(request, Kind.TEXT_TO_IMAGE)
+    spec = _chosen_spec(request, Kind.TEXT_TO_IMAGE, membership, remix.model if remix else "")
     switching = request.method == "GET" or "switch_model" in request.POST
     if switching:
         # Choosing another model keeps what was typed; nothing is validated or sent yet.
@@ -113,9 +122,9 @@ def generate(request: AppRequest) -> HttpResponse:
         kept: dict[str, object] = {k: source.get(k, "") for k in KEPT_FIELDS if k in source}
         if remix:
             kept = _remix_initial(remix)
-        form = GenerationForm(spec, initial=kept)
+        form = GenerationForm(spec, initial=kept, team=membership.team)
     else:
-        form = GenerationForm(spec, request.POST)
+        form = GenerationForm(spec, request.POST, team=membership.team)
         if form.is_valid():
             try:
                 job = create_job(
@@ -128,6 +137,7 @@ def generate(request: AppRequest) -> HttpResponse:
             except JobRefused as refused:
                 form.add_problems(refused.problems)
             else:
+                _audit_generate(request, job)
                 return redirect("job-detail", job_id=job.pk)
     template = "generation/generate.html"
     if request.htmx:
@@ -137,6 +147,16 @@ def generate(request: AppRequest) -> HttpResponse:
 
 # What a model switch carries over: what the designer wrote, not the model's own options.
 KEPT_FIELDS = ("prompt", "negative_prompt", "seed", "color_palette")
+
+
+def _audit_generate(request: AppRequest, job: Job) -> None:
+    record(
+        request,
+        Entry.Action.GENERATE,
+        job,
+        team=job.team,
+        changes={"model": [None, job.model], "images": [None, job.images_requested]},
+    )
 
 
 def _remix_source(request: AppRequest, membership: Membership, kind: str) -> Job | None:
@@ -188,14 +208,21 @@ MAX_UPLOAD_BYTES = 40 * 1024 * 1024
 def edit(request: AppRequest) -> HttpResponse:
     membership = _generating_membership(request)
     remix = _remix_source(request, membership, Job.Kind.EDIT)
-    spec = get_model(remix.model) if remix else _chosen_spec(request, Kind.EDIT)
+    spec = _chosen_spec(request, Kind.EDIT, membership, remix.model if remix else "")
     problems: list[str] = []
     if remix:
-        form = GenerationForm(spec, kind=Kind.EDIT, initial=_remix_initial(remix))
+        form = GenerationForm(
+            spec, kind=Kind.EDIT, initial=_remix_initial(remix), team=membership.team
+        )
         inputs = assess_inputs(membership, _restage_job_inputs(membership, remix, spec), spec)
         return _render_edit(request, membership, form, inputs)
     if request.method == "GET":
-        form = GenerationForm(spec, kind=Kind.EDIT, initial={"size": default_size(spec, Kind.EDIT)})
+        form = GenerationForm(
+            spec,
+            kind=Kind.EDIT,
+            initial={"size": default_size(spec, Kind.EDIT)},
+            team=membership.team,
+        )
         items = [(i, request.GET.get(f"boxes-{i}", "")) for i in request.GET.getlist("input")]
         return _render_edit(request, membership, form, assess_inputs(membership, items, spec))
 
@@ -213,12 +240,12 @@ def edit(request: AppRequest) -> HttpResponse:
     acting = any(k in request.POST for k in ("switch_model", "remove", "move", "add_files"))
     if acting:
         kept = {k: request.POST.get(k, "") for k in (*KEPT_FIELDS, "size", "custom_size", "n")}
-        form = GenerationForm(spec, kind=Kind.EDIT, initial=kept)
+        form = GenerationForm(spec, kind=Kind.EDIT, initial=kept, team=membership.team)
         if "switch_model" in request.POST:
             form.initial["size"] = default_size(spec, Kind.EDIT)
         return _render_edit(request, membership, form, inputs, problems)
 
-    form = GenerationForm(spec, request.POST, kind=Kind.EDIT)
+    form = GenerationForm(spec, request.POST, kind=Kind.EDIT, team=membership.team)
     card_problems = {str(item.staged.pk): item.problem for item in inputs if item.problem}
     if form.is_valid() and not card_problems and not problems:
         rule = spec.images
@@ -249,6 +276,7 @@ def edit(request: AppRequest) -> HttpResponse:
                             filter(None, (card_problems.get(key), problem.message))
                         )
             else:
+                _audit_generate(request, job)
                 return redirect("job-detail", job_id=job.pk)
     inputs = [
         replace(item, problem=card_problems.get(str(item.staged.pk), item.problem))
@@ -326,7 +354,7 @@ def _restage_job_inputs(membership: Membership, job: Job, spec: ModelSpec) -> li
 def stage_input(request: AppRequest) -> HttpResponse:
     """One reference image, checked and normalised on arrival; answered with its card."""
     membership = _generating_membership(request)
-    spec = _chosen_spec(request, Kind.EDIT)
+    spec = _chosen_spec(request, Kind.EDIT, membership)
     upload = request.FILES.get("file")
     context: dict[str, Any] = {
         "spec": spec,
@@ -355,9 +383,8 @@ def use_as_input(request: AppRequest, job_id: UUID, index: int) -> HttpResponse:
     image = job.images.filter(index=index).first()
     if image is None:
         raise Http404("No such image.")
-    spec = get_model(request.POST.get("model") or models_for(Kind.EDIT)[0].name)
-    if Kind.EDIT not in spec.kinds or spec.images is None:
-        spec = models_for(Kind.EDIT)[0]
+    spec = _chosen_spec(request, Kind.EDIT, membership, request.POST.get("model", ""))
+    assert spec.images is not None
     with image.image.open("rb") as file:
         data = file.read()
     try:
@@ -400,6 +427,7 @@ def job_retry(request: AppRequest, job_id: UUID) -> HttpResponse:
     except JobRefused as refused:
         messages.error(request, str(refused))
         return redirect("job-detail", job_id=job.pk)
+    _audit_generate(request, again)
     return redirect("job-detail", job_id=again.pk)
 
 
@@ -481,5 +509,7 @@ def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> Fi
     response["Cache-Control"] = "private, max-age=3600"
     name = f"{job.model}-{str(job.pk)[:8]}-{index + 1}.{mime.split('/')[1]}"
     disposition = "attachment" if request.GET.get("download") else "inline"
+    if disposition == "attachment" and variant == "original":
+        record(request, Entry.Action.DOWNLOAD, f"{job} image {index + 1}", team=job.team)
     response["Content-Disposition"] = f'{disposition}; filename="{name}"'
     return response

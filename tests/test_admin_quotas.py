@@ -1,0 +1,199 @@
+"""The admin: quotas and model permissions, who may change them, and the audit log."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from studio.accounts.models import Membership
+from studio.audit.models import Entry
+from studio.generation.models import Job
+from studio.generation.services import JobRefused, create_job
+from tests.factories import create_membership, create_team, create_user
+
+pytestmark = pytest.mark.django_db
+
+ONE_IMAGE = {
+    "model": "wan2.6-t2i",
+    "prompt": "A kettle",
+    "parameters": {"size": "1280*1280", "n": 1},
+}
+
+
+@pytest.fixture
+def member(db) -> Membership:
+    team = create_team(name="Pixel Works", slug="pixel")
+    team.member_jobs_in_flight = 100
+    team.save()
+    member = create_membership(team=team, user=create_user(username="dana"))
+    Membership.objects.filter(pk=member.pk).update(images_per_month=10)
+    member.refresh_from_db()
+    return member
+
+
+def staff(*permissions: str):
+    user = create_user(username=f"staff{len(permissions)}", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label__in=["accounts", "audit"],
+            codename__in=[
+                "view_membership",
+                "change_membership",
+                "view_team",
+                "change_team",
+                "view_entry",
+                *permissions,
+            ],
+        )
+    )
+    return user
+
+
+def membership_form(member: Membership, **changes) -> dict:
+    data = {
+        "user": member.user_id,
+        "team": member.team_id,
+        "role": member.role,
+        "images_per_day": member.images_per_day or "",
+        "images_per_month": member.images_per_month or "",
+        "jobs_in_flight": member.jobs_in_flight or "",
+    }
+    return data | changes
+
+
+def spend(member: Membership, count: int) -> int:
+    made = 0
+    for _ in range(count):
+        try:
+            create_job(membership=Membership.objects.get(pk=member.pk), **ONE_IMAGE)
+        except JobRefused:
+            break
+        made += 1
+    return made
+
+
+def test_raising_a_monthly_limit_from_10_to_12_lets_exactly_two_more_through(client, member):
+    assert spend(member, 11) == 10
+    client.force_login(staff("change_member_limits"))
+    url = reverse("admin:accounts_membership_change", args=[member.pk])
+    response = client.post(url, membership_form(member, images_per_month=12))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert spend(member, 5) == 2
+    assert Job.objects.count() == 12
+    entry = Entry.objects.get(action=Entry.Action.QUOTA)
+    assert entry.changes == {"images_per_month": [10, 12]}
+    assert entry.actor_name == "staff1" and entry.team == member.team
+
+
+def test_without_the_quota_permission_usage_shows_and_limits_stay(client, member):
+    spend(member, 3)
+    client.force_login(staff())
+    listing = client.get(reverse("admin:accounts_membership_changelist")).content.decode()
+    assert "0 / 3 / 7" in listing  # used / reserved / left this month: three queued
+    url = reverse("admin:accounts_membership_change", args=[member.pk])
+    client.post(url, membership_form(member, images_per_month=500))
+    member.refresh_from_db()
+    assert member.images_per_month == 10
+    assert not Entry.objects.filter(action=Entry.Action.QUOTA).exists()
+
+
+def test_nobody_outside_staff_reaches_any_admin_page(client, member):
+    client.force_login(member.user)
+    urls = [reverse("admin:index")]
+    for model in admin.site._registry:
+        meta = model._meta
+        urls.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+
+
+def test_the_audit_log_cannot_be_edited_even_by_a_superuser(client, member):
+    root = create_user(username="root", is_staff=True)
+    root.is_superuser = True
+    root.save()
+    client.force_login(root)
+    entry = Entry.objects.create(action=Entry.Action.QUOTA, target="x", actor_name="someone")
+    change = reverse("admin:audit_entry_change", args=[entry.pk])
+    assert client.get(reverse("admin:audit_entry_changelist")).status_code == 200
+    assert client.post(change, {"target": "rewritten"}).status_code == 403
+    assert client.post(reverse("admin:audit_entry_delete", args=[entry.pk])).status_code == 403
+    entry.refresh_from_db()
+    assert entry.target == "x"
+
+
+def team_form(team, **changes) -> dict:
+    data = {
+        "name": team.name,
+        "slug": team.slug,
+        "images_per_day": "",
+        "images_per_month": "",
+        "member_images_per_day": "",
+        "member_images_per_month": "",
+        "member_jobs_in_flight": team.member_jobs_in_flight,
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    return data | changes
+
+
+def test_allowed_models_narrow_the_form_and_the_server_refuses_the_rest(client, member):
+    client.force_login(staff("change_team_limits"))
+    url = reverse("admin:accounts_team_change", args=[member.team_id])
+    response = client.post(url, team_form(member.team, allowed_models=["wan2.6-t2i"]))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    entry = Entry.objects.get(action=Entry.Action.PERMISSION)
+    assert entry.changes == {"allowed_models": [[], ["wan2.6-t2i"]]}
+
+    client.force_login(member.user)
+    page = client.get(reverse("generate")).content.decode()
+    assert 'value="wan2.6-t2i"' in page and 'value="qwen-image-max"' not in page
+    forged = client.post(
+        reverse("generate"),
+        {"model": "qwen-image-max", "prompt": "A kettle", "size": "1664*928", "n": "1"},
+    )
+    assert "qwen-image-max is not a model your team may use." in forged.content.decode()
+    assert not Job.objects.exists()
+    with pytest.raises(JobRefused, match="not enabled for your team"):
+        create_job(
+            membership=member,
+            **{**ONE_IMAGE, "model": "qwen-image-max", "parameters": {"size": "1664*928", "n": 1}},
+        )
+    # No edit model allowed: the edit form says so instead of offering one.
+    assert client.get(reverse("edit")).status_code == 403
+
+
+def test_member_changes_are_audited(client, member):
+    client.force_login(staff("change_member_limits"))
+    url = reverse("admin:accounts_membership_change", args=[member.pk])
+    client.post(url, membership_form(member, role=Membership.Role.REVIEWER))
+    entry = Entry.objects.get(action=Entry.Action.MEMBER)
+    assert entry.changes == {"role": ["designer", "reviewer"]}
+
+
+def test_generating_reviewing_deleting_and_downloading_are_audited(client, member, media):
+    client.force_login(member.user)
+    client.post(
+        reverse("generate"),
+        {"model": "wan2.6-t2i", "prompt": "A kettle", "size": "1280*1280", "n": "1"},
+        REMOTE_ADDR="203.0.113.7",
+    )
+    generated = Entry.objects.get(action=Entry.Action.GENERATE)
+    assert (generated.actor, generated.address) == (member.user, "203.0.113.7")
+    assert generated.changes["model"] == [None, "wan2.6-t2i"]
+
+    from tests.test_gallery import make_image
+
+    image = make_image(member)
+    Membership.objects.filter(pk=member.pk).update(role=Membership.Role.OWNER)
+    client.post(reverse("gallery-review", args=[image.pk]), {"state": "rejected"})
+    client.post(reverse("gallery-delete", args=[image.pk]))
+    client.post(reverse("gallery-restore", args=[image.pk]))
+    client.post(reverse("gallery-bulk"), {"action": "zip", "image": [image.pk]})
+    actions = list(Entry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["generate", "review", "delete", "restore", "download"]
+    assert Entry.objects.get(action="review").changes == {"review_state": ["in_review", "rejected"]}
