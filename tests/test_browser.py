@@ -381,3 +381,35 @@ def test_compare_and_a_zip_of_three_selected_images(page, designer_member, tmp_p
             "img => img.complete && img.naturalWidth > 0", arg=both.nth(n).element_handle()
         )
     screenshot(page, "gallery-compare")
+
+
+def test_the_usage_chart_renders_for_thirty_days(page, designer_member):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    User.objects.filter(pk=designer_member.user_id).update(is_staff=True, is_superuser=True)
+    today = timezone.localdate()
+    for day in range(30):
+        for n in range(day % 7 + 1):
+            Job.objects.create(
+                team=designer_member.team,
+                author=designer_member.user,
+                kind=Job.Kind.TEXT_TO_IMAGE,
+                model="wan2.6-t2i",
+                prompt=f"Day {day} image {n}",
+                images_requested=2,
+                images_charged=2,
+                status=Job.Status.SUCCEEDED,
+                created_at=timezone.now() - timedelta(days=day),
+            )
+    start = (today - timedelta(days=29)).isoformat()
+    page.goto(f"/admin/usage/?start={start}&end={today.isoformat()}&by=day")
+    chart = page.locator("[data-usage-chart]")
+    chart.wait_for()
+    assert chart.locator("rect").count() == 30
+    tallest = max(chart.locator("rect").nth(i).bounding_box()["height"] for i in range(30))
+    assert tallest > 100  # drawn to scale, not flat
+    assert "Total" in page.locator(".usage-table tfoot").inner_text()
+    screenshot(page, "admin-usage")

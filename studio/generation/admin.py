@@ -1,6 +1,17 @@
-from django.contrib import admin
+import csv
+from datetime import timedelta
 
-from studio.generation.models import GeneratedImage, Job, JobEvent, JobInput
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from studio.accounts.models import Team
+from studio.dashscope.catalog import MODELS
+from studio.generation.models import GeneratedImage, Job, JobEvent, JobInput, ModelPrice
+from studio.generation.reports import GROUPS, UsageReport, chart_bars, usage
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -81,3 +92,80 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ModelPriceForm(forms.ModelForm):
+    model = forms.ChoiceField(
+        choices=[(spec.name, f"{spec.label} ({spec.name})") for spec in MODELS]
+    )
+
+    class Meta:
+        model = ModelPrice
+        fields = ["model", "price_per_image", "currency"]
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    form = ModelPriceForm
+    list_display = ["model", "price_per_image", "currency", "updated_at"]
+
+
+# -- Usage report ---------------------------------------------------------------------------
+
+
+class UsageForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    by = forms.ChoiceField(choices=list(GROUPS.items()), initial="day", label="Group by")
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(), required=False, empty_label="All teams"
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("start") and data.get("end"):
+            if data["end"] < data["start"]:
+                raise forms.ValidationError("The range ends before it starts.")
+            if (data["end"] - data["start"]).days > 366:
+                raise forms.ValidationError("Choose a range of a year or less.")
+        return data
+
+
+def usage_report(request: HttpRequest) -> HttpResponse:
+    """Images and money by day, person, model or team, as a table, a chart and a CSV."""
+    if not request.user.has_perm("generation.view_job"):
+        raise PermissionDenied("Reading usage needs the permission to view jobs.")
+    today = timezone.localdate()
+    defaults = {"start": today - timedelta(days=29), "end": today, "by": "day"}
+    form = UsageForm(request.GET or None, initial=defaults)
+    params = defaults
+    if form.is_bound and form.is_valid():
+        params = form.cleaned_data
+    team = params.get("team")
+    report = usage(params["start"], params["end"], params["by"], team.pk if team else None)
+    if request.GET.get("format") == "csv":
+        return _usage_csv(report)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Usage",
+        "form": form,
+        "report": report,
+        "bars": chart_bars(report),
+        "csv_query": (request.GET.urlencode() + "&" if request.GET else "") + "format=csv",
+    }
+    return TemplateResponse(request, "admin/usage.html", context)
+
+
+def _usage_csv(report: UsageReport) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"usage-{report.by}-{report.start}-{report.end}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [GROUPS[report.by], "Jobs", "Images", f"Cost ({report.currency})", "Failed", "Errors"]
+    )
+    for row in [*report.rows, report.total]:
+        writer.writerow(
+            [row.key, row.jobs, row.images, f"{row.cost:.2f}", row.failed, row.error_summary]
+        )
+    return response

@@ -427,3 +427,26 @@ class WorkerLease(models.Model):
         from django.db.models.functions import Now
 
         return cls.objects.filter(name=name, until__gte=Now()).exists()
+
+
+class ModelPrice(models.Model):
+    """What the provider bills per image it makes, per model, as the admins keep it."""
+
+    model = models.CharField(max_length=64, unique=True)
+    price_per_image = models.DecimalField(max_digits=10, decimal_places=4)
+    currency = models.CharField(max_length=3, default="USD")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.price_per_image} {self.currency} per image"
+
+    @classmethod
+    def table(cls) -> dict[str, Any]:
+        return dict(cls.objects.values_list("model", "price_per_image"))
+
+    @classmethod
+    def currency_in_use(cls) -> str:
+        return cls.objects.values_list("currency", flat=True).first() or "USD"

@@ -1,0 +1,155 @@
+"""Usage for the admin: images made and what they cost, by day, person, model or team.
+
+A job counts on the day it was requested. Images are those charged (stored); failed and
+refused jobs are counted beside them with their error codes, so a bad day shows as one.
+Money is images times the model's price in the price table; models without a price
+count images and no money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from studio.generation.models import Job, ModelPrice
+
+GROUPS = {
+    "day": "Day",
+    "person": "Person",
+    "model": "Model",
+    "team": "Team",
+}
+_KEYS = {
+    "day": TruncDate("created_at"),
+    "person": F("author__username"),
+    "model": F("model"),
+    "team": F("team__name"),
+}
+FAILED = (Job.Status.FAILED, Job.Status.TIMED_OUT, Job.Status.CANCELED)
+
+
+@dataclass
+class UsageRow:
+    key: str
+    jobs: int = 0
+    images: int = 0
+    cost: Decimal = Decimal(0)
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def error_summary(self) -> str:
+        return ", ".join(f"{code} ×{n}" for code, n in sorted(self.errors.items()))
+
+
+@dataclass
+class UsageReport:
+    start: date
+    end: date
+    by: str
+    rows: list[UsageRow]
+
+    @property
+    def total(self) -> UsageRow:
+        total = UsageRow(key="Total")
+        for row in self.rows:
+            total.jobs += row.jobs
+            total.images += row.images
+            total.cost += row.cost
+            total.failed += row.failed
+            for code, n in row.errors.items():
+                total.errors[code] = total.errors.get(code, 0) + n
+        return total
+
+    @property
+    def currency(self) -> str:
+        return ModelPrice.currency_in_use()
+
+
+def _jobs(start: date, end: date, team_id: int | None) -> QuerySet[Job]:
+    zone = timezone.get_current_timezone()
+    first = datetime.combine(start, time(), zone)
+    after = datetime.combine(end + timedelta(days=1), time(), zone)
+    jobs = Job.objects.filter(created_at__gte=first, created_at__lt=after)
+    return jobs.filter(team_id=team_id) if team_id else jobs
+
+
+def usage(start: date, end: date, by: str = "day", team_id: int | None = None) -> UsageReport:
+    key = _KEYS[by]
+    jobs = _jobs(start, end, team_id)
+    prices = ModelPrice.table()
+    rows: dict[str, UsageRow] = {}
+
+    def row(value: object) -> UsageRow:
+        label = value.isoformat() if isinstance(value, date) else str(value)
+        return rows.setdefault(label, UsageRow(key=label))
+
+    # Per key and model, so each model's images are priced at its own price.
+    for item in (
+        jobs.annotate(key=key)
+        .values("key", "model")
+        .annotate(jobs=Count("id"), images=Sum("images_charged"))
+        .order_by()
+    ):
+        target = row(item["key"])
+        images = item["images"] or 0
+        target.jobs += item["jobs"]
+        target.images += images
+        target.cost += images * prices.get(item["model"], Decimal(0))
+    for item in (
+        jobs.filter(status__in=FAILED)
+        .annotate(key=key)
+        .values("key", "error_code", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        target = row(item["key"])
+        target.failed += item["n"]
+        code = item["error_code"] or item["status"]
+        target.errors[code] = target.errors.get(code, 0) + item["n"]
+    if by == "day":
+        # Every day of the range, so a chart shows the quiet days as quiet.
+        day = start
+        while day <= end:
+            row(day)
+            day += timedelta(days=1)
+    ordered = sorted(rows.values(), key=lambda r: r.key if by == "day" else (-r.images, r.key))
+    return UsageReport(start=start, end=end, by=by, rows=ordered)
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    value: int
+
+
+def chart_bars(report: UsageReport, *, width: int = 720, height: int = 200) -> list[Bar]:
+    """Bars of images per row, laid out for an SVG the size given; drawn by the template."""
+    rows = report.rows[:60]
+    if not rows:
+        return []
+    top = max(max(r.images for r in rows), 1)
+    step = width / len(rows)
+    bars = []
+    for index, item in enumerate(rows):
+        bar_height = height * item.images / top
+        bars.append(
+            Bar(
+                x=round(index * step + step * 0.1, 2),
+                y=round(height - bar_height, 2),
+                width=round(step * 0.8, 2),
+                height=round(bar_height, 2),
+                label=item.key,
+                value=item.images,
+            )
+        )
+    return bars

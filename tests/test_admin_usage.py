@@ -1,0 +1,135 @@
+"""The usage report: totals by day, person, model and team, the CSV, and who may read it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections import Counter, defaultdict
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from studio.generation.models import Job, ModelPrice
+from studio.generation.reports import usage
+from tests.factories import create_membership, create_team, create_user
+
+pytestmark = pytest.mark.django_db
+
+MODELS = ["wan2.6-t2i", "qwen-image-max", "wan2.7-image-pro"]
+
+
+@pytest.fixture
+def history(db):
+    """1,000 jobs over 60 days by six people in two teams, some failed."""
+    rnd = random.Random(7)
+    teams = [create_team(name="North"), create_team(name="South")]
+    people = [
+        create_membership(team=teams[i % 2], user=create_user(username=f"p{i}")) for i in range(6)
+    ]
+    today = timezone.localdate()
+    zone = timezone.get_current_timezone()
+    jobs = []
+    for _ in range(1000):
+        member = rnd.choice(people)
+        day = today - timedelta(days=rnd.randrange(60))
+        failed = rnd.random() < 0.1
+        jobs.append(
+            Job(
+                team=member.team,
+                author=member.user,
+                kind=Job.Kind.TEXT_TO_IMAGE,
+                model=rnd.choice(MODELS),
+                prompt="p",
+                images_requested=4,
+                status=Job.Status.FAILED if failed else Job.Status.SUCCEEDED,
+                error_code=rnd.choice(["DataInspectionFailed", "InternalError"]) if failed else "",
+                images_charged=0 if failed else rnd.randint(1, 4),
+                created_at=timezone.datetime.combine(day, timezone.datetime.min.time(), zone)
+                + timedelta(hours=rnd.randrange(24), minutes=rnd.randrange(60)),
+            )
+        )
+    Job.objects.bulk_create(jobs)
+    ModelPrice.objects.create(model="wan2.6-t2i", price_per_image=Decimal("0.03"))
+    ModelPrice.objects.create(model="qwen-image-max", price_per_image=Decimal("0.075"))
+    return jobs
+
+
+def direct(jobs, key):
+    images, failed = Counter(), Counter()
+    for job in jobs:
+        images[key(job)] += job.images_charged
+        failed[key(job)] += job.status == Job.Status.FAILED
+    return images, failed
+
+
+@pytest.mark.parametrize(
+    ("by", "key"),
+    [
+        ("day", lambda j: timezone.localtime(j.created_at).date().isoformat()),
+        ("person", lambda j: j.author.username),
+        ("model", lambda j: j.model),
+        ("team", lambda j: j.team.name),
+    ],
+)
+def test_totals_match_a_direct_count(history, by, key):
+    today = timezone.localdate()
+    report = usage(today - timedelta(days=59), today, by)
+    images, failed = direct(history, key)
+    shown = {row.key: row for row in report.rows}
+    assert {k: r.images for k, r in shown.items() if r.images or r.jobs} == dict(images)
+    assert {k: r.failed for k, r in shown.items() if r.failed} == {
+        k: v for k, v in failed.items() if v
+    }
+    assert report.total.images == sum(j.images_charged for j in history)
+    assert report.total.jobs == 1000
+    if by == "day":
+        assert len(report.rows) == 60  # quiet days too
+
+
+def test_money_is_images_times_each_models_price(history):
+    today = timezone.localdate()
+    report = usage(today - timedelta(days=59), today, "model")
+    costs = defaultdict(Decimal)
+    prices = {"wan2.6-t2i": Decimal("0.03"), "qwen-image-max": Decimal("0.075")}
+    for job in history:
+        costs[job.model] += job.images_charged * prices.get(job.model, Decimal(0))
+    assert {r.key: r.cost for r in report.rows} == {m: costs[m] for m in MODELS}
+
+
+def staff_reader():
+    user = create_user(username="support", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_job"))
+    return user
+
+
+def test_the_csv_matches_the_table(client, history):
+    client.force_login(staff_reader())
+    today = timezone.localdate()
+    params = {
+        "start": (today - timedelta(days=29)).isoformat(),
+        "end": today.isoformat(),
+        "by": "person",
+    }
+    page = client.get(reverse("admin-usage"), params).content.decode()
+    response = client.get(reverse("admin-usage"), params | {"format": "csv"})
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["Person", "Jobs", "Images"]
+    report = usage(today - timedelta(days=29), today, "person")
+    expected = [[r.key, str(r.jobs), str(r.images)] for r in [*report.rows, report.total]]
+    assert [row[:3] for row in rows[1:]] == expected
+    for key, jobs, images in expected[:-1]:
+        assert f'<td>{key}</td><td class="num">{jobs}</td><td class="num">{images}</td>' in page
+    assert "data-usage-chart" in page and page.count("<rect ") == len(report.rows)
+
+
+def test_usage_needs_staff_and_the_view_permission(client, history):
+    member = create_membership(team=create_team(), user=create_user(username="plain"))
+    client.force_login(member.user)
+    assert client.get(reverse("admin-usage")).status_code == 302
+    client.force_login(create_user(username="bare-staff", is_staff=True))
+    assert client.get(reverse("admin-usage")).status_code == 403
