@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from studio.generation.admin import usage_report
+from studio.generation.admin import studio_health, usage_report
 
 urlpatterns = [
     # Staff only (admin_view), and the permission to view jobs (the view checks it).
     path("admin/usage/", admin.site.admin_view(usage_report), name="admin-usage"),
+    path("admin/health/", admin.site.admin_view(studio_health), name="admin-health"),
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.accounts.urls")),
     path("", include("studio.core.urls")),

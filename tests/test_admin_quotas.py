@@ -197,3 +197,28 @@ def test_generating_reviewing_deleting_and_downloading_are_audited(client, membe
     actions = list(Entry.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["generate", "review", "delete", "restore", "download"]
     assert Entry.objects.get(action="review").changes == {"review_state": ["in_review", "rejected"]}
+
+
+def test_granting_extra_images_is_audited_and_lets_exactly_those_through(client, member):
+    assert spend(member, 12) == 10
+    changelist = reverse("admin:accounts_membership_changelist")
+    action = {
+        "action": "grant_images",
+        "_selected_action": [member.pk],
+        "amount": "3",
+        "period": "month",
+    }
+    client.force_login(staff())  # may read, may not grant
+    client.post(changelist, action)
+    assert spend(member, 5) == 0
+    client.force_login(staff("change_member_limits"))
+    assert client.post(changelist, action).status_code == 302
+    assert spend(member, 5) == 3
+    entry = Entry.objects.get(action=Entry.Action.GRANT)
+    assert entry.changes == {"granted this month": [None, 3]}
+    from django.utils import timezone
+
+    from studio.accounts.models import QuotaCounter
+
+    left = QuotaCounter.images_left(Membership.objects.get(pk=member.pk), timezone.now())
+    assert ("this month", 0, 13) in left

@@ -133,3 +133,36 @@ def test_usage_needs_staff_and_the_view_permission(client, history):
     assert client.get(reverse("admin-usage")).status_code == 302
     client.force_login(create_user(username="bare-staff", is_staff=True))
     assert client.get(reverse("admin-usage")).status_code == 403
+
+
+def test_studio_health_shows_the_queue_errors_and_unstored_results(client):
+    member = create_membership(team=create_team(), user=create_user(username="hq"))
+    waiting = Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=Job.Kind.TEXT_TO_IMAGE,
+        model="wan2.6-t2i",
+        prompt="p",
+        images_requested=1,
+    )
+    lost = Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=Job.Kind.TEXT_TO_IMAGE,
+        model="qwen-image-max",
+        prompt="p",
+        images_requested=1,
+        status=Job.Status.FAILED,
+        error_code="DownloadFailed",
+        error_message="The result could not be downloaded.",
+        finished_at=timezone.now(),
+    )
+    waiting.log("Provider call: submit", code="Throttling.RateQuota")
+    client.force_login(staff_reader())
+    page = client.get(reverse("admin-health")).content.decode()
+    assert '<th scope="row">Queued</th><td>1</td>' in page
+    assert "Throttling.RateQuota</code></th><td>1</td>" in page
+    assert f"/admin/generation/job/{lost.pk}/change/" in page
+    assert "not running" in page
+    client.force_login(create_user(username="bare", is_staff=True))
+    assert client.get(reverse("admin-health")).status_code == 403

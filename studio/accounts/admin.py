@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.db.models import Model
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -129,6 +130,15 @@ def _audit_memberships(request: HttpRequest, team: Team, before: dict[int, Membe
             )
 
 
+class GrantForm(ActionForm):
+    """The action bar's extra fields: how many images, for which period."""
+
+    amount = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Images")
+    period = forms.ChoiceField(
+        choices=QuotaCounter.PeriodName.choices, required=False, initial="month"
+    )
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = [
@@ -144,6 +154,53 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "team__name"]
     autocomplete_fields = ["user", "team"]
     list_select_related = ["user", "team"]
+    action_form = GrantForm
+    actions = ["grant_images", "reset_period"]
+
+    @admin.action(description="Grant extra images for this period", permissions=["limits"])
+    def grant_images(self, request: HttpRequest, members: QuerySet[Membership]) -> None:
+        amount = request.POST.get("amount", "")
+        period = request.POST.get("period") or "month"
+        if not amount.isdigit() or int(amount) < 1 or period not in ("day", "month"):
+            self.message_user(request, "Say how many images to grant.", messages.ERROR)
+            return
+        now = timezone.now()
+        for member in members.select_related("team", "user"):
+            QuotaCounter.grant(member, period, int(amount), now)
+            record(
+                request,
+                Entry.Action.GRANT,
+                member,
+                team=member.team,
+                changes={f"granted this {period}": [None, int(amount)]},
+            )
+        self.message_user(request, f"Granted {amount} extra images this {period}.")
+
+    @admin.action(description="Reset the images used today and this month", permissions=["limits"])
+    def reset_period(self, request: HttpRequest, members: QuerySet[Membership]) -> None:
+        now = timezone.now()
+        for member in members.select_related("team", "user"):
+            for period in ("day", "month"):
+                counter = QuotaCounter.objects.filter(
+                    team_id=member.team_id,
+                    user_id=member.user_id,
+                    period=period,
+                    starts_on=Period.containing(period, now).starts_on,
+                ).first()
+                if counter and counter.used:
+                    # Reservations of jobs still running are kept: they settle as usual.
+                    QuotaCounter.objects.filter(pk=counter.pk).update(used=0)
+                    record(
+                        request,
+                        Entry.Action.QUOTA,
+                        member,
+                        team=member.team,
+                        changes={f"used this {period}": [counter.used, 0]},
+                    )
+        self.message_user(request, "Reset the images used this day and month.")
+
+    def has_limits_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.change_member_limits")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if request.user.has_perm("accounts.change_member_limits"):

@@ -158,6 +158,8 @@ class QuotaCounter(models.Model):
     starts_on = models.DateField()
     used = models.PositiveIntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
+    # Extra images an admin granted for this period only, on top of the limit.
+    granted = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -201,10 +203,14 @@ class QuotaCounter(models.Model):
             )
             rows = cls.objects.filter(pk=counter.pk)
             if limit is not None:
-                rows = rows.filter(reserved__lte=limit - images - F("used"))
+                # The limit and any grant are read in the same statement that reserves:
+                # a grant or a limit changed a moment ago applies, and is never raced.
+                rows = rows.filter(reserved__lte=limit - images - F("used") + F("granted"))
             if not rows.update(reserved=F("reserved") + images):
                 counter.refresh_from_db()
-                left = max(0, limit - counter.used - counter.reserved) if limit else 0
+                room = limit + counter.granted if limit is not None else 0
+                left = max(0, room - counter.used - counter.reserved) if limit else 0
+                limit = room
                 this = "today" if name == "day" else "this month"
                 raise QuotaExceeded(
                     f"{who} {left} of {limit} images left {this} and this request needs "
@@ -233,8 +239,20 @@ class QuotaCounter(models.Model):
                 starts_on=Period.containing(name, moment).starts_on,
             ).first()
             spent = (counter.used + counter.reserved) if counter else 0
+            limit += counter.granted if counter else 0
             rows.append((label, max(0, limit - spent), limit))
         return rows
+
+    @classmethod
+    def grant(cls, membership: Membership, period: str, images: int, moment: datetime) -> None:
+        """Let the person make `images` more in the current day or month."""
+        counter, _ = cls.objects.get_or_create(
+            team=membership.team,
+            user=membership.user,
+            period=period,
+            starts_on=Period.containing(period, moment).starts_on,
+        )
+        cls.objects.filter(pk=counter.pk).update(granted=F("granted") + images)
 
     @classmethod
     def settle(cls, counter_ids: list[int], *, reserved: int, charged: int) -> None:

@@ -4,13 +4,22 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django_q.models import Success
 
 from studio.accounts.models import Team
 from studio.dashscope.catalog import MODELS
-from studio.generation.models import GeneratedImage, Job, JobEvent, JobInput, ModelPrice
+from studio.generation.models import (
+    GeneratedImage,
+    Job,
+    JobEvent,
+    JobInput,
+    ModelPrice,
+    WorkerLease,
+)
 from studio.generation.reports import GROUPS, UsageReport, chart_bars, usage
 
 
@@ -169,3 +178,49 @@ def _usage_csv(report: UsageReport) -> HttpResponse:
             [row.key, row.jobs, row.images, f"{row.cost:.2f}", row.failed, row.error_summary]
         )
     return response
+
+
+# -- Studio health --------------------------------------------------------------------------
+
+NOT_STORED = ("DownloadFailed", "InvalidResult")
+QUIET_CODES = ("", "ok", "SUCCEEDED")
+
+
+def studio_health(request: HttpRequest) -> HttpResponse:
+    """What an admin checks first when designers say it is slow: the queue, the worker,
+    the provider's errors of the last hour, and results that could not be stored."""
+    if not request.user.has_perm("generation.view_job"):
+        raise PermissionDenied("Reading the studio's health needs the permission to view jobs.")
+    now = timezone.now()
+    by_state = dict(
+        Job.objects.filter(status__in=Job.OPEN).values_list("status").annotate(n=Count("id"))
+    )
+    oldest = Job.objects.filter(status=Job.Status.QUEUED).order_by("created_at").first()
+    lease = WorkerLease.objects.filter(name="dispatcher").first()
+    last_task = Success.objects.order_by("-stopped").values_list("stopped", flat=True).first()
+    errors = (
+        JobEvent.objects.filter(at__gte=now - timedelta(hours=1))
+        .exclude(code__in=QUIET_CODES)
+        .values("code")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    not_stored = Job.objects.filter(error_code__in=NOT_STORED).order_by("-finished_at")[:20]
+    retrying = Job.objects.filter(status=Job.Status.DOWNLOADING, download_failures__gt=0)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Studio health",
+        "states": [
+            (label, by_state.get(value, 0))
+            for value, label in Job.Status.choices
+            if value in Job.OPEN
+        ],
+        "oldest": oldest,
+        "lease": lease,
+        "dispatcher_running": bool(lease and lease.until and lease.until > now),
+        "last_task": last_task,
+        "errors": list(errors),
+        "not_stored": not_stored,
+        "retrying": retrying.count(),
+    }
+    return TemplateResponse(request, "admin/health.html", context)
