@@ -21,6 +21,7 @@ from studio.audit.models import Entry, record
 from studio.dashscope.catalog import MODELS
 
 TEAM_LIMITS = (
+    "monthly_budget",
     "images_per_day",
     "images_per_month",
     "member_images_per_day",
@@ -68,10 +69,30 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     form = TeamForm
-    list_display = ["name", "slug", "models_allowed", "images_per_day", "images_per_month"]
+    list_display = [
+        "name",
+        "slug",
+        "models_allowed",
+        "images_per_day",
+        "images_per_month",
+        "monthly_budget",
+        "spent_this_month",
+    ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+    @admin.display(description="Spent this month (held)")
+    def spent_this_month(self, team: Team) -> str:
+        counter = QuotaCounter.objects.filter(
+            team=team,
+            user=None,
+            period="month",
+            starts_on=Period.containing("month", timezone.now()).starts_on,
+        ).first()
+        if counter is None:
+            return "0.00"
+        return f"{counter.cost_used:.2f} ({counter.cost_reserved:.2f})"
 
     @admin.display(description="Models")
     def models_allowed(self, team: Team) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -31,6 +32,14 @@ class Team(models.Model):
     member_images_per_month = models.PositiveIntegerField(null=True, blank=True)
     member_jobs_in_flight = models.PositiveIntegerField(
         default=10, help_text="Jobs one person may have queued or running at once."
+    )
+    monthly_budget = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Money the team may spend a month, at the prices in the price table; "
+        "empty for no budget.",
     )
     # The catalog models this team may use; empty means all of them.
     allowed_models = models.JSONField(
@@ -160,6 +169,10 @@ class QuotaCounter(models.Model):
     reserved = models.PositiveIntegerField(default=0)
     # Extra images an admin granted for this period only, on top of the limit.
     granted = models.PositiveIntegerField(default=0)
+    # Money, on the team's month counter only: spent on stored images, and held for jobs
+    # still running, at each model's price when the job was created.
+    cost_used = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    cost_reserved = models.DecimalField(max_digits=14, decimal_places=4, default=0)
 
     class Meta:
         constraints = [
@@ -182,7 +195,15 @@ class QuotaCounter(models.Model):
         )
 
     @classmethod
-    def reserve(cls, membership: Membership, images: int, moment: datetime) -> list[int]:
+    def reserve(
+        cls,
+        membership: Membership,
+        images: int,
+        moment: datetime,
+        *,
+        cost: Decimal = Decimal(0),
+        currency: str = "USD",
+    ) -> list[int]:
         """Reserve `images` against every limit of the person and the team; the counters' ids.
 
         Call inside the transaction that creates the job: a refusal raises QuotaExceeded
@@ -217,7 +238,29 @@ class QuotaCounter(models.Model):
                     f"{images}; the limit {period.describe_renewal()}."
                 )
             ids.append(counter.pk)
+        cls._reserve_money(team, ids[-1], cost, currency, moment)
         return ids
+
+    @classmethod
+    def _reserve_money(
+        cls, team: Team, counter_id: int, cost: Decimal, currency: str, moment: datetime
+    ) -> None:
+        """Hold `cost` on the team's month counter (the last of the ids), within its budget."""
+        if not cost:
+            return
+        rows = cls.objects.filter(pk=counter_id)
+        budget = team.monthly_budget
+        if budget is not None:
+            rows = rows.filter(cost_reserved__lte=budget - cost - F("cost_used"))
+        if not rows.update(cost_reserved=F("cost_reserved") + cost):
+            counter = cls.objects.get(pk=counter_id)
+            assert budget is not None
+            left = max(Decimal(0), budget - counter.cost_used - counter.cost_reserved)
+            raise QuotaExceeded(
+                f"Your team has {left:.2f} {currency} of its {budget:.2f} {currency} budget "
+                f"left this month and this request may cost {cost:.2f} {currency}; the "
+                f"budget {Period.containing('month', moment).describe_renewal()}."
+            )
 
     @classmethod
     def images_left(cls, membership: Membership, moment: datetime) -> list[tuple[str, int, int]]:
@@ -244,6 +287,20 @@ class QuotaCounter(models.Model):
         return rows
 
     @classmethod
+    def budget_left(cls, team: Team, moment: datetime) -> tuple[Decimal, Decimal] | None:
+        """(money left, budget) for the team this month, or None without a budget."""
+        if team.monthly_budget is None:
+            return None
+        counter = cls.objects.filter(
+            team=team,
+            user=None,
+            period="month",
+            starts_on=Period.containing("month", moment).starts_on,
+        ).first()
+        spent = (counter.cost_used + counter.cost_reserved) if counter else Decimal(0)
+        return max(Decimal(0), team.monthly_budget - spent), team.monthly_budget
+
+    @classmethod
     def grant(cls, membership: Membership, period: str, images: int, moment: datetime) -> None:
         """Let the person make `images` more in the current day or month."""
         counter, _ = cls.objects.get_or_create(
@@ -255,14 +312,25 @@ class QuotaCounter(models.Model):
         cls.objects.filter(pk=counter.pk).update(granted=F("granted") + images)
 
     @classmethod
-    def settle(cls, counter_ids: list[int], *, reserved: int, charged: int) -> None:
+    def settle(
+        cls,
+        counter_ids: list[int],
+        *,
+        reserved: int,
+        charged: int,
+        unit_price: Decimal = Decimal(0),
+    ) -> None:
         """Turn a reservation into use: charge what was made, release the rest.
 
         Row by row, in the order reserve() took them (the person's, then the team's; day,
         then month): a single UPDATE locks rows in whatever order the database reads them,
         and against a reservation taking the same team rows that can deadlock.
         """
+        last = counter_ids[-1] if counter_ids else None
         for pk in counter_ids:
-            cls.objects.filter(pk=pk).update(
-                reserved=F("reserved") - reserved, used=F("used") + charged
-            )
+            changes = {"reserved": F("reserved") - reserved, "used": F("used") + charged}
+            if pk == last and unit_price:
+                # The team's month counter also holds the money (see reserve()).
+                changes["cost_reserved"] = F("cost_reserved") - reserved * unit_price
+                changes["cost_used"] = F("cost_used") + charged * unit_price
+            cls.objects.filter(pk=pk).update(**changes)

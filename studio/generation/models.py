@@ -350,6 +350,9 @@ class QuotaCharge(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     images = models.PositiveSmallIntegerField()  # reserved, or charged at settlement
     counter_ids = models.JSONField(default=list)
+    # The model's price per image when the job was created: what its money is held and
+    # settled at, whatever the price table says later.
+    unit_price = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -374,11 +377,15 @@ class QuotaCharge(models.Model):
                         kind=cls.Kind.SETTLE,
                         images=charged,
                         counter_ids=reservation.counter_ids,
+                        unit_price=reservation.unit_price,
                     )
             except IntegrityError:
                 return False  # settled already
             QuotaCounter.settle(
-                reservation.counter_ids, reserved=reservation.images, charged=charged
+                reservation.counter_ids,
+                reserved=reservation.images,
+                charged=charged,
+                unit_price=reservation.unit_price,
             )
             Job.objects.filter(pk=job.pk).update(images_charged=charged)
             job.images_charged = charged

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -17,7 +18,7 @@ from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
 from studio.dashscope.catalog import ImageInputRule, ModelSpec, Option, UnknownModel, get_model
 from studio.dashscope.types import PLAIN_PARAMETERS, Box, GenerationRequest, InputImage
 from studio.dashscope.validation import Problem, check_request, images_requested
-from studio.generation.models import Job, JobInput, QuotaCharge, StagedImage
+from studio.generation.models import Job, JobInput, ModelPrice, QuotaCharge, StagedImage
 from studio.generation.normalise import NormalisedImage, normalise, refit, refusal, scale_boxes
 from studio.generation.worker import finish
 
@@ -71,6 +72,8 @@ def create_job(
         raise JobRefused(problems)
     count = images_requested(request)
     parameters["n"] = count  # always explicit: a provider default of 4 is never a surprise
+    unit_price = ModelPrice.table().get(spec.name, Decimal(0))
+    currency = ModelPrice.currency_in_use()
     moment = now or timezone.now()
     with transaction.atomic():
         # Locking the membership row serialises one person's submissions, so the count of
@@ -102,7 +105,9 @@ def create_job(
                 ]
             )
         try:
-            counter_ids = QuotaCounter.reserve(member, count, moment)
+            counter_ids = QuotaCounter.reserve(
+                member, count, moment, cost=count * unit_price, currency=currency
+            )
         except QuotaExceeded as exc:
             raise JobRefused([Problem("__all__", str(exc))]) from None
         job = Job.objects.create(
@@ -133,7 +138,11 @@ def create_job(
             )
             item.save()
         QuotaCharge.objects.create(
-            job=job, kind=QuotaCharge.Kind.RESERVE, images=count, counter_ids=counter_ids
+            job=job,
+            kind=QuotaCharge.Kind.RESERVE,
+            images=count,
+            counter_ids=counter_ids,
+            unit_price=unit_price,
         )
         job.log(f"Queued: {count} image{'s' if count != 1 else ''} reserved.")
         transaction.on_commit(_kick_dispatcher)

@@ -27,7 +27,7 @@ from studio.generation.forms import (
     palette_text,
     size_choices,
 )
-from studio.generation.models import Job, StagedImage
+from studio.generation.models import Job, ModelPrice, StagedImage
 from studio.generation.normalise import ImageRefused, scale_boxes
 from studio.generation.services import (
     JobRefused,
@@ -84,6 +84,9 @@ def _form_context(membership: Membership, form: GenerationForm) -> dict[str, Any
         "spec": form.spec,
         "models": offered_models(membership.team, form.kind),
         "quota": QuotaCounter.images_left(membership, timezone.now()),
+        "budget": QuotaCounter.budget_left(membership.team, timezone.now()),
+        "price": ModelPrice.table().get(form.spec.name),
+        "currency": ModelPrice.currency_in_use(),
         **_recent_jobs_context(membership),
     }
 
