@@ -222,3 +222,16 @@ def test_granting_extra_images_is_audited_and_lets_exactly_those_through(client,
 
     left = QuotaCounter.images_left(Membership.objects.get(pk=member.pk), timezone.now())
     assert ("this month", 0, 13) in left
+
+
+def test_the_member_list_sorts_by_images_used_this_month(client, member):
+    busy = create_membership(team=member.team, user=create_user(username="busy"))
+    spend(busy, 4)
+    spend(member, 1)
+    client.force_login(staff())
+    changelist = reverse("admin:accounts_membership_changelist")
+    columns = client.get(changelist).context["cl"].list_display
+    by_month = columns.index("this_month")
+    page = client.get(changelist, {"o": f"-{by_month}"}).content.decode()
+    assert page.index(">busy<") < page.index(">dana<")
+    assert "0 / 4 / ∞" in page and "0 / 1 / 9" in page  # busy has no monthly limit

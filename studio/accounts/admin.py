@@ -12,7 +12,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db.models import Model, QuerySet
+from django.db.models import F, Model, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -228,6 +229,29 @@ class MembershipAdmin(admin.ModelAdmin):
             return []
         return list(MEMBER_LIMITS)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        # This period's counts as columns of the query, so the list sorts by them.
+        now = timezone.now()
+        rows = super().get_queryset(request)
+        for period in ("day", "month"):
+            counters = QuotaCounter.objects.filter(
+                team_id=OuterRef("team_id"),
+                user_id=OuterRef("user_id"),
+                period=period,
+                starts_on=Period.containing(period, now).starts_on,
+            )
+            rows = rows.annotate(
+                **{
+                    f"used_{period}": Coalesce(Subquery(counters.values("used")[:1]), 0),
+                    f"reserved_{period}": Coalesce(Subquery(counters.values("reserved")[:1]), 0),
+                    f"granted_{period}": Coalesce(Subquery(counters.values("granted")[:1]), 0),
+                }
+            )
+            rows = rows.annotate(
+                **{f"spent_{period}": F(f"used_{period}") + F(f"reserved_{period}")}
+            )
+        return rows
+
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         before = Membership.objects.filter(pk=obj.pk).first() if change else None
         super().save_model(request, obj, form, change)
@@ -251,11 +275,11 @@ class MembershipAdmin(admin.ModelAdmin):
     def monthly_limit_shown(self, member: Membership) -> str:
         return _limit(member.monthly_limit, member.images_per_month)
 
-    @admin.display(description="Today: used / reserved / left")
+    @admin.display(description="Today: used / reserved / left", ordering="spent_day")
     def today(self, member: Membership) -> str:
         return _use(member, "day", member.daily_limit)
 
-    @admin.display(description="This month: used / reserved / left")
+    @admin.display(description="This month: used / reserved / left", ordering="spent_month")
     def this_month(self, member: Membership) -> str:
         return _use(member, "month", member.monthly_limit)
 
@@ -267,12 +291,8 @@ def _limit(effective: int | None, own: int | None) -> str:
 
 
 def _use(member: Membership, period: str, limit: int | None) -> str:
-    counter = QuotaCounter.objects.filter(
-        team_id=member.team_id,
-        user_id=member.user_id,
-        period=period,
-        starts_on=Period.containing(period, timezone.now()).starts_on,
-    ).first()
-    used, reserved = (counter.used, counter.reserved) if counter else (0, 0)
-    left = "∞" if limit is None else max(0, limit - used - reserved)
+    used = getattr(member, f"used_{period}", 0)
+    reserved = getattr(member, f"reserved_{period}", 0)
+    granted = getattr(member, f"granted_{period}", 0)
+    left = "∞" if limit is None else max(0, limit + granted - used - reserved)
     return f"{used} / {reserved} / {left}"
