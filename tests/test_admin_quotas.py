@@ -235,3 +235,13 @@ def test_the_member_list_sorts_by_images_used_this_month(client, member):
     page = client.get(changelist, {"o": f"-{by_month}"}).content.decode()
     assert page.index(">busy<") < page.index(">dana<")
     assert "0 / 4 / ∞" in page and "0 / 1 / 9" in page  # busy has no monthly limit
+
+
+def test_the_team_list_shows_the_teams_own_use_this_period(client, member):
+    from studio.accounts.models import Team
+
+    Team.objects.filter(pk=member.team_id).update(images_per_month=100)
+    spend(member, 3)
+    client.force_login(staff())
+    page = client.get(reverse("admin:accounts_team_changelist")).content.decode()
+    assert "0 / 3 / 97" in page

@@ -76,12 +76,44 @@ class TeamAdmin(admin.ModelAdmin):
         "models_allowed",
         "images_per_day",
         "images_per_month",
+        "team_today",
+        "team_this_month",
         "monthly_budget",
         "spent_this_month",
     ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        # The team's own counters of this period, as sortable columns.
+        now = timezone.now()
+        rows = super().get_queryset(request)
+        for period in ("day", "month"):
+            counters = QuotaCounter.objects.filter(
+                team_id=OuterRef("pk"),
+                user=None,
+                period=period,
+                starts_on=Period.containing(period, now).starts_on,
+            )
+            rows = rows.annotate(
+                **{
+                    f"used_{period}": Coalesce(Subquery(counters.values("used")[:1]), 0),
+                    f"reserved_{period}": Coalesce(Subquery(counters.values("reserved")[:1]), 0),
+                }
+            )
+            rows = rows.annotate(
+                **{f"spent_{period}": F(f"used_{period}") + F(f"reserved_{period}")}
+            )
+        return rows
+
+    @admin.display(description="Today: used / reserved / left", ordering="spent_day")
+    def team_today(self, team: Team) -> str:
+        return _team_use(team, "day", team.images_per_day)
+
+    @admin.display(description="This month: used / reserved / left", ordering="spent_month")
+    def team_this_month(self, team: Team) -> str:
+        return _team_use(team, "month", team.images_per_month)
 
     @admin.display(description="Spent this month (held)")
     def spent_this_month(self, team: Team) -> str:
@@ -295,4 +327,11 @@ def _use(member: Membership, period: str, limit: int | None) -> str:
     reserved = getattr(member, f"reserved_{period}", 0)
     granted = getattr(member, f"granted_{period}", 0)
     left = "∞" if limit is None else max(0, limit + granted - used - reserved)
+    return f"{used} / {reserved} / {left}"
+
+
+def _team_use(team: Team, period: str, limit: int | None) -> str:
+    used = getattr(team, f"used_{period}", 0)
+    reserved = getattr(team, f"reserved_{period}", 0)
+    left = "∞" if limit is None else max(0, limit - used - reserved)
     return f"{used} / {reserved} / {left}"
