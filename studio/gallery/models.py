@@ -119,15 +119,14 @@ class Activity(models.Model):
         return f"{self.actor_id} {self.verb} ({self.at:%Y-%m-%d %H:%M})"
 
     @classmethod
-    def job_finished(cls, job: Job) -> None:
-        """A job that stored images: one line for the lot."""
-        count = job.images.count()
-        if count:
-            cls.objects.create(
-                team_id=job.team_id,
-                actor_id=job.author_id,
-                verb=cls.Verb.GENERATED,
-                job=job,
-                image=job.images.order_by("index").first(),
-                detail=f"{count} image{'s' if count != 1 else ''} with {job.model}",
-            )
+    def job_finished(cls, job: Job, image_ids: list[int]) -> None:
+        """A job that stored images: one line for the lot, shown with the first."""
+        count = len(image_ids)
+        cls.objects.create(
+            team_id=job.team_id,
+            actor_id=job.author_id,
+            verb=cls.Verb.GENERATED,
+            job=job,
+            image_id=image_ids[0],
+            detail=f"{count} image{'s' if count != 1 else ''} with {job.model}",
+        )

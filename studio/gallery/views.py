@@ -51,6 +51,8 @@ def gallery(request: AppRequest) -> HttpResponse:
         "query": query,
         "membership": membership,
         "feed": _feed(membership.team_id),
+        # Read once for the selection bar (the filter's own list reads them again).
+        "boards": list(Board.objects.filter(team_id=membership.team_id)),
     }
     template = "gallery/gallery.html"
     if request.htmx and after is not None:

@@ -72,8 +72,9 @@ def create_job(
         raise JobRefused(problems)
     count = images_requested(request)
     parameters["n"] = count  # always explicit: a provider default of 4 is never a surprise
-    unit_price = ModelPrice.table().get(spec.name, Decimal(0))
-    currency = ModelPrice.currency_in_use()
+    price = ModelPrice.objects.filter(model=spec.name).first()
+    unit_price = price.price_per_image if price else Decimal(0)
+    currency = price.currency if price else "USD"
     moment = now or timezone.now()
     with transaction.atomic():
         # Locking the membership row serialises one person's submissions, so the count of

@@ -762,11 +762,12 @@ def finish(job: Job, status: str, *, code: str = "", message: str = "") -> bool:
             result_urls=[],
         )
         if moved:
-            QuotaCharge.settle(job, job.images.count())
-            if status in (Job.Status.SUCCEEDED, Job.Status.PARTIAL):
+            stored = list(job.images.order_by("index").values_list("pk", flat=True))
+            QuotaCharge.settle(job, len(stored))
+            if stored:
                 from studio.gallery.models import Activity
 
-                Activity.job_finished(job)
+                Activity.job_finished(job, stored)
     return moved
 
 
