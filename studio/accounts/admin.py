@@ -87,25 +87,7 @@ class TeamAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
         # The team's own counters of this period, as sortable columns.
-        now = timezone.now()
-        rows = super().get_queryset(request)
-        for period in ("day", "month"):
-            counters = QuotaCounter.objects.filter(
-                team_id=OuterRef("pk"),
-                user=None,
-                period=period,
-                starts_on=Period.containing(period, now).starts_on,
-            )
-            rows = rows.annotate(
-                **{
-                    f"used_{period}": Coalesce(Subquery(counters.values("used")[:1]), 0),
-                    f"reserved_{period}": Coalesce(Subquery(counters.values("reserved")[:1]), 0),
-                }
-            )
-            rows = rows.annotate(
-                **{f"spent_{period}": F(f"used_{period}") + F(f"reserved_{period}")}
-            )
-        return rows
+        return _with_period_use(super().get_queryset(request), team=OuterRef("pk"), user=None)
 
     @admin.display(description="Today: used / reserved / left", ordering="spent_day")
     def team_today(self, team: Team) -> str:
@@ -263,26 +245,9 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         # This period's counts as columns of the query, so the list sorts by them.
-        now = timezone.now()
-        rows = super().get_queryset(request)
-        for period in ("day", "month"):
-            counters = QuotaCounter.objects.filter(
-                team_id=OuterRef("team_id"),
-                user_id=OuterRef("user_id"),
-                period=period,
-                starts_on=Period.containing(period, now).starts_on,
-            )
-            rows = rows.annotate(
-                **{
-                    f"used_{period}": Coalesce(Subquery(counters.values("used")[:1]), 0),
-                    f"reserved_{period}": Coalesce(Subquery(counters.values("reserved")[:1]), 0),
-                    f"granted_{period}": Coalesce(Subquery(counters.values("granted")[:1]), 0),
-                }
-            )
-            rows = rows.annotate(
-                **{f"spent_{period}": F(f"used_{period}") + F(f"reserved_{period}")}
-            )
-        return rows
+        return _with_period_use(
+            super().get_queryset(request), team=OuterRef("team_id"), user=OuterRef("user_id")
+        )
 
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         before = Membership.objects.filter(pk=obj.pk).first() if change else None
@@ -335,3 +300,26 @@ def _team_use(team: Team, period: str, limit: int | None) -> str:
     reserved = getattr(team, f"reserved_{period}", 0)
     left = "∞" if limit is None else max(0, limit - used - reserved)
     return f"{used} / {reserved} / {left}"
+
+
+def _with_period_use(rows: QuerySet, *, team: Any, user: Any) -> QuerySet:
+    """Annotate used_, reserved_, granted_ and spent_ (used + reserved) for the current
+    day and month from the matching quota counters; 0 where there is none yet."""
+    now = timezone.now()
+    for period in ("day", "month"):
+        counters = QuotaCounter.objects.filter(
+            team_id=team,
+            period=period,
+            starts_on=Period.containing(period, now).starts_on,
+        )
+        counters = (
+            counters.filter(user__isnull=True) if user is None else counters.filter(user_id=user)
+        )
+        rows = rows.annotate(
+            **{
+                f"{name}_{period}": Coalesce(Subquery(counters.values(name)[:1]), 0)
+                for name in ("used", "reserved", "granted")
+            }
+        )
+        rows = rows.annotate(**{f"spent_{period}": F(f"used_{period}") + F(f"reserved_{period}")})
+    return rows

@@ -70,16 +70,6 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
     newer, older = filters.neighbours(image)
     job = image.job
     inputs = list(job.inputs.all())
-    for item in inputs:
-        item.boxes_shown = [
-            (
-                100 * x1 / item.width,
-                100 * y1 / item.height,
-                100 * (x2 - x1) / item.width,
-                100 * (y2 - y1) / item.height,
-            )
-            for x1, y1, x2, y2 in item.boxes
-        ]
     context = {
         "image": image,
         "job": job,

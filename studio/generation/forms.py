@@ -9,15 +9,20 @@ the view, because they arrive one by one before the form is submitted.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 
-from studio.accounts.models import Team
+from studio.accounts.models import Membership, Team
 from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, models_for
 from studio.dashscope.types import Box
 from studio.dashscope.validation import Problem, parse_size
+
+if TYPE_CHECKING:
+    from studio.generation.models import Job
+    from studio.generation.services import InputUpload
 
 ASPECTS = {
     (1, 1): "1:1",
@@ -266,6 +271,19 @@ class GenerationForm(forms.Form):
             if name in self.fields and data.get(name) is not None:
                 parameters[name] = data[name]
         return parameters
+
+    def submit(self, membership: Membership, inputs: Sequence[InputUpload] = ()) -> Job:
+        """Create the job this valid form describes; JobRefused says why it cannot be."""
+        from studio.generation.services import create_job
+
+        return create_job(
+            membership=membership,
+            model=self.spec.name,
+            prompt=self.cleaned_data["prompt"],
+            negative_prompt=self.cleaned_data.get("negative_prompt", ""),
+            parameters=self.parameters(),
+            inputs=inputs,
+        )
 
     def add_problems(self, problems: list[Problem]) -> list[Problem]:
         """Show the provider's limits next to the field that broke them.

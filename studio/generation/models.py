@@ -200,6 +200,19 @@ class JobInput(models.Model):
     def __str__(self) -> str:
         return f"Image {self.position} of job {self.job_id}"
 
+    def boxes_shown(self) -> list[tuple[float, float, float, float]]:
+        """The regions as left, top, width, height in percentages of the image, to draw
+        over it at any displayed size."""
+        return [
+            (
+                100 * x1 / self.width,
+                100 * y1 / self.height,
+                100 * (x2 - x1) / self.width,
+                100 * (y2 - y1) / self.height,
+            )
+            for x1, y1, x2, y2 in self.boxes
+        ]
+
 
 def _staged_path(instance: StagedImage, filename: str) -> str:
     return f"staged/{instance.owner_id}/{instance.pk}.{filename.rsplit('.', 1)[-1]}"

@@ -34,7 +34,6 @@ from studio.generation.services import (
     StagedInput,
     assess_inputs,
     cancel_job,
-    create_job,
     retry_job,
     stage_image,
     uploads_for,
@@ -130,13 +129,7 @@ def generate(request: AppRequest) -> HttpResponse:
         form = GenerationForm(spec, request.POST, team=membership.team)
         if form.is_valid():
             try:
-                job = create_job(
-                    membership=membership,
-                    model=spec.name,
-                    prompt=form.cleaned_data["prompt"],
-                    negative_prompt=form.cleaned_data.get("negative_prompt", ""),
-                    parameters=form.parameters(),
-                )
+                job = form.submit(membership)
             except JobRefused as refused:
                 form.add_problems(refused.problems)
             else:
@@ -262,14 +255,7 @@ def edit(request: AppRequest) -> HttpResponse:
             )
         else:
             try:
-                job = create_job(
-                    membership=membership,
-                    model=spec.name,
-                    prompt=form.cleaned_data["prompt"],
-                    negative_prompt=form.cleaned_data.get("negative_prompt", ""),
-                    parameters=form.parameters(),
-                    inputs=uploads_for(inputs, spec),
-                )
+                job = form.submit(membership, uploads_for(inputs, spec))
             except JobRefused as refused:
                 for problem in form.add_problems(refused.problems):
                     position = int(problem.field.split("[")[1].rstrip("]"))
@@ -439,17 +425,6 @@ def job_retry(request: AppRequest, job_id: UUID) -> HttpResponse:
 def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
     job, membership = get_job_for_user(request, job_id)
     inputs = list(job.inputs.all())
-    for item in inputs:
-        # Regions in percentages of the image, to overlay them on any displayed size.
-        item.boxes_shown = [
-            (
-                100 * x1 / item.width,
-                100 * y1 / item.height,
-                100 * (x2 - x1) / item.width,
-                100 * (y2 - y1) / item.height,
-            )
-            for x1, y1, x2, y2 in item.boxes
-        ]
     context = {
         "job": job,
         "may_act": membership.user_id == job.author_id or membership.can_manage,
