@@ -104,9 +104,18 @@ def page(browser, live_server, designer_member, settings, tmp_path) -> Iterator[
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    # Anything the Content-Security-Policy blocked is reported on the console.
+    blocked: list[str] = []
+    tab.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield tab
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not blocked, f"Blocked by the Content-Security-Policy: {blocked}"
 
 
 def screenshot(page: Any, name: str) -> Path:

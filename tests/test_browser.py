@@ -299,10 +299,10 @@ def test_the_gallery_filters_and_a_review_shows_at_once(page, designer_member):
     assert cards.count() == 3
     page.evaluate("window.stillThisPage = true")
     page.fill("input[name=q]", "lamp")
-    page.wait_for_function("document.querySelectorAll('.gallery-card').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('.gallery-card').length === 1")
     assert "q=lamp" in page.url  # the filtered grid can be linked and reloaded
     page.fill("input[name=q]", "")
-    page.wait_for_function("document.querySelectorAll('.gallery-card').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('.gallery-card').length === 3")
     screenshot(page, "gallery")
 
     cards.first.locator("a").click()
