@@ -228,6 +228,8 @@ STUDIO_PROVIDER_QUEUE_AHEAD = env_int(
 )
 # A job still waiting this long after it was submitted is timed out (and watched on).
 STUDIO_JOB_TIMEOUT_SECONDS = env_int("STUDIO_JOB_TIMEOUT_SECONDS", 120)
+# Jobs one person may submit in any minute: a runaway script or a stuck key stops here.
+STUDIO_SUBMITS_PER_MINUTE = env_int("STUDIO_SUBMITS_PER_MINUTE", 60)
 # Steps of one job that may start without finishing before the job is failed.
 STUDIO_STEP_ATTEMPTS = env_int("STUDIO_STEP_ATTEMPTS", 3)
 # How long a dead dispatcher blocks a new one; longer than a submit's timeouts (35 s).

@@ -88,3 +88,21 @@ def test_every_state_changing_url_refuses_a_request_without_the_csrf_token(owner
             assert response.status_code in (403, 405), (name, response.status_code)
             checked += 1
     assert checked > 20
+
+
+def test_a_person_sending_too_many_jobs_a_minute_gets_a_429_with_a_reason(
+    client, settings, member, media
+):
+    settings.STUDIO_SUBMITS_PER_MINUTE = 3
+    member.team.member_jobs_in_flight = 50
+    member.team.save()
+    client.force_login(member.user)
+    form = {"model": "wan2.6-t2i", "prompt": "A kettle", "size": "1280*1280", "n": "1"}
+    for _ in range(3):
+        assert client.post(reverse("generate"), form).status_code == 302
+    response = client.post(reverse("generate"), form)
+    assert response.status_code == 429
+    assert "You have sent 3 jobs in the last minute" in response.content.decode()
+    from studio.generation.models import Job
+
+    assert Job.objects.count() == 3

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -28,9 +29,15 @@ PARAMETERS = (*PLAIN_PARAMETERS, "color_palette")
 class JobRefused(Exception):
     """The job was not created; nothing was stored, reserved or charged."""
 
+    status = 200  # the form is shown again, with the reasons next to the fields
+
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__(" ".join(p.message for p in problems))
+
+
+class SubmittingTooFast(JobRefused):
+    status = 429
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,21 @@ def create_job(
             .select_related("team", "user")
             .get(pk=membership.pk)
         )
+        # Counted under the lock: concurrent submissions cannot slip past it together.
+        limit = settings.STUDIO_SUBMITS_PER_MINUTE
+        recent = Job.objects.filter(
+            team=member.team, author=member.user, created_at__gte=moment - timedelta(minutes=1)
+        ).count()
+        if recent >= limit:
+            raise SubmittingTooFast(
+                [
+                    Problem(
+                        "__all__",
+                        f"You have sent {recent} jobs in the last minute, the most the studio "
+                        "takes from one person; wait a moment and send it again.",
+                    )
+                ]
+            )
         # Read with the lock, so a permission changed a moment ago already applies.
         if not member.team.allows(spec.name):
             raise JobRefused(

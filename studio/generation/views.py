@@ -118,6 +118,7 @@ def generate(request: AppRequest) -> HttpResponse:
     remix = _remix_source(request, membership, Job.Kind.TEXT_TO_IMAGE)
     spec = _chosen_spec(request, Kind.TEXT_TO_IMAGE, membership, remix.model if remix else "")
     switching = request.method == "GET" or "switch_model" in request.POST
+    status = 200
     if switching:
         # Choosing another model keeps what was typed; nothing is validated or sent yet.
         source = request.POST if request.method == "POST" else request.GET
@@ -132,13 +133,14 @@ def generate(request: AppRequest) -> HttpResponse:
                 job = form.submit(membership)
             except JobRefused as refused:
                 form.add_problems(refused.problems)
+                status = refused.status
             else:
                 _audit_generate(request, job)
                 return redirect("job-detail", job_id=job.pk)
     template = "generation/generate.html"
     if request.htmx:
         template += "#generate-form"
-    return render(request, template, _form_context(membership, form))
+    return render(request, template, _form_context(membership, form), status=status)
 
 
 # What a model switch carries over: what the designer wrote, not the model's own options.
@@ -242,6 +244,7 @@ def edit(request: AppRequest) -> HttpResponse:
         return _render_edit(request, membership, form, inputs, problems)
 
     form = GenerationForm(spec, request.POST, kind=Kind.EDIT, team=membership.team)
+    status = 200
     card_problems = {str(item.staged.pk): item.problem for item in inputs if item.problem}
     if form.is_valid() and not card_problems and not problems:
         rule = spec.images
@@ -257,6 +260,7 @@ def edit(request: AppRequest) -> HttpResponse:
             try:
                 job = form.submit(membership, uploads_for(inputs, spec))
             except JobRefused as refused:
+                status = refused.status
                 for problem in form.add_problems(refused.problems):
                     position = int(problem.field.split("[")[1].rstrip("]"))
                     if 1 <= position <= len(inputs):
@@ -271,7 +275,7 @@ def edit(request: AppRequest) -> HttpResponse:
         replace(item, problem=card_problems.get(str(item.staged.pk), item.problem))
         for item in inputs
     ]
-    return _render_edit(request, membership, form, inputs, problems)
+    return _render_edit(request, membership, form, inputs, problems, status=status)
 
 
 def _apply_card_action(items: list[tuple[str, str]], data: Any) -> list[tuple[str, str]]:
@@ -295,6 +299,7 @@ def _render_edit(
     form: GenerationForm,
     inputs: list[StagedInput],
     problems: list[str] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     spec = form.spec
     assert spec.images is not None
@@ -309,7 +314,7 @@ def _render_edit(
     template = "generation/edit.html"
     if request.htmx:
         template += "#edit-form"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 def _stage_upload(membership: Membership, upload: UploadedFile, spec: ModelSpec) -> StagedImage:
