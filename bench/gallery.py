@@ -150,14 +150,11 @@ def count_queries(user: Any, url: str) -> int:
     return len(queries)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def gallery(workdir: Path, free_port: Any, wait_for_port: Any) -> dict[str, Any]:
     import httpx
     from django.conf import settings
+
+    from bench.run import percentile
 
     user, ids = populate()
     page_200 = page_200_url(ids)

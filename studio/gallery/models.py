@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from studio.accounts.models import Team
-from studio.generation.models import GeneratedImage, Job
+from studio.generation.models import GeneratedImage, Job, box_in_percent
 
 
 class Star(models.Model):
@@ -44,11 +44,7 @@ class Comment(models.Model):
 
     def box_percent(self) -> tuple[float, float, float, float] | None:
         """The pinned rectangle in percentages of the image, to draw over any size."""
-        if not self.box:
-            return None
-        x1, y1, x2, y2 = self.box
-        w, h = self.image.width, self.image.height
-        return (100 * x1 / w, 100 * y1 / h, 100 * (x2 - x1) / w, 100 * (y2 - y1) / h)
+        return box_in_percent(self.box, self.image.width, self.image.height) if self.box else None
 
 
 class Board(models.Model):

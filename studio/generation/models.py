@@ -15,6 +15,15 @@ from studio.dashscope.catalog import get_model
 from studio.dashscope.types import GenerationRequest, InputImage
 
 
+def box_in_percent(
+    box: list[int] | tuple[int, ...], width: int, height: int
+) -> tuple[float, float, float, float]:
+    """A box [x1, y1, x2, y2] in an image's pixels as left, top, width and height in
+    percentages of it: drawn over the image at any displayed size."""
+    x1, y1, x2, y2 = box
+    return (100 * x1 / width, 100 * y1 / height, 100 * (x2 - x1) / width, 100 * (y2 - y1) / height)
+
+
 def _input_path(instance: JobInput, filename: str) -> str:
     # Names come from the job and position, never from the upload: nothing to traverse.
     return f"inputs/{instance.job_id}/{instance.position}.{filename.rsplit('.', 1)[-1]}"
@@ -203,15 +212,7 @@ class JobInput(models.Model):
     def boxes_shown(self) -> list[tuple[float, float, float, float]]:
         """The regions as left, top, width, height in percentages of the image, to draw
         over it at any displayed size."""
-        return [
-            (
-                100 * x1 / self.width,
-                100 * y1 / self.height,
-                100 * (x2 - x1) / self.width,
-                100 * (y2 - y1) / self.height,
-            )
-            for x1, y1, x2, y2 in self.boxes
-        ]
+        return [box_in_percent(box, self.width, self.height) for box in self.boxes]
 
 
 def _staged_path(instance: StagedImage, filename: str) -> str:

@@ -80,25 +80,15 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
         image = image.convert("RGB")  # CMYK, 16-bit, greyscale: the provider wants RGB
 
     width, height = image.size
-    if min(width, height) < rule.min_side:
-        raise ImageRefused(
-            f"This image is {width}×{height}; each side must be at least {rule.min_side} pixels."
-        )
-    if rule.aspect is not None and not rule.aspect.allows(width, height):
-        raise ImageRefused(
-            f"This image is {width}×{height}; its aspect ratio must be between {rule.aspect}."
-        )
+    problem = refusal(width, height, rule)
+    if problem:
+        raise ImageRefused(problem)
     if max(width, height) > rule.max_side:
         scale = rule.max_side / max(width, height)
         image = image.resize(
             (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS
         )
         adjustments.append(f"scaled down from {width}×{height} to {image.width}×{image.height}")
-        if min(image.size) < rule.min_side:
-            raise ImageRefused(
-                f"This image is {width}×{height}: scaled to fit {rule.max_side} pixels its "
-                f"short side would be under {rule.min_side}."
-            )
 
     # Photos stay JPEG; drawings, screenshots and anything lossless stay lossless.
     fmt = "JPEG" if info.format == "JPEG" else "PNG"
@@ -151,8 +141,9 @@ def refusal(width: int, height: int, rule: ImageInputRule) -> str | None:
     return None
 
 
-def needs_refit(image: NormalisedImage, rule: ImageInputRule) -> bool:
-    return max(image.width, image.height) > rule.max_side or len(image.data) > rule.max_bytes
+def needs_refit(width: int, height: int, size: int, rule: ImageInputRule) -> bool:
+    """Whether an image of these pixels and bytes must be scaled down for the rule."""
+    return max(width, height) > rule.max_side or size > rule.max_bytes
 
 
 def refit(image: NormalisedImage, rule: ImageInputRule) -> NormalisedImage:
@@ -160,7 +151,7 @@ def refit(image: NormalisedImage, rule: ImageInputRule) -> NormalisedImage:
 
     Unchanged when it already fits, so nothing is re-encoded twice for nothing.
     """
-    if not needs_refit(image, rule):
+    if not needs_refit(image.width, image.height, len(image.data), rule):
         return image
     again = normalise(image.data, rule)
     return NormalisedImage(

@@ -20,7 +20,14 @@ from studio.dashscope.catalog import ImageInputRule, ModelSpec, Option, UnknownM
 from studio.dashscope.types import PLAIN_PARAMETERS, Box, GenerationRequest, InputImage
 from studio.dashscope.validation import Problem, check_request, images_requested
 from studio.generation.models import Job, JobInput, ModelPrice, QuotaCharge, StagedImage
-from studio.generation.normalise import NormalisedImage, normalise, refit, refusal, scale_boxes
+from studio.generation.normalise import (
+    NormalisedImage,
+    needs_refit,
+    normalise,
+    refit,
+    refusal,
+    scale_boxes,
+)
 from studio.generation.worker import finish
 
 PARAMETERS = (*PLAIN_PARAMETERS, "color_palette")
@@ -278,7 +285,7 @@ def assess_inputs(
     """
     from studio.generation.forms import parse_boxes
 
-    ids = [staged_id for staged_id, _ in items if _is_uuid(staged_id)]
+    ids = [staged_id for staged_id, _ in items if is_uuid(staged_id)]
     found = {
         str(s.pk): s
         for s in StagedImage.objects.filter(
@@ -302,7 +309,7 @@ def assess_inputs(
             refused = refusal(staged.width, staged.height, rule)
             if refused:
                 problem = f"{refused} ({spec.label})"
-            elif max(staged.width, staged.height) > rule.max_side or staged.bytes > rule.max_bytes:
+            elif needs_refit(staged.width, staged.height, staged.bytes, rule):
                 notes.append(f"will be scaled down to fit {spec.label}'s limits")
         if boxes and not spec.supports(Option.BBOX_LIST):
             notes.append(f"{spec.label} does not take regions; they will not be sent")
@@ -340,7 +347,7 @@ def uploads_for(inputs: Sequence[StagedInput], spec: ModelSpec) -> list[InputUpl
     return uploads
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
     except ValueError:

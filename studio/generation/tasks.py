@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 
 from django_q.tasks import async_task
@@ -32,7 +30,7 @@ def take_over() -> None:
 
 
 def _run_dispatcher(*, wait_for_lease: float) -> None:
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    owner = worker.worker_name()
 
     def hand_over() -> None:
         async_task("studio.generation.tasks.take_over", group="dispatch")

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +20,6 @@ from studio.accounts.models import Membership, QuotaCounter
 from studio.audit.models import Entry, record
 from studio.dashscope.catalog import Kind, ModelSpec, Option, UnknownModel, get_model
 from studio.generation.forms import (
-    LIKE_LAST_IMAGE,
     GenerationForm,
     boxes_text,
     default_size,
@@ -34,6 +34,7 @@ from studio.generation.services import (
     StagedInput,
     assess_inputs,
     cancel_job,
+    is_uuid,
     retry_job,
     stage_image,
     uploads_for,
@@ -163,7 +164,7 @@ def _remix_source(request: AppRequest, membership: Membership, kind: str) -> Job
         return None
     job = (
         Job.objects.filter(pk=job_id, team_id=membership.team_id).first()
-        if _is_uuid(job_id)
+        if is_uuid(job_id)
         else None
     )
     if job is None or job.kind != kind:
@@ -181,17 +182,9 @@ def _remix_initial(job: Job) -> dict[str, object]:
     kind = Kind.EDIT if job.kind == Job.Kind.EDIT else Kind.TEXT_TO_IMAGE
     if size and size not in dict(size_choices(spec, kind)):
         initial["custom_size"] = size.replace("*", "×")
-    elif kind == Kind.EDIT and not size:
-        initial["size"] = LIKE_LAST_IMAGE
+    elif not size:
+        initial["size"] = default_size(spec, kind)
     return initial
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 # -- Editing: reference images arrive one by one, then the form is sent ------------------
@@ -397,11 +390,7 @@ def staged_image(request: AppRequest, staged_id: UUID) -> FileResponse:
     staged = StagedImage.objects.filter(pk=staged_id, owner=request.user).first()
     if staged is None or staged.mime not in INLINE_TYPES:
         raise Http404("No such image.")
-    response = FileResponse(staged.image.open("rb"), content_type=staged.mime)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return image_file(staged.image, staged.mime, max_age=86400)
 
 
 @require_POST
@@ -464,10 +453,16 @@ def job_input(request: AppRequest, job_id: UUID, position: int) -> FileResponse:
     item = job.inputs.filter(position=position).first()
     if item is None or item.mime not in INLINE_TYPES:
         raise Http404("No such image.")
-    response = FileResponse(item.image.open("rb"), content_type=item.mime)
+    return image_file(item.image, item.mime, max_age=3600)
+
+
+def image_file(field: FieldFile, mime: str, *, max_age: int) -> FileResponse:
+    """A stored image, served as the type it was stored as and never as anything the
+    browser would run: no sniffing, and a policy that allows nothing."""
+    response = FileResponse(field.open("rb"), content_type=mime)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = f"private, max-age={max_age}"
     return response
 
 
@@ -486,10 +481,7 @@ def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> Fi
     mime = "image/webp" if variant == "thumb" else image.mime
     if mime not in INLINE_TYPES:
         raise Http404("No such image.")
-    response = FileResponse(field.open("rb"), content_type=mime)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
+    response = image_file(field, mime, max_age=3600)
     name = f"{job.model}-{str(job.pk)[:8]}-{index + 1}.{mime.split('/')[1]}"
     disposition = "attachment" if request.GET.get("download") else "inline"
     if disposition == "attachment" and variant == "original":

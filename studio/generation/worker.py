@@ -780,7 +780,7 @@ def enqueue_job_step(job: Job) -> None:
 # -- job steps -----------------------------------------------------------------------------
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -801,7 +801,7 @@ def run_step(
     job_id: str, client: DashScopeClient, *, limits: Limits | None = None, now: Clock = timezone.now
 ) -> None:
     limits = limits or Limits.from_settings()
-    owner = _worker_name()
+    owner = worker_name()
     job = claim(job_id, owner)
     if job is None:
         return  # a duplicate delivery, or the job moved on: nothing to do
