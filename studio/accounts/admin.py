@@ -7,6 +7,7 @@ change to them, and to who is in a team, is written to the audit log.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -55,6 +56,11 @@ class TeamForm(forms.ModelForm):
         fields = ["name", "slug", *TEAM_LIMITS, "allowed_models"]
 
 
+def _member_limits_readonly(request: HttpRequest) -> list[str]:
+    """A member's limits are shown to everyone with access, changed only with the permission."""
+    return [] if request.user.has_perm("accounts.change_member_limits") else list(MEMBER_LIMITS)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -62,9 +68,7 @@ class MembershipInline(admin.TabularInline):
     fields = ["user", "role", *MEMBER_LIMITS]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if request.user.has_perm("accounts.change_member_limits"):
-            return []
-        return list(MEMBER_LIMITS)
+        return _member_limits_readonly(request)
 
 
 @admin.register(Team)
@@ -91,23 +95,15 @@ class TeamAdmin(admin.ModelAdmin):
 
     @admin.display(description="Today: used / reserved / left", ordering="spent_day")
     def team_today(self, team: Team) -> str:
-        return _team_use(team, "day", team.images_per_day)
+        return _use(team, "day", team.images_per_day)
 
     @admin.display(description="This month: used / reserved / left", ordering="spent_month")
     def team_this_month(self, team: Team) -> str:
-        return _team_use(team, "month", team.images_per_month)
+        return _use(team, "month", team.images_per_month)
 
     @admin.display(description="Spent this month (held)")
     def spent_this_month(self, team: Team) -> str:
-        counter = QuotaCounter.objects.filter(
-            team=team,
-            user=None,
-            period="month",
-            starts_on=Period.containing("month", timezone.now()).starts_on,
-        ).first()
-        if counter is None:
-            return "0.00"
-        return f"{counter.cost_used:.2f} ({counter.cost_reserved:.2f})"
+        return f"{team.cost_used_month:.2f} ({team.cost_reserved_month:.2f})"
 
     @admin.display(description="Models")
     def models_allowed(self, team: Team) -> str:
@@ -239,9 +235,7 @@ class MembershipAdmin(admin.ModelAdmin):
         return request.user.has_perm("accounts.change_member_limits")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if request.user.has_perm("accounts.change_member_limits"):
-            return []
-        return list(MEMBER_LIMITS)
+        return _member_limits_readonly(request)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         # This period's counts as columns of the query, so the list sorts by them.
@@ -287,18 +281,12 @@ def _limit(effective: int | None, own: int | None) -> str:
     return f"{effective}" if own is not None else f"{effective} (team default)"
 
 
-def _use(member: Membership, period: str, limit: int | None) -> str:
-    used = getattr(member, f"used_{period}", 0)
-    reserved = getattr(member, f"reserved_{period}", 0)
-    granted = getattr(member, f"granted_{period}", 0)
+def _use(row: Membership | Team, period: str, limit: int | None) -> str:
+    """used / reserved / left of this period, from the columns _with_period_use() added."""
+    used = getattr(row, f"used_{period}", 0)
+    reserved = getattr(row, f"reserved_{period}", 0)
+    granted = getattr(row, f"granted_{period}", 0)
     left = "∞" if limit is None else max(0, limit + granted - used - reserved)
-    return f"{used} / {reserved} / {left}"
-
-
-def _team_use(team: Team, period: str, limit: int | None) -> str:
-    used = getattr(team, f"used_{period}", 0)
-    reserved = getattr(team, f"reserved_{period}", 0)
-    left = "∞" if limit is None else max(0, limit - used - reserved)
     return f"{used} / {reserved} / {left}"
 
 
@@ -321,5 +309,13 @@ def _with_period_use(rows: QuerySet, *, team: Any, user: Any) -> QuerySet:
                 for name in ("used", "reserved", "granted")
             }
         )
+        if period == "month" and user is None:
+            # The team's month counter also holds its money (see QuotaCounter.reserve).
+            rows = rows.annotate(
+                **{
+                    f"{name}_month": Coalesce(Subquery(counters.values(name)[:1]), Decimal(0))
+                    for name in ("cost_used", "cost_reserved")
+                }
+            )
         rows = rows.annotate(**{f"spent_{period}": F(f"used_{period}") + F(f"reserved_{period}")})
     return rows

@@ -11,6 +11,7 @@ class EntryAdmin(admin.ModelAdmin):
     list_display = ["at", "actor_name", "action", "team", "target", "address"]
     list_filter = ["action", "team", ("at", admin.DateFieldListFilter)]
     search_fields = ["actor_name", "target"]
+    list_select_related = ["team"]
     date_hierarchy = "at"
     readonly_fields = [f.name for f in Entry._meta.fields]
 

@@ -30,7 +30,7 @@ def image_for(
     An image in the trash exists only for the owners who may restore it (`trashed`).
     """
     image = (
-        GeneratedImage.objects.select_related("job", "job__author", "team")
+        GeneratedImage.objects.select_related("job", "job__author", "team", "reviewed_by")
         .filter(pk=image_id)
         .first()
     )
@@ -51,7 +51,7 @@ def team_images(membership: Membership, ids: list[str]) -> list[GeneratedImage]:
     wanted = [int(i) for i in ids if str(i).isdigit()][:200]
     found = {
         image.pk: image
-        for image in GeneratedImage.objects.select_related("job").filter(
+        for image in GeneratedImage.objects.select_related("job", "job__author", "team").filter(
             pk__in=wanted, team_id=membership.team_id, deleted_at__isnull=True
         )
     }

@@ -50,15 +50,16 @@ def gallery(request: AppRequest) -> HttpResponse:
         "cursor": cursor,
         "query": query,
         "membership": membership,
-        "feed": _feed(membership.team_id),
-        # Read once for the selection bar (the filter's own list reads them again).
-        "boards": list(Board.objects.filter(team_id=membership.team_id)),
     }
     template = "gallery/gallery.html"
     if request.htmx and after is not None:
         template += "#grid-page"  # the next page of an infinite scroll
     elif request.htmx and request.htmx.target == "gallery-results":
         template += "#results"  # the filters changed
+    else:
+        # Only the whole page shows the feed and the selection bar's boards.
+        context["feed"] = _feed(membership.team_id)
+        context["boards"] = list(Board.objects.filter(team_id=membership.team_id))
     return render(request, template, context)
 
 
@@ -81,7 +82,7 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
         "query": filters.query_string(),
         "starred": Star.objects.filter(image=image, user=request.user).exists(),
         "states": GeneratedImage.Review.choices,
-        "feed": _feed(membership.team_id),
+        "feed": [] if request.htmx else _feed(membership.team_id),
         "comments": _comments(image),
         **_board_context(image, membership),
     }
@@ -173,9 +174,7 @@ def _prepare_cards(images: list[GeneratedImage], query: str) -> None:
 
 
 def _feed(team_id: int, size: int = FEED_SIZE) -> list[Activity]:
-    return list(
-        Activity.objects.filter(team_id=team_id).select_related("actor", "image", "job")[:size]
-    )
+    return list(Activity.objects.filter(team_id=team_id).select_related("actor", "image")[:size])
 
 
 # -- Comments -----------------------------------------------------------------------------
@@ -231,6 +230,7 @@ def image_comment(request: AppRequest, image_id: int) -> HttpResponse:
             "comments": _comments(image),
             "comment_error": error,
             "comment_body": body if error else "",
+            "oob_pins": True,  # the pins drawn on the image follow the comments
         },
     )
     if not error:
@@ -473,7 +473,8 @@ def trash(request: AppRequest) -> HttpResponse:
     )
     for image in images:
         image.purge_on = image.deleted_at + timedelta(days=GeneratedImage.TRASH_DAYS)
-    return render(request, "gallery/trash.html", {"images": images})
+    context = {"images": images, "trash_days": GeneratedImage.TRASH_DAYS}
+    return render(request, "gallery/trash.html", context)
 
 
 @require_POST
