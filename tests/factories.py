@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 
 from django.contrib.auth.models import User
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from django.utils.text import slugify
 
 from studio.accounts.models import Membership, Team
+from studio.generation.models import GeneratedImage, Job
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 
@@ -31,3 +34,57 @@ def create_membership(
     *, team: Team, user: User, role: Membership.Role = Membership.Role.DESIGNER
 ) -> Membership:
     return Membership.objects.create(team=team, user=user, role=role)
+
+
+def create_generated_image(
+    member: Membership,
+    *,
+    prompt: str = "A red chair",
+    model: str = "wan2.6-t2i",
+    kind: str = Job.Kind.TEXT_TO_IMAGE,
+    at=None,
+    index: int = 0,
+    job: Job | None = None,
+) -> GeneratedImage:
+    """A finished job's image row (no files on disk), as the gallery lists it."""
+    at = at or timezone.now()
+    job = job or Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=kind,
+        model=model,
+        prompt=prompt,
+        parameters={"size": "1280*1280", "n": 1},
+        images_requested=1,
+        status=Job.Status.SUCCEEDED,
+        created_at=at,
+    )
+    return GeneratedImage.objects.create(
+        job=job,
+        team=member.team,
+        index=index,
+        image=f"results/{job.pk}/{index}.png",
+        thumbnail=f"thumbs/{job.pk}/{index}.webp",
+        width=1280,
+        height=1280,
+        bytes=1000,
+        sha256="0" * 64,
+        created_at=at,
+    )
+
+
+def named_patterns(*, include_namespaced: bool = False) -> dict[str, URLPattern]:
+    """Every named URL pattern of the project, the first of each name; the admin's own
+    (namespaced) ones only when asked for."""
+    found: dict[str, URLPattern] = {}
+
+    def walk(patterns) -> None:
+        for item in patterns:
+            if isinstance(item, URLResolver):
+                if include_namespaced or not item.namespace:
+                    walk(item.url_patterns)
+            elif isinstance(item, URLPattern) and item.name:
+                found.setdefault(item.name, item)
+
+    walk(get_resolver().url_patterns)
+    return found

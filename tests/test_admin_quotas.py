@@ -11,9 +11,27 @@ from studio.accounts.models import Membership
 from studio.audit.models import Entry
 from studio.generation.models import Job
 from studio.generation.services import JobRefused, create_job
-from tests.factories import create_membership, create_team, create_user
+from tests.factories import (
+    create_generated_image,
+    create_membership,
+    create_team,
+    create_user,
+)
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def mid_month(monkeypatch):
+    """One fixed moment for the whole test: quota counters are kept per day and month, and
+    a test running across midnight or a month's end would count on two of them."""
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    moment = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+
 
 ONE_IMAGE = {
     "model": "wan2.6-t2i",
@@ -186,9 +204,7 @@ def test_generating_reviewing_deleting_and_downloading_are_audited(client, membe
     assert (generated.actor, generated.address) == (member.user, "203.0.113.7")
     assert generated.changes["model"] == [None, "wan2.6-t2i"]
 
-    from tests.test_gallery import make_image
-
-    image = make_image(member)
+    image = create_generated_image(member)
     Membership.objects.filter(pk=member.pk).update(role=Membership.Role.OWNER)
     client.post(reverse("gallery-review", args=[image.pk]), {"state": "rejected"})
     client.post(reverse("gallery-delete", args=[image.pk]))

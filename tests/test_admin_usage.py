@@ -24,14 +24,20 @@ MODELS = ["wan2.6-t2i", "qwen-image-max", "wan2.7-image-pro"]
 
 
 @pytest.fixture
-def history(db):
+def today():
+    """The report's last day, read once: a test running across midnight still compares
+    the same sixty days."""
+    return timezone.localdate()
+
+
+@pytest.fixture
+def history(db, today):
     """1,000 jobs over 60 days by six people in two teams, some failed."""
     rnd = random.Random(7)
     teams = [create_team(name="North"), create_team(name="South")]
     people = [
         create_membership(team=teams[i % 2], user=create_user(username=f"p{i}")) for i in range(6)
     ]
-    today = timezone.localdate()
     zone = timezone.get_current_timezone()
     jobs = []
     for _ in range(1000):
@@ -76,8 +82,7 @@ def direct(jobs, key):
         ("team", lambda j: j.team.name),
     ],
 )
-def test_totals_match_a_direct_count(history, by, key):
-    today = timezone.localdate()
+def test_totals_match_a_direct_count(history, today, by, key):
     report = usage(today - timedelta(days=59), today, by)
     images, failed = direct(history, key)
     shown = {row.key: row for row in report.rows}
@@ -91,8 +96,7 @@ def test_totals_match_a_direct_count(history, by, key):
         assert len(report.rows) == 60  # quiet days too
 
 
-def test_money_is_images_times_each_models_price(history):
-    today = timezone.localdate()
+def test_money_is_images_times_each_models_price(history, today):
     report = usage(today - timedelta(days=59), today, "model")
     costs = defaultdict(Decimal)
     prices = {"wan2.6-t2i": Decimal("0.03"), "qwen-image-max": Decimal("0.075")}
@@ -107,9 +111,8 @@ def staff_reader():
     return user
 
 
-def test_the_csv_matches_the_table(client, history):
+def test_the_csv_matches_the_table(client, history, today):
     client.force_login(staff_reader())
-    today = timezone.localdate()
     params = {
         "start": (today - timedelta(days=29)).isoformat(),
         "end": today.isoformat(),

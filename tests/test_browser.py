@@ -409,7 +409,12 @@ def test_the_usage_chart_renders_for_thirty_days(page, designer_member):
     chart = page.locator("[data-usage-chart]")
     chart.wait_for()
     assert chart.locator("rect").count() == 30
-    tallest = max(chart.locator("rect").nth(i).bounding_box()["height"] for i in range(30))
+    heights = [chart.locator("rect").nth(i).bounding_box()["height"] for i in range(30)]
+    # Oldest day first; the day `ago` days back made (ago % 7 + 1) jobs of 2 images.
+    images = [2 * ((29 - i) % 7 + 1) for i in range(30)]
+    tallest = max(heights)
     assert tallest > 100  # drawn to scale, not flat
+    for height, made in zip(heights, images, strict=True):
+        assert abs(height - tallest * made / max(images)) <= 1.5
     assert "Total" in page.locator(".usage-table tfoot").inner_text()
     screenshot(page, "admin-usage")

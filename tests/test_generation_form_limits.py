@@ -10,8 +10,6 @@ next to the field that broke it, and no job.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.urls import reverse
 
@@ -39,11 +37,6 @@ def designer_client(client, member, media):
     member.team.save()
     client.force_login(member.user)
     return client
-
-
-@pytest.fixture
-def lenient_emulator(emulated: Emulated) -> Iterator[Emulated]:
-    yield emulated
 
 
 def url(kind: Kind) -> str:
@@ -113,14 +106,12 @@ def _errors(page: str) -> list[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_everything_the_form_offers_is_accepted_by_the_emulator(
-    case, designer_client, lenient_emulator
-):
+def test_everything_the_form_offers_is_accepted_by_the_emulator(case, designer_client, emulated):
     spec, kind = case
     client = designer_client
     for value, _label in size_choices(spec, kind):
-        accepted(client, kind, base_data(spec, kind, client) | {"size": value}, lenient_emulator)
-    accepted(client, kind, base_data(spec, kind, client) | {"n": spec.n.max}, lenient_emulator)
+        accepted(client, kind, base_data(spec, kind, client) | {"size": value}, emulated)
+    accepted(client, kind, base_data(spec, kind, client) | {"n": spec.n.max}, emulated)
     longest = {"prompt": "画" * spec.prompt_max_chars}
     if spec.supports(Option.NEGATIVE_PROMPT):
         longest["negative_prompt"] = "x" * (spec.negative_prompt_max_chars or 0)
@@ -131,14 +122,14 @@ def test_everything_the_form_offers_is_accepted_by_the_emulator(
         longest["color_palette"] = "\n".join(f"#{i:02X}{i:02X}{i:02X}" for i in range(high))
     for name in ("prompt_extend", "watermark", "thinking_mode"):
         longest[name] = "on"
-    accepted(client, kind, base_data(spec, kind, client) | longest, lenient_emulator)
+    accepted(client, kind, base_data(spec, kind, client) | longest, emulated)
     if not spec.size.fixed:
         rule = spec.size
         low = int(rule.min_pixels**0.5)
         high = int(rule.max_pixels_for(has_images=kind == Kind.EDIT) ** 0.5)
         for custom in (f"{low}×{low}", f"{high}×{high}"):
             data = base_data(spec, kind, client) | {"custom_size": custom}
-            accepted(client, kind, data, lenient_emulator)
+            accepted(client, kind, data, emulated)
     if kind == Kind.EDIT:
         assert spec.images is not None
         ids = staged_inputs(client, spec, spec.images.count[1])
@@ -146,7 +137,7 @@ def test_everything_the_form_offers_is_accepted_by_the_emulator(
         if spec.supports(Option.BBOX_LIST):
             boxes = "; ".join(["10,10,200,200", "300,300,500,500"][: spec.max_boxes_per_image])
             data |= {f"boxes-{i}": boxes for i in ids}
-        accepted(client, kind, data, lenient_emulator)
+        accepted(client, kind, data, emulated)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
