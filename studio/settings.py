@@ -232,6 +232,8 @@ STUDIO_JOB_TIMEOUT_SECONDS = env_int("STUDIO_JOB_TIMEOUT_SECONDS", 120)
 STUDIO_SUBMITS_PER_MINUTE = env_int("STUDIO_SUBMITS_PER_MINUTE", 60)
 # Steps of one job that may start without finishing before the job is failed.
 STUDIO_STEP_ATTEMPTS = env_int("STUDIO_STEP_ATTEMPTS", 3)
+# How long a job step holds its job; a worker that dies holding it blocks the job this long.
+STUDIO_STEP_LEASE_SECONDS = env_int("STUDIO_STEP_LEASE_SECONDS", 90)
 # How long a dead dispatcher blocks a new one; longer than a submit's timeouts (35 s).
 STUDIO_DISPATCHER_LEASE_SECONDS = env_int("STUDIO_DISPATCHER_LEASE_SECONDS", 45)
 

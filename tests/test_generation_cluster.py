@@ -14,14 +14,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from studio.accounts.models import Membership, QuotaCounter
-from studio.generation.models import GeneratedImage, Job
+from studio.generation.models import GeneratedImage, Job, LeaseTerm, WorkerLease
 from studio.generation.services import create_job
 from studio.generation.tasks import reconcile
 from tests.emulation import ROOT, ServedEmulator, start_served_emulator, stop
@@ -45,20 +46,37 @@ def database_url() -> str:
     )
 
 
+QCLUSTER = [sys.executable, "manage.py", "qcluster"]
+# The same cluster, except that steps on a "#crash-worker" job kill their own process.
+CRASHING_QCLUSTER = [sys.executable, "tests/crashing_qcluster.py"]
+
+
 class Cluster:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, argv: list[str]) -> None:
+        self.env, self.log, self.argv = env, log, argv
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            self.argv,
             cwd=ROOT,
             env=self.env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def pids(self) -> set[int]:
+        """The cluster's processes: its session leader and every worker in its group."""
+        assert self.process is not None
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # The fields after the command name (which may hold spaces): state, ppid, pgrp.
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.process.pid:
+                    found.add(int(stat.parent.name))
+        return found
 
     def kill(self) -> None:
         assert self.process is not None
@@ -80,41 +98,61 @@ class Cluster:
                 os.killpg(self.process.pid, signal.SIGKILL)  # anything left behind
 
 
-@pytest.fixture
-def fleet(tmp_path, settings) -> Iterator[tuple[ServedEmulator, Callable[[], Cluster]]]:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    emulator = start_served_emulator(
-        tmp_path / "emulator.jsonl",
-        "--pending-seconds",
-        "0.2",
-        "--running-seconds",
-        "4",
-        "--max-running",
-        "20",
-        "--submits-per-second",
-        "50",
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "STUDIO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "DASHSCOPE_BASE_URL": emulator.base_url,
-        "DASHSCOPE_API_KEY": "sk-cluster-test",
-        "STUDIO_PROVIDER_RUNNING_PER_MODEL": "20",
-        "STUDIO_PROVIDER_SUBMITS_PER_SECOND": "50",
-        "STUDIO_DISPATCHER_LEASE_SECONDS": "6",
-    }
-    clusters: list[Cluster] = []
+class Fleet:
+    """A served emulator and the clusters started against it, all stopped at the end."""
 
-    def new_cluster() -> Cluster:
-        cluster = Cluster(env, tmp_path / "cluster.log")
-        clusters.append(cluster)
+    def __init__(self, tmp_path: Path, media: Path) -> None:
+        self.tmp_path, self.media = tmp_path, media
+        self.emulator: ServedEmulator | None = None
+        self.env: dict[str, str] = {}
+        self.clusters: list[Cluster] = []
+
+    def start_emulator(self, *, running_seconds: float, max_running: int, **env: str) -> None:
+        self.emulator = start_served_emulator(
+            self.tmp_path / "emulator.jsonl",
+            "--pending-seconds",
+            "0.2",
+            "--running-seconds",
+            str(running_seconds),
+            "--max-running",
+            str(max_running),
+            "--submits-per-second",
+            "50",
+        )
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "STUDIO_MEDIA_ROOT": str(self.media),
+            "DASHSCOPE_BASE_URL": self.emulator.base_url,
+            "DASHSCOPE_API_KEY": "sk-cluster-test",
+            "STUDIO_PROVIDER_RUNNING_PER_MODEL": str(max_running),
+            "STUDIO_PROVIDER_SUBMITS_PER_SECOND": "50",
+            "STUDIO_DISPATCHER_LEASE_SECONDS": "6",
+            **env,
+        }
+
+    def new_cluster(self, argv: list[str] = QCLUSTER) -> Cluster:
+        cluster = Cluster(self.env, self.tmp_path / f"cluster-{len(self.clusters)}.log", argv)
+        self.clusters.append(cluster)
         return cluster
 
-    yield emulator, new_cluster
-    for cluster in clusters:
-        cluster.stop()
-    stop(emulator)
+    def stats(self) -> dict:
+        assert self.emulator is not None
+        return self.emulator.control("stats")
+
+    def close(self) -> None:
+        for cluster in self.clusters:
+            cluster.stop()
+        if self.emulator:
+            stop(self.emulator)
+
+
+@pytest.fixture
+def fleet(tmp_path, settings) -> Iterator[Fleet]:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    world = Fleet(tmp_path, settings.MEDIA_ROOT)
+    yield world
+    world.close()
 
 
 def wait_for(
@@ -128,10 +166,6 @@ def wait_for(
         time.sleep(0.5)
 
 
-def emulator_stats(emulator: ServedEmulator) -> dict:
-    return httpx.get(emulator.base_url.removesuffix("/api/v1") + "/_emulator/stats").json()
-
-
 def make_member() -> Membership:
     team = create_team(name="Night Shift", slug="night")
     team.member_jobs_in_flight = 50
@@ -139,51 +173,168 @@ def make_member() -> Membership:
     return create_membership(team=team, user=create_user(username="nora"))
 
 
+def wait_until_done(seconds: float) -> None:
+    wait_for(lambda: not Job.objects.filter(status__in=Job.OPEN).exists(), seconds, every=reconcile)
+
+
+def assert_each_job_stored_once(count: int, media: Path) -> None:
+    assert GeneratedImage.objects.count() == count
+    assert GeneratedImage.objects.values("job").distinct().count() == count
+    assert len(sorted((media / "results").rglob("*.png"))) == count
+
+
 def test_sigkill_of_the_whole_cluster_loses_and_duplicates_nothing(fleet, settings):
-    emulator, new_cluster = fleet
+    # Long enough that all 20 are seen running however slow the machine.
+    fleet.start_emulator(running_seconds=6, max_running=20)
     member = make_member()
     jobs = [create_job(membership=member, **T2I) for _ in range(20)]
-    first = new_cluster()
+    first = fleet.new_cluster()
     first.start()
-    wait_for(lambda: emulator_stats(emulator)["tasks"].get("RUNNING", 0) == 20, 60)
+    wait_for(lambda: fleet.stats()["tasks"].get("RUNNING", 0) == 20, 60)
     first.kill()
     assert Job.objects.filter(status__in=Job.OPEN).count() == 20
 
-    second = new_cluster()
+    second = fleet.new_cluster()
     second.start()
-    wait_for(lambda: not Job.objects.filter(status__in=Job.OPEN).exists(), 120, every=reconcile)
+    wait_until_done(120)
     outcomes = set(Job.objects.values_list("status", "error_code", "error_message"))
     assert {status for status, _, _ in outcomes} == {Job.Status.SUCCEEDED}, outcomes
-    assert emulator_stats(emulator)["counts"]["submitted"] == 20
-    assert GeneratedImage.objects.count() == 20
-    assert GeneratedImage.objects.values("job").distinct().count() == 20
-    files = sorted((settings.MEDIA_ROOT / "results").rglob("*.png"))
-    assert len(files) == 20
+    assert fleet.stats()["counts"]["submitted"] == 20
+    assert_each_job_stored_once(20, settings.MEDIA_ROOT)
     person = QuotaCounter.objects.get(user=member.user, period="day")
     assert (person.used, person.reserved) == (20, 0)
     assert all(job.provider_task_id for job in Job.objects.filter(pk__in=[j.pk for j in jobs]))
 
 
 def test_a_cluster_killed_while_a_submit_is_in_flight_adopts_the_task(fleet):
-    emulator, new_cluster = fleet
+    fleet.start_emulator(running_seconds=1, max_running=20)
     member = make_member()
     # The emulator creates the task, then holds its answer: the kill lands in between.
-    httpx.post(
-        emulator.base_url.removesuffix("/api/v1") + "/_emulator/faults",
-        json={"faults": "submit:slow=30x1"},
-    )
+    fleet.emulator.control("faults", {"faults": "submit:slow=30x1"})
     job = create_job(membership=member, **T2I)
-    first = new_cluster()
+    first = fleet.new_cluster()
     first.start()
-    wait_for(lambda: emulator_stats(emulator)["counts"].get("submitted", 0) == 1, 30)
+    wait_for(lambda: fleet.stats()["counts"].get("submitted", 0) == 1, 30)
     first.kill()
     job.refresh_from_db()
     assert job.status == Job.Status.SUBMITTING and not job.provider_task_id
 
-    second = new_cluster()
+    second = fleet.new_cluster()
     second.start()
-    wait_for(lambda: not Job.objects.filter(status__in=Job.OPEN).exists(), 120, every=reconcile)
+    wait_until_done(120)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error_message
-    assert emulator_stats(emulator)["counts"]["submitted"] == 1
+    assert fleet.stats()["counts"]["submitted"] == 1
     assert job.images.count() == 1
+
+
+def pid_of(owner: str) -> int:
+    return int(owner.split(":")[1])  # worker_name(): host:pid:random
+
+
+def holders_overlapping(dead: set[int], killed_at: datetime) -> list[str]:
+    """Every pair of lease terms of one lease whose holders held it at the same time.
+
+    A term ends when its holder let go, or at the latest when its lease ran out. The
+    dispatcher renews its lease on every pass and records no expiry, so a dispatcher
+    that was killed is taken to have held on until it was killed, and it must have been
+    one of the processes killed.
+    """
+    problems = []
+    terms: dict[str, list[LeaseTerm]] = {}
+    for term in LeaseTerm.objects.order_by("started_at", "pk"):
+        terms.setdefault(term.lease, []).append(term)
+    for lease, held in terms.items():
+        holder, until = None, None  # who held the lease last, and until when at the latest
+        for term in held:
+            if holder is not None and term.started_at < until:
+                problems.append(
+                    f"{lease}: {term.owner} took it at {term.started_at:%H:%M:%S.%f} while "
+                    f"{holder.owner} held it until {until:%H:%M:%S.%f}"
+                )
+            ends = [t for t in (term.ended_at, term.expires_at) if t is not None]
+            if not ends:
+                if pid_of(term.owner) not in dead:
+                    problems.append(f"{lease}: {term.owner} never let go, and was not killed")
+                ends = [killed_at]
+            if until is None or min(ends) > until:
+                holder, until = term, min(ends)
+    return problems
+
+
+def test_two_clusters_one_killed_halfway_finish_every_job_once(fleet, settings):
+    """Two worker hosts on one database; the one doing the work is SIGKILLed halfway."""
+    fleet.start_emulator(running_seconds=1.5, max_running=10, STUDIO_STEP_LEASE_SECONDS="10")
+    member = make_member()
+    for i in range(50):
+        create_job(membership=member, **(T2I | {"prompt": f"Harbour at night, take {i}"}))
+    clusters = [fleet.new_cluster(), fleet.new_cluster()]
+    for cluster in clusters:
+        cluster.start()
+
+    def halfway() -> bool:
+        done = Job.objects.filter(status=Job.Status.SUCCEEDED).count()
+        assert done < 40, "the jobs finished before the kill"
+        return done >= 15
+
+    wait_for(halfway, 90)
+    # Kill whichever cluster holds the dispatcher lease right now: the one doing the work.
+    victim = None
+    deadline = time.monotonic() + 10
+    while victim is None and time.monotonic() < deadline:
+        holder = WorkerLease.objects.filter(name="dispatcher").values_list("owner", flat=True)
+        owner = holder.first() or ""
+        victim = next((c for c in clusters if owner and pid_of(owner) in c.pids()), None)
+        time.sleep(0.05)
+    assert victim is not None, "neither cluster was dispatching"
+    dead = victim.pids()
+    victim.kill()
+    killed_at = timezone.now()
+    assert Job.objects.filter(status__in=Job.OPEN).exists(), "nothing was left in flight"
+
+    wait_until_done(150)
+    outcomes = set(Job.objects.values_list("status", "error_code", "error_message"))
+    assert {status for status, _, _ in outcomes} == {Job.Status.SUCCEEDED}, outcomes
+    assert fleet.stats()["counts"]["submitted"] == 50
+    assert_each_job_stored_once(50, settings.MEDIA_ROOT)
+    person = QuotaCounter.objects.get(user=member.user, period="day")
+    assert (person.used, person.reserved) == (50, 0)
+
+    # The audit of lease holders: both clusters dispatched, every job's step was held by
+    # one worker at a time, and so was the dispatcher's duty.
+    dispatchers = LeaseTerm.objects.filter(lease="dispatcher")
+    survivor = next(c for c in clusters if c is not victim)
+    survivors = survivor.pids()
+    assert {pid_of(o) for o in dispatchers.values_list("owner", flat=True)} & dead
+    assert {pid_of(o) for o in dispatchers.values_list("owner", flat=True)} & survivors
+    steps = LeaseTerm.objects.filter(lease__startswith="job:")
+    assert steps.values("lease").distinct().count() == 50
+    assert holders_overlapping(dead, killed_at) == []
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_after_k_attempts(fleet, settings):
+    """The poison job's step kills its worker process each time; the cluster survives."""
+    fleet.start_emulator(running_seconds=0.5, max_running=10, STUDIO_STEP_LEASE_SECONDS="3")
+    member = make_member()
+    healthy = [
+        create_job(membership=member, **(T2I | {"prompt": f"A healthy job {i}"})) for i in range(3)
+    ]
+    poison = create_job(membership=member, **(T2I | {"prompt": "A poison pill #crash-worker"}))
+    cluster = fleet.new_cluster(CRASHING_QCLUSTER)
+    cluster.start()
+    wait_until_done(150)
+
+    poison.refresh_from_db()
+    assert poison.status == Job.Status.FAILED and poison.error_code == "WorkerCrashed"
+    assert poison.images_charged == 0 and not poison.images.exists()
+    # Each of the K steps died holding the job's lease; the next one gave up.
+    crashed = LeaseTerm.objects.filter(lease=f"job:{poison.pk}", ended_at__isnull=True)
+    assert crashed.count() == settings.STUDIO_STEP_ATTEMPTS
+    for job in healthy:
+        job.refresh_from_db()
+        assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert_each_job_stored_once(3, settings.MEDIA_ROOT)
+    person = QuotaCounter.objects.get(user=member.user, period="day")
+    assert (person.used, person.reserved) == (3, 0)
+    assert fleet.stats()["counts"]["submitted"] == 4
+    assert cluster.process.poll() is None, "the cluster itself must survive its workers"

@@ -13,7 +13,7 @@ import pytest
 
 from studio.dashscope.emulator.config import FaultRule
 from studio.dashscope.emulator.render import BOX_COLOUR, box_on_canvas, placements
-from studio.generation.models import GeneratedImage, Job, QuotaCharge
+from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.generation.worker import Limits, run_step
 from tests.pipeline import Pipeline, counters, open_image, pipeline_config, upload
 
@@ -337,6 +337,11 @@ def test_staff_see_a_jobs_history_in_the_admin_but_never_its_result_urls(pipelin
     assert job.provider_request_id in page
     assert secret not in page and "Signature=" not in page
     run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    # Which worker stored it, and that its step ended rather than died.
+    page = client.get(f"/admin/generation/job/{job.pk}/change/").content.decode()
+    term = LeaseTerm.objects.get(lease=f"job:{job.pk}")
+    assert term.ended_at is not None
+    assert f"{term.owner}: done at" in page
 
 
 def test_a_task_the_provider_cannot_report_on_times_out_and_is_still_watched(pipeline, member):

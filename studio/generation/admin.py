@@ -17,6 +17,7 @@ from studio.generation.models import (
     Job,
     JobEvent,
     JobInput,
+    LeaseTerm,
     ModelPrice,
     WorkerLease,
 )
@@ -92,6 +93,7 @@ class JobAdmin(admin.ModelAdmin):
         "polls",
         "created_at",
         "finished_at",
+        "workers",
     ]
     readonly_fields = fields
     inlines = [JobInputInline, GeneratedImageInline, JobEventInline]
@@ -101,6 +103,17 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Worker steps")
+    def workers(self, job: Job) -> str:
+        """Which worker held the job, when, and how each hold ended: where a crash shows."""
+        terms = LeaseTerm.objects.filter(lease=f"job:{job.pk}").order_by("started_at")
+        lines = [
+            f"{term.started_at:%Y-%m-%d %H:%M:%S} {term.owner}: "
+            + (f"done at {term.ended_at:%H:%M:%S}" if term.ended_at else "never finished")
+            for term in terms
+        ]
+        return "\n".join(lines) or "-"
 
 
 class ModelPriceForm(forms.ModelForm):

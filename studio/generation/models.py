@@ -149,6 +149,9 @@ class Job(models.Model):
                 JobEvent.objects.create(
                     job=self, status=to, message=message, request_id=request_id, code=code
                 )
+                if self.lease_owner and fields.get("lease_owner") == "":
+                    # The step holding the job lets go of it: its term ends with the lease.
+                    LeaseTerm.end(f"job:{self.pk}", self.lease_owner)
         if changed:
             self.status = to
             for name, value in fields.items():
@@ -448,6 +451,50 @@ class WorkerLease(models.Model):
         from django.db.models.functions import Now
 
         return cls.objects.filter(name=name, until__gte=Now()).exists()
+
+
+class LeaseTerm(models.Model):
+    """Who held a lease, from when to when, by the database's clock.
+
+    Leases keep two workers from acting on one job (or two dispatchers from running) at
+    once; these terms are the record that lets an audit show they did. A term a killed
+    worker left open ends, at the latest, when its lease ran out.
+    """
+
+    lease = models.CharField(max_length=64)  # "dispatcher", or "job:<id>" for a job's step
+    owner = models.CharField(max_length=96)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["lease", "started_at"], name="lease_term_lease"),
+            models.Index(fields=["started_at"], name="lease_term_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lease} held by {self.owner}"
+
+    @classmethod
+    def begin(cls, lease: str, owner: str, *, seconds: float | None = None) -> None:
+        from django.db.models.functions import Now
+
+        expires = Now() + timedelta(seconds=seconds) if seconds is not None else None
+        cls.objects.create(lease=lease, owner=owner, started_at=Now(), expires_at=expires)
+
+    @classmethod
+    def end(cls, lease: str, owner: str | None = None) -> None:
+        from django.db.models.functions import Now
+
+        terms = cls.objects.filter(lease=lease, ended_at__isnull=True)
+        if owner is not None:
+            terms = terms.filter(owner=owner)
+        terms.update(ended_at=Now())
+
+    @classmethod
+    def purge(cls, days: int = 30) -> None:
+        cls.objects.filter(started_at__lt=timezone.now() - timedelta(days=days)).delete()
 
 
 class ModelPrice(models.Model):

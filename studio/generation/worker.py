@@ -49,7 +49,7 @@ from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
 from studio.dashscope.types import TaskResult, TaskStatus
 from studio.generation import messages
-from studio.generation.models import GeneratedImage, Job, QuotaCharge
+from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ class Limits:
     timeout_seconds: float = 120.0
     step_attempts: int = 3
     dispatcher_lease_seconds: float = 45.0  # longer than a submit's timeouts
+    # How long a job step holds its job; a worker that dies holding it blocks the job
+    # this long. Longer than a step's downloads take.
+    step_lease_seconds: float = STEP_LEASE_SECONDS
     # Tasks kept waiting at the provider beyond those it runs, so a freed slot is refilled
     # by the provider at once instead of after the studio notices. A colleague's job then
     # waits at most one extra turn of the slots.
@@ -84,6 +87,7 @@ class Limits:
             timeout_seconds=settings.STUDIO_JOB_TIMEOUT_SECONDS,
             step_attempts=settings.STUDIO_STEP_ATTEMPTS,
             dispatcher_lease_seconds=settings.STUDIO_DISPATCHER_LEASE_SECONDS,
+            step_lease_seconds=settings.STUDIO_STEP_LEASE_SECONDS,
             queue_ahead=settings.STUDIO_PROVIDER_QUEUE_AHEAD,
         )
 
@@ -784,16 +788,19 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def claim(job_id: str, owner: str) -> Job | None:
+def claim(job_id: str, owner: str, *, seconds: float = STEP_LEASE_SECONDS) -> Job | None:
     """Take the job's lease and count the attempt, or None if someone else holds it."""
     free = Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=Now())
-    claimed = Job.objects.filter(
-        free, pk=job_id, status__in=(Job.Status.SUBMITTING, Job.Status.DOWNLOADING)
-    ).update(
-        lease_owner=owner,
-        lease_until=Now() + timedelta(seconds=STEP_LEASE_SECONDS),
-        attempts=F("attempts") + 1,
-    )
+    with transaction.atomic():
+        claimed = Job.objects.filter(
+            free, pk=job_id, status__in=(Job.Status.SUBMITTING, Job.Status.DOWNLOADING)
+        ).update(
+            lease_owner=owner,
+            lease_until=Now() + timedelta(seconds=seconds),
+            attempts=F("attempts") + 1,
+        )
+        if claimed:
+            LeaseTerm.begin(f"job:{job_id}", owner, seconds=seconds)
     return Job.objects.get(pk=job_id) if claimed else None
 
 
@@ -802,7 +809,7 @@ def run_step(
 ) -> None:
     limits = limits or Limits.from_settings()
     owner = worker_name()
-    job = claim(job_id, owner)
+    job = claim(job_id, owner, seconds=limits.step_lease_seconds)
     if job is None:
         return  # a duplicate delivery, or the job moved on: nothing to do
     if job.attempts > limits.step_attempts:
@@ -874,12 +881,14 @@ def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
                     # The step ends normally (attempts count crashes only) and is handed
                     # out again once the pause is over.
                     pause = min(5 * 2**job.download_failures, 600)
-                    Job.objects.filter(pk=job.pk).update(
-                        download_failures=F("download_failures") + 1,
-                        attempts=0,
-                        lease_owner="",
-                        lease_until=Now() + timedelta(seconds=pause),
-                    )
+                    with transaction.atomic():
+                        Job.objects.filter(pk=job.pk).update(
+                            download_failures=F("download_failures") + 1,
+                            attempts=0,
+                            lease_owner="",
+                            lease_until=Now() + timedelta(seconds=pause),
+                        )
+                        LeaseTerm.end(f"job:{job.pk}", job.lease_owner)
                     return
                 if error.code == "ResultURLRefused":
                     break  # a URL we will not fetch does not become fetchable
@@ -1021,6 +1030,7 @@ def dispatch_for(
     try:
         if not _acquire_waiting(owner, lease, wait_for_lease):
             return False
+        LeaseTerm.begin("dispatcher", owner)
         # The predecessor's request times: the provider's per-second limits hold across
         # the hand-over.
         dispatcher.resume(WorkerLease.handed_over("dispatcher"))
@@ -1039,7 +1049,9 @@ def dispatch_for(
     finally:
         # The lease (with the rate state) goes first, so a waiting successor starts while
         # this process finishes the downloads it began.
-        WorkerLease.release("dispatcher", owner, dispatcher.rate_state())
+        with transaction.atomic():
+            LeaseTerm.end("dispatcher", owner)
+            WorkerLease.release("dispatcher", owner, dispatcher.rate_state())
         dispatcher.close()
         _close_pool_connections(pool, DOWNLOAD_THREADS)
     if handed_over:
