@@ -28,6 +28,8 @@ from tests.emulation import ROOT, ServedEmulator, start_served_emulator, stop
 from tests.factories import create_membership, create_team, create_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# How the worker is started, here and in compose.yaml (tests/test_deploy.py compares).
+WORKER_COMMAND = ["manage.py", "qcluster"]
 T2I = {
     "model": "wan2.6-t2i",
     "prompt": "A harbour at night",
@@ -52,7 +54,7 @@ class Cluster:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, *WORKER_COMMAND],
             cwd=ROOT,
             env=self.env,
             stdout=self.log.open("ab"),
