@@ -30,6 +30,8 @@ from studio.dashscope.wire import build_body
 API_KEY = "sk-test-0123456789abcdef"
 BASE_URL = "http://dashscope.emulator/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
+# How the emulator is started, here and in compose.yaml (tests/test_deploy.py compares).
+EMULATOR_COMMAND = ["manage.py", "emulator"]
 
 
 def make_image(
@@ -150,8 +152,7 @@ def start_served_emulator(log_path: Path, *extra: str) -> ServedEmulator:
     process = subprocess.Popen(
         [
             sys.executable,
-            "manage.py",
-            "emulator",
+            *EMULATOR_COMMAND,
             "--addr",
             f"127.0.0.1:{port}",
             "--log",

@@ -29,6 +29,8 @@ from tests.emulation import ROOT, ServedEmulator, start_served_emulator, stop
 from tests.factories import create_membership, create_team, create_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# How the worker is started, here and in compose.yaml (tests/test_deploy.py compares).
+WORKER_COMMAND = ["manage.py", "qcluster"]
 T2I = {
     "model": "wan2.6-t2i",
     "prompt": "A harbour at night",
@@ -46,7 +48,7 @@ def database_url() -> str:
     )
 
 
-QCLUSTER = [sys.executable, "manage.py", "qcluster"]
+QCLUSTER = [sys.executable, *WORKER_COMMAND]
 # The same cluster, except that steps on a "#crash-worker" job kill their own process.
 CRASHING_QCLUSTER = [sys.executable, "tests/crashing_qcluster.py"]
 
