@@ -14,13 +14,14 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from studio.generation.models import Job, ModelPrice
+from studio.generation.models import Job, ModelPrice, QuotaCharge
 from studio.generation.reports import usage
 from tests.factories import create_membership, create_team, create_user
 
 pytestmark = pytest.mark.django_db
 
 MODELS = ["wan2.6-t2i", "qwen-image-max", "wan2.7-image-pro"]
+PRICES = {"wan2.6-t2i": Decimal("0.03"), "qwen-image-max": Decimal("0.075")}
 
 
 @pytest.fixture
@@ -60,8 +61,18 @@ def history(db, today):
             )
         )
     Job.objects.bulk_create(jobs)
-    ModelPrice.objects.create(model="wan2.6-t2i", price_per_image=Decimal("0.03"))
-    ModelPrice.objects.create(model="qwen-image-max", price_per_image=Decimal("0.075"))
+    # Each job settled at the price of its day, as the worker settles it.
+    QuotaCharge.objects.bulk_create(
+        QuotaCharge(
+            job=job,
+            kind=QuotaCharge.Kind.SETTLE,
+            images=job.images_charged,
+            unit_price=PRICES.get(job.model, Decimal(0)),
+        )
+        for job in jobs
+    )
+    for model, price in PRICES.items():
+        ModelPrice.objects.create(model=model, price_per_image=price)
     return jobs
 
 
@@ -96,13 +107,17 @@ def test_totals_match_a_direct_count(history, today, by, key):
         assert len(report.rows) == 60  # quiet days too
 
 
-def test_money_is_images_times_each_models_price(history, today):
+def test_money_is_what_the_ledger_settled_even_after_a_price_change(history, today):
+    # The provider raises its prices today: what was billed before stays as it was.
+    ModelPrice.objects.filter(model="wan2.6-t2i").update(price_per_image=Decimal("0.5"))
     report = usage(today - timedelta(days=59), today, "model")
     costs = defaultdict(Decimal)
-    prices = {"wan2.6-t2i": Decimal("0.03"), "qwen-image-max": Decimal("0.075")}
     for job in history:
-        costs[job.model] += job.images_charged * prices.get(job.model, Decimal(0))
+        costs[job.model] += job.images_charged * PRICES.get(job.model, Decimal(0))
     assert {r.key: r.cost for r in report.rows} == {m: costs[m] for m in MODELS}
+    assert costs["wan2.6-t2i"] > 0 and costs["wan2.7-image-pro"] == 0
+    by_person = usage(today - timedelta(days=59), today, "person")
+    assert by_person.total.cost == sum(costs.values())
 
 
 def staff_reader():

@@ -2,8 +2,9 @@
 
 A job counts on the day it was requested. Images are those charged (stored); failed and
 refused jobs are counted beside them with their error codes, so a bad day shows as one.
-Money is images times the model's price in the price table; models without a price
-count images and no money.
+Money is what the ledger settled: each job's stored images at the price kept on its
+reservation, so a later change to the price table leaves past months as they were billed,
+and the report agrees with the budget. Models without a price count images and no money.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, DecimalField, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from studio.generation.models import Job, ModelPrice
+from studio.generation.models import Job, ModelPrice, QuotaCharge
 
 GROUPS = {
     "day": "Day",
@@ -29,6 +30,13 @@ _KEYS = {
     "person": F("author__username"),
     "model": F("model"),
     "team": F("team__name"),
+}
+# The same keys, read from a ledger row through its job.
+_CHARGE_KEYS = {
+    "day": TruncDate("job__created_at"),
+    "person": F("job__author__username"),
+    "model": F("job__model"),
+    "team": F("job__team__name"),
 }
 FAILED = (Job.Status.FAILED, Job.Status.TIMED_OUT, Job.Status.CANCELED)
 
@@ -82,25 +90,31 @@ def _jobs(start: date, end: date, team_id: int | None) -> QuerySet[Job]:
 def usage(start: date, end: date, by: str = "day", team_id: int | None = None) -> UsageReport:
     key = _KEYS[by]
     jobs = _jobs(start, end, team_id)
-    prices = ModelPrice.table()
     rows: dict[str, UsageRow] = {}
 
     def row(value: object) -> UsageRow:
         label = value.isoformat() if isinstance(value, date) else str(value)
         return rows.setdefault(label, UsageRow(key=label))
 
-    # Per key and model, so each model's images are priced at its own price.
     for item in (
         jobs.annotate(key=key)
-        .values("key", "model")
+        .values("key")
         .annotate(jobs=Count("id"), images=Sum("images_charged"))
         .order_by()
     ):
         target = row(item["key"])
-        images = item["images"] or 0
         target.jobs += item["jobs"]
-        target.images += images
-        target.cost += images * prices.get(item["model"], Decimal(0))
+        target.images += item["images"] or 0
+    for item in (
+        QuotaCharge.objects.filter(kind=QuotaCharge.Kind.SETTLE, job__in=jobs)
+        .annotate(key=_CHARGE_KEYS[by])
+        .values("key")
+        .annotate(
+            cost=Sum(F("images") * F("unit_price"), output_field=DecimalField(decimal_places=4))
+        )
+        .order_by()
+    ):
+        row(item["key"]).cost += item["cost"] or Decimal(0)
     for item in (
         jobs.filter(status__in=FAILED)
         .annotate(key=key)
