@@ -213,6 +213,93 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_ROOT", str(BASE_DIR / "media")))
 
+# --- Media on S3-compatible storage (AWS S3, Alibaba OSS, MinIO), when a bucket is named. ---
+# Objects stay private: the browser reaches a file only through the access-checked views,
+# which answer with a presigned URL that lapses after STUDIO_S3_URL_SECONDS. Keys left
+# unset fall back to boto3's own chain (instance roles, AWS_* variables).
+
+
+def s3_storage(
+    *,
+    bucket: str,
+    endpoint_url: str = "",
+    region: str = "",
+    access_key_id: str = "",
+    secret_access_key: str = "",
+    url_seconds: int = 300,
+    addressing_style: str = "auto",
+) -> dict[str, object]:
+    """The STORAGES entry for a bucket on an S3-compatible service."""
+    if addressing_style not in ("auto", "path", "virtual"):
+        raise ImproperlyConfigured(
+            f"STUDIO_S3_ADDRESSING_STYLE must be auto, path or virtual, got {addressing_style!r}"
+        )
+    if not 0 < url_seconds <= 7 * 86400:  # SigV4's longest is a week
+        raise ImproperlyConfigured(
+            f"STUDIO_S3_URL_SECONDS must be between 1 and 604800, got {url_seconds}"
+        )
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key_id or None,
+            "secret_key": secret_access_key or None,
+            # Every URL is signed and short-lived; no object is ever made public (the
+            # bucket's own private default applies).
+            "querystring_auth": True,
+            "querystring_expire": url_seconds,
+            "default_acl": None,
+            # As on the filesystem: a retried download replaces its own object.
+            "file_overwrite": True,
+            "addressing_style": None if addressing_style == "auto" else addressing_style,
+            "signature_version": "s3v4",
+        },
+    }
+
+
+def s3_origins(
+    *, bucket: str, endpoint_url: str = "", region: str = "", addressing_style: str = "auto"
+) -> list[str]:
+    """The origins presigned URLs point at, for the policy's img-src: images follow the
+    views' redirects there. Path style keeps the endpoint's host; virtual style puts the
+    bucket in front of it; auto may give either."""
+    from urllib.parse import urlsplit
+
+    if endpoint_url:
+        parts = urlsplit(endpoint_url)
+        scheme, host = parts.scheme, parts.netloc
+    else:
+        scheme = "https"
+        host = f"s3.{region}.amazonaws.com" if region else "s3.amazonaws.com"
+    hosts = []
+    if addressing_style in ("auto", "path"):
+        hosts.append(host)
+    if addressing_style in ("auto", "virtual"):
+        hosts.append(f"{bucket}.{host}")
+        if not endpoint_url:
+            # boto3 signs auto-style URLs for AWS with the bucket's global name.
+            hosts.append(f"{bucket}.s3.amazonaws.com")
+    return [f"{scheme}://{h}" for h in dict.fromkeys(hosts)]
+
+
+STUDIO_S3_BUCKET = env_str("STUDIO_S3_BUCKET", "")
+if STUDIO_S3_BUCKET:
+    _s3 = {
+        "bucket": STUDIO_S3_BUCKET,
+        "endpoint_url": env_str("STUDIO_S3_ENDPOINT_URL", ""),
+        "region": env_str("STUDIO_S3_REGION", ""),
+        "addressing_style": env_str("STUDIO_S3_ADDRESSING_STYLE", "auto"),
+    }
+    STORAGES["default"] = s3_storage(
+        **_s3,
+        access_key_id=env_str("STUDIO_S3_ACCESS_KEY_ID", ""),
+        secret_access_key=env_str("STUDIO_S3_SECRET_ACCESS_KEY", ""),
+        url_seconds=env_int("STUDIO_S3_URL_SECONDS", 300),
+    )
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"] += s3_origins(**_s3)
+
 DASHSCOPE_API_KEY = env_str("DASHSCOPE_API_KEY", "")
 DASHSCOPE_REGION = env_str("DASHSCOPE_REGION", "ap-southeast-1")
 DASHSCOPE_BASE_URL = dashscope_base_url(DASHSCOPE_REGION, env_str("DASHSCOPE_BASE_URL", ""))
@@ -273,6 +360,11 @@ LOGGING = {
         # At INFO, httpx logs every request's full URL, signed query strings included.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # The S3 client narrates each request, its canonical form and signature, at DEBUG.
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+        "s3transfer": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
         # Pillow narrates every PNG chunk at DEBUG.
         "PIL": {"level": "INFO"},
         "studio": {"level": "INFO"},

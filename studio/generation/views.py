@@ -8,8 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -40,6 +39,7 @@ from studio.generation.services import (
     uploads_for,
 )
 from studio.http import AppRequest
+from studio.media import serve_image
 
 
 def get_job_for_user(request: AppRequest, job_id: UUID) -> tuple[Job, Membership]:
@@ -386,11 +386,11 @@ def use_as_input(request: AppRequest, job_id: UUID, index: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def staged_image(request: AppRequest, staged_id: UUID) -> FileResponse:
+def staged_image(request: AppRequest, staged_id: UUID) -> HttpResponse:
     staged = StagedImage.objects.filter(pk=staged_id, owner=request.user).first()
-    if staged is None or staged.mime not in INLINE_TYPES:
+    if staged is None:
         raise Http404("No such image.")
-    return image_file(staged.image, staged.mime, max_age=86400)
+    return serve_image(staged.image, staged.mime, max_age=86400)
 
 
 @require_POST
@@ -448,43 +448,31 @@ def _elapsed(job: Job) -> int | None:
 
 @require_GET
 @login_required
-def job_input(request: AppRequest, job_id: UUID, position: int) -> FileResponse:
+def job_input(request: AppRequest, job_id: UUID, position: int) -> HttpResponse:
     job, _membership = get_job_for_user(request, job_id)
     item = job.inputs.filter(position=position).first()
-    if item is None or item.mime not in INLINE_TYPES:
+    if item is None:
         raise Http404("No such image.")
-    return image_file(item.image, item.mime, max_age=3600)
-
-
-def image_file(field: FieldFile, mime: str, *, max_age: int) -> FileResponse:
-    """A stored image, served as the type it was stored as and never as anything the
-    browser would run: no sniffing, and a policy that allows nothing."""
-    response = FileResponse(field.open("rb"), content_type=mime)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = f"private, max-age={max_age}"
-    return response
-
-
-# Only these are ever served, and always as what they are.
-INLINE_TYPES = {"image/png", "image/jpeg", "image/webp"}
+    return serve_image(item.image, item.mime, max_age=3600)
 
 
 @require_GET
 @login_required
-def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> FileResponse:
+def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> HttpResponse:
     job, _membership = get_job_for_user(request, job_id)
     image = job.images.filter(index=index).first()
     if image is None or variant not in ("thumb", "original"):
         raise Http404("No such image.")
     field = image.thumbnail if variant == "thumb" else image.image
     mime = "image/webp" if variant == "thumb" else image.mime
-    if mime not in INLINE_TYPES:
-        raise Http404("No such image.")
-    response = image_file(field, mime, max_age=3600)
-    name = f"{job.model}-{str(job.pk)[:8]}-{index + 1}.{mime.split('/')[1]}"
-    disposition = "attachment" if request.GET.get("download") else "inline"
-    if disposition == "attachment" and variant == "original":
+    attachment = bool(request.GET.get("download"))
+    response = serve_image(
+        field,
+        mime,
+        max_age=3600,
+        filename=f"{job.model}-{str(job.pk)[:8]}-{index + 1}.{mime.split('/')[1]}",
+        attachment=attachment,
+    )
+    if attachment and variant == "original":
         record(request, Entry.Action.DOWNLOAD, f"{job} image {index + 1}", team=job.team)
-    response["Content-Disposition"] = f'{disposition}; filename="{name}"'
     return response
