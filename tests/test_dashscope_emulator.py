@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
+import time
 
 import httpx
 import pytest
@@ -414,6 +416,39 @@ def test_a_sync_call_needs_a_free_running_slot(emulated):
     assert busy.status_code == 429 and busy.json()["code"] == "Throttling"
     emulated.clock.advance(5)
     assert emulated.post(Endpoint.MULTIMODAL_GENERATION, t2i_body()).status_code == 200
+
+
+def test_a_task_sent_during_a_sync_call_waits_for_the_slot_the_call_holds(emulated):
+    emulated.emulator.config.max_running_per_model = 1
+    release = threading.Event()
+    real_sleep = emulated.clock.sleep
+
+    def held_sleep(seconds: float) -> None:
+        release.wait(timeout=10)  # the sync call is in progress until the test says
+        real_sleep(seconds)
+
+    emulated.clock.sleep = held_sleep  # type: ignore[method-assign]
+    answers: list[httpx.Response] = []
+    call = threading.Thread(
+        target=lambda: answers.append(emulated.post(Endpoint.MULTIMODAL_GENERATION, t2i_body()))
+    )
+    call.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not emulated.emulator._sync_calls["wan2.6-t2i"]:
+            assert time.monotonic() < deadline, "the sync call never started"
+            time.sleep(0.01)
+        task_id = submit(emulated, t2i_body())
+        emulated.clock.advance(2)  # past the task's least pending time, inside the call
+        assert fetch(emulated, task_id)["output"]["task_status"] == "PENDING"
+    finally:
+        release.set()
+        call.join(timeout=10)
+    assert answers and answers[0].status_code == 200
+    # The call ended 3 s after it began: the task took its slot then, and runs 3 s.
+    assert fetch(emulated, task_id)["output"]["task_status"] == "RUNNING"
+    emulated.clock.advance(1.5)
+    assert fetch(emulated, task_id)["output"]["task_status"] == "SUCCEEDED"
 
 
 def test_results_of_a_task_not_yet_scheduled_are_never_purged(emulated):

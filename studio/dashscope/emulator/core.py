@@ -195,7 +195,9 @@ class Emulator:
             self.results: dict[str, Result] = {}
             self._submits: dict[str, deque[float]] = defaultdict(deque)
             self._queries: deque[float] = deque()
-            self._sync_running: dict[str, int] = defaultdict(int)
+            # When each sync call in progress will end, per model: they hold running slots
+            # that the task scheduler must see.
+            self._sync_calls: dict[str, list[float]] = defaultdict(list)
             self.counts: dict[str, int] = defaultdict(int)
             self.requests: deque[dict[str, Any]] = deque(maxlen=2000)
             self.submitted_models: list[str] = []
@@ -346,20 +348,28 @@ class Emulator:
         except Exception:
             raise DownloadFailed(url_for_log(url)) from None
 
-    def _start_sync(self, model: str) -> bool:
+    def _start_sync(self, model: str) -> float | None:
         """A sync call takes one of the model's running slots, or is turned away: unlike a
-        task, it has no queue to wait in."""
+        task, it has no queue to wait in. Returns when the call will end, or None."""
         now = self.clock.now()
         with self._lock:
-            running = sum(
+            busy = sum(
                 1
                 for t in self.tasks.values()
                 if t.spec.name == model and t.status(now, self.config.task_ttl_seconds) == "RUNNING"
-            )
-            if running + self._sync_running[model] >= self.config.max_running_per_model:
-                return False
-            self._sync_running[model] += 1
-            return True
+            ) + sum(1 for end in self._sync_calls[model] if end > now)
+            if busy >= self.config.max_running_per_model:
+                return None
+            end = now + self.config.running_seconds
+            self._sync_calls[model].append(end)
+            # Tasks waiting for a slot now wait for this call too.
+            self._schedule(model, now)
+            return end
+
+    def _end_sync(self, model: str, end: float) -> None:
+        with self._lock:
+            self._sync_calls[model].remove(end)
+            self._schedule(model, self.clock.now())
 
     def _plan_outputs(
         self, spec: ModelSpec, generation: GenerationRequest, size: tuple[int, int], count: int
@@ -405,14 +415,14 @@ class Emulator:
     ) -> EmResponse:
         size = output_size(generation)
         count = images_requested(generation)
-        if not self._start_sync(spec.name):
+        sync_end = self._start_sync(spec.name)
+        if sync_end is None:
             self.counts["throttled.running"] += 1
             raise WireError(429, "Throttling", "Requests throttling triggered.")
         try:
             self.clock.sleep(self.config.running_seconds)
         finally:
-            with self._lock:
-                self._sync_running[spec.name] -= 1
+            self._end_sync(spec.name, sync_end)
         if "#unsafe-output" in triggers:
             raise WireError(
                 400, "DataInspectionFailed", "Output data may contain inappropriate content."
@@ -499,6 +509,7 @@ class Emulator:
         started = [t for t in tasks if t.scheduled and t.start_at <= now]
         waiting = [t for t in tasks if not (t.scheduled and t.start_at <= now)]
         slots = [t.end_at for t in started if t.end_at > now]
+        slots += [end for end in self._sync_calls[model] if end > now]
         slots += [now] * max(0, self.config.max_running_per_model - len(slots))
         heapq.heapify(slots)
         for task in waiting:
