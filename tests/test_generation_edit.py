@@ -246,9 +246,15 @@ def test_use_as_input_and_remix_start_an_edit_from_a_job(pipeline: Pipeline, mem
 
     edit_post(client, [str(staged.pk)], {str(staged.pk): "100,100,600,600"}, prompt="Bluer")
     edited = Job.objects.get(kind=Job.Kind.EDIT)
-    page = client.get(reverse("edit") + f"?remix={edited.pk}").content.decode()
-    assert "Bluer</textarea>" in page and 'value="100,100,600,600"' in page
+    remix = client.get(reverse("edit") + f"?remix={edited.pk}")
     assert StagedImage.objects.count() == 2  # the remix has its own copy
+    copy = StagedImage.objects.latest("created_at")
+    assert f"input={copy.pk}" in remix["Location"]
+    for _ in range(2):  # a reload shows the same copy rather than staging another
+        page = client.get(remix["Location"]).content.decode()
+        assert "Bluer</textarea>" in page and 'value="100,100,600,600"' in page
+        assert f'data-input="{copy.pk}"' in page
+    assert StagedImage.objects.count() == 2
 
 
 def test_the_job_page_shows_each_reference_image_with_its_regions(designer_client):

@@ -427,7 +427,7 @@ def test_an_edit_reads_its_inputs_from_the_bucket_and_results_feed_new_edits(
     assert used.status_code == 302 and str(staged.pk) in used["Location"]
     assert f"staged/{member.user_id}/{staged.pk}.png" in bucket.object_keys()
 
-    remix = client.get(reverse("edit") + f"?remix={job.pk}")
+    remix = client.get(reverse("edit") + f"?remix={job.pk}", follow=True)
     assert remix.status_code == 200 and StagedImage.objects.count() == 2
     retried = client.post(reverse("job-retry", args=[job.pk]))
     again = Job.objects.exclude(pk=job.pk).get()

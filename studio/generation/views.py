@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -202,11 +203,19 @@ def edit(request: AppRequest) -> HttpResponse:
     spec = _chosen_spec(request, Kind.EDIT, membership, remix.model if remix else "")
     problems: list[str] = []
     if remix:
+        if "input" not in request.GET:
+            # Staged once, then named in the address: a reload shows the same copies
+            # instead of staging the job's images again.
+            staged = _restage_job_inputs(membership, remix, spec)
+            query = [("remix", str(remix.pk)), ("model", spec.name)]
+            for staged_id, boxes in staged:
+                query += [("input", staged_id), (f"boxes-{staged_id}", boxes)]
+            return redirect(f"{reverse('edit')}?{urlencode(query)}")
         form = GenerationForm(
             spec, kind=Kind.EDIT, initial=_remix_initial(remix), team=membership.team
         )
-        inputs = assess_inputs(membership, _restage_job_inputs(membership, remix, spec), spec)
-        return _render_edit(request, membership, form, inputs)
+        items = [(i, request.GET.get(f"boxes-{i}", "")) for i in request.GET.getlist("input")]
+        return _render_edit(request, membership, form, assess_inputs(membership, items, spec))
     if request.method == "GET":
         form = GenerationForm(
             spec,
