@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.accounts.models import Membership
+from studio.audit.models import Entry
 from studio.gallery.forms import PAGE_SIZE
 from studio.gallery.models import Activity, Star
 from studio.generation.models import GeneratedImage, Job
@@ -412,6 +413,27 @@ def test_bulk_review_needs_a_reviewer(client, people):
     client.post(reverse("gallery-bulk"), {"action": "state", "state": "approved", "image": ids})
     assert set(GeneratedImage.objects.values_list("review_state", flat=True)) == {"approved"}
     assert Activity.objects.filter(verb=Activity.Verb.REVIEWED).count() == 2
+    assert Entry.objects.filter(action=Entry.Action.REVIEW).count() == 2
+
+
+@pytest.mark.parametrize("action", ["state", "delete"])
+def test_a_bulk_action_costs_the_same_for_forty_images_as_for_two(client, people, action):
+    """A selection is written in a few statements, not a few per image."""
+
+    def run(count: int) -> int:
+        ids = [create_generated_image(people["designer"]).pk for _ in range(count)]
+        with CaptureQueriesContext(connection) as queries:
+            client.post(
+                reverse("gallery-bulk"), {"action": action, "state": "approved", "image": ids}
+            )
+        return len(queries)
+
+    client.force_login(people["owner"].user)
+    assert run(40) == run(2)
+    verb = Activity.Verb.REVIEWED if action == "state" else Activity.Verb.DELETED
+    assert Activity.objects.filter(verb=verb).count() == 42
+    audited = Entry.Action.REVIEW if action == "state" else Entry.Action.DELETE
+    assert Entry.objects.filter(action=audited).count() == 42
 
 
 def test_the_trash_hides_images_and_owners_restore_them_within_thirty_days(client, people, media):

@@ -22,7 +22,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio.accounts.models import Membership
-from studio.audit.models import Entry, record
+from studio.audit.models import Entry, entry, record
 from studio.gallery.access import gallery_membership, image_for, require, team_images
 from studio.gallery.forms import Cursor, GalleryFilter
 from studio.gallery.models import Activity, Board, BoardImage, Comment, Star
@@ -99,8 +99,7 @@ def image_review(request: AppRequest, image_id: int) -> HttpResponse:
     require(membership.can_review, "set review states")
     state = request.POST.get("state", "")
     if state in GeneratedImage.Review.values and state != image.review_state:
-        with transaction.atomic():
-            _set_state(image, state, request)
+        _set_state([image], state, request)
     if not request.htmx:
         return redirect("gallery-image", image_id=image.pk)
     response = render(
@@ -342,10 +341,7 @@ def bulk(request: AppRequest) -> HttpResponse:
         require(membership.can_review, "set review states")
         state = request.POST.get("state", "")
         if state in GeneratedImage.Review.values:
-            with transaction.atomic():
-                for image in images:
-                    if image.review_state != state:
-                        _set_state(image, state, request)
+            _set_state([i for i in images if i.review_state != state], state, request)
             messages.success(
                 request, f"{len(images)} image(s) now {GeneratedImage.Review(state).label.lower()}."
             )
@@ -359,8 +355,7 @@ def bulk(request: AppRequest) -> HttpResponse:
             messages.success(request, f"{len(images)} image(s) on the board “{board.name}”.")
     elif action == "delete":
         require(membership.can_manage, "delete images")
-        for image in images:
-            _trash(image, request)
+        _trash(images, request)
         messages.success(
             request,
             f"{len(images)} image(s) moved to the trash; owners can restore them for "
@@ -372,27 +367,38 @@ def bulk(request: AppRequest) -> HttpResponse:
     return redirect(back)
 
 
-def _set_state(image: GeneratedImage, state: str, request: AppRequest) -> None:
-    user = request.user
-    record(
-        request,
-        Entry.Action.REVIEW,
-        image,
-        team=image.team,
-        changes={"review_state": [image.review_state, state]},
-    )
-    GeneratedImage.objects.filter(pk=image.pk).update(
-        review_state=state, reviewed_by=user, reviewed_at=timezone.now()
-    )
-    Activity.objects.create(
-        team_id=image.team_id,
-        actor=user,
-        verb=Activity.Verb.REVIEWED,
-        image=image,
-        job_id=image.job_id,
-        detail=GeneratedImage.Review(state).label,
-    )
-    image.review_state = state
+def _set_state(images: list[GeneratedImage], state: str, request: AppRequest) -> None:
+    """Review images: one statement each for the rows, the audit log and the activity."""
+    if not images:
+        return
+    user, now, label = request.user, timezone.now(), GeneratedImage.Review(state).label
+    with transaction.atomic():
+        Entry.objects.bulk_create(
+            entry(
+                request,
+                Entry.Action.REVIEW,
+                image,
+                team=image.team,
+                changes={"review_state": [image.review_state, state]},
+            )
+            for image in images
+        )
+        GeneratedImage.objects.filter(pk__in=[image.pk for image in images]).update(
+            review_state=state, reviewed_by=user, reviewed_at=now
+        )
+        Activity.objects.bulk_create(
+            Activity(
+                team_id=image.team_id,
+                actor=user,
+                verb=Activity.Verb.REVIEWED,
+                image=image,
+                job_id=image.job_id,
+                detail=label,
+            )
+            for image in images
+        )
+    for image in images:
+        image.review_state = state
 
 
 def _zip_response(images: list[GeneratedImage], membership: Membership) -> HttpResponse:
@@ -434,18 +440,33 @@ def _zip_response(images: list[GeneratedImage], membership: Membership) -> HttpR
     return response
 
 
-def _trash(image: GeneratedImage, request: AppRequest) -> None:
+def _trash(images: list[GeneratedImage], request: AppRequest) -> None:
+    """Move images to the trash; those already there (a double click) are left alone."""
     user = request.user
-    if GeneratedImage.objects.filter(pk=image.pk, deleted_at__isnull=True).update(
-        deleted_at=timezone.now(), deleted_by=user
-    ):
-        record(request, Entry.Action.DELETE, image, team=image.team)
-        Activity.objects.create(
-            team_id=image.team_id,
-            actor=user,
-            verb=Activity.Verb.DELETED,
-            image=image,
-            job_id=image.job_id,
+    with transaction.atomic():
+        fresh = set(
+            GeneratedImage.objects.select_for_update()
+            .filter(pk__in=[image.pk for image in images], deleted_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        trashed = [image for image in images if image.pk in fresh]
+        if not trashed:
+            return
+        GeneratedImage.objects.filter(pk__in=fresh).update(
+            deleted_at=timezone.now(), deleted_by=user
+        )
+        Entry.objects.bulk_create(
+            entry(request, Entry.Action.DELETE, image, team=image.team) for image in trashed
+        )
+        Activity.objects.bulk_create(
+            Activity(
+                team_id=image.team_id,
+                actor=user,
+                verb=Activity.Verb.DELETED,
+                image=image,
+                job_id=image.job_id,
+            )
+            for image in trashed
         )
 
 
@@ -454,7 +475,7 @@ def _trash(image: GeneratedImage, request: AppRequest) -> None:
 def image_delete(request: AppRequest, image_id: int) -> HttpResponse:
     image, membership = image_for(request, image_id)
     require(membership.can_manage, "delete images")
-    _trash(image, request)
+    _trash([image], request)
     messages.success(
         request, f"Moved to the trash; owners can restore it for {GeneratedImage.TRASH_DAYS} days."
     )
