@@ -26,12 +26,24 @@ def get_membership(user: User | AnonymousUser, team: Team) -> Membership:
 
 def current_membership(user: User | AnonymousUser) -> Membership | None:
     """The membership the studio acts in: the user's first team by name, as the top bar
-    shows, until there is a team switcher."""
+    shows, until there is a team switcher.
+
+    Read once per request: the view and the page's top bar both ask, and request.user is
+    loaded afresh for every request.
+    """
     if not user.is_authenticated:
         return None
-    return (
+    cached = getattr(user, "_studio_membership", _UNREAD)
+    if cached is not _UNREAD:
+        return cached
+    membership = (
         Membership.objects.select_related("team", "user")
         .filter(user=user)
         .order_by("team__name")
         .first()
     )
+    user._studio_membership = membership  # type: ignore[union-attr]
+    return membership
+
+
+_UNREAD = object()

@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
-from studio.accounts.models import Membership, Period, QuotaCounter, Team
+from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.audit.models import Entry, record
 from studio.dashscope.catalog import MODELS
 
@@ -213,12 +213,11 @@ class MembershipAdmin(admin.ModelAdmin):
         now = timezone.now()
         for member in members.select_related("team", "user"):
             for period in ("day", "month"):
-                counter = QuotaCounter.objects.filter(
-                    team_id=member.team_id,
-                    user_id=member.user_id,
-                    period=period,
-                    starts_on=Period.containing(period, now).starts_on,
-                ).first()
+                counter = (
+                    QuotaCounter.objects.of(member.team_id, member.user_id)
+                    .current(period, now)
+                    .first()
+                )
                 if counter and counter.used:
                     # Reservations of jobs still running are kept: they settle as usual.
                     QuotaCounter.objects.filter(pk=counter.pk).update(used=0)
@@ -295,14 +294,7 @@ def _with_period_use(rows: QuerySet, *, team: Any, user: Any) -> QuerySet:
     day and month from the matching quota counters; 0 where there is none yet."""
     now = timezone.now()
     for period in ("day", "month"):
-        counters = QuotaCounter.objects.filter(
-            team_id=team,
-            period=period,
-            starts_on=Period.containing(period, now).starts_on,
-        )
-        counters = (
-            counters.filter(user__isnull=True) if user is None else counters.filter(user_id=user)
-        )
+        counters = QuotaCounter.objects.of(team, user).current(period, now)
         rows = rows.annotate(
             **{
                 f"{name}_{period}": Coalesce(Subquery(counters.values(name)[:1]), 0)

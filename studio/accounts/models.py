@@ -4,7 +4,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -143,6 +143,17 @@ class Period:
         return f"renews on {self.renews_at:%-d %B}"
 
 
+class QuotaCounterQuerySet(models.QuerySet["QuotaCounter"]):
+    def current(self, period: str, moment: datetime) -> QuotaCounterQuerySet:
+        """The counters of the day or month that contains `moment`."""
+        return self.filter(period=period, starts_on=Period.containing(period, moment).starts_on)
+
+    def of(self, team: Any, user: Any) -> QuotaCounterQuerySet:
+        """One person's counters in a team, or with user None the team's own."""
+        rows = self.filter(team=team)
+        return rows.filter(user__isnull=True) if user is None else rows.filter(user=user)
+
+
 class QuotaCounter(models.Model):
     """Images used and reserved in one day or month, by one person or by a whole team.
 
@@ -173,6 +184,8 @@ class QuotaCounter(models.Model):
     # still running, at each model's price when the job was created.
     cost_used = models.DecimalField(max_digits=14, decimal_places=4, default=0)
     cost_reserved = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+
+    objects = QuotaCounterQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -219,9 +232,7 @@ class QuotaCounter(models.Model):
         ids = []
         for user, name, limit, who in checks:
             period = Period.containing(name, moment)
-            counter, _ = cls.objects.get_or_create(
-                team=team, user=user, period=name, starts_on=period.starts_on
-            )
+            counter = cls.current_for(team, user, name, moment)
             rows = cls.objects.filter(pk=counter.pk)
             if limit is not None:
                 # The limit and any grant are read in the same statement that reserves:
@@ -275,12 +286,7 @@ class QuotaCounter(models.Model):
         ):
             if limit is None:
                 continue
-            counter = cls.objects.filter(
-                team=team,
-                user=user,
-                period=name,
-                starts_on=Period.containing(name, moment).starts_on,
-            ).first()
+            counter = cls.objects.of(team, user).current(name, moment).first()
             spent = (counter.used + counter.reserved) if counter else 0
             limit += counter.granted if counter else 0
             rows.append((label, max(0, limit - spent), limit))
@@ -291,25 +297,26 @@ class QuotaCounter(models.Model):
         """(money left, budget) for the team this month, or None without a budget."""
         if team.monthly_budget is None:
             return None
-        counter = cls.objects.filter(
-            team=team,
-            user=None,
-            period="month",
-            starts_on=Period.containing("month", moment).starts_on,
-        ).first()
+        counter = cls.objects.of(team, None).current("month", moment).first()
         spent = (counter.cost_used + counter.cost_reserved) if counter else Decimal(0)
         return max(Decimal(0), team.monthly_budget - spent), team.monthly_budget
 
     @classmethod
     def grant(cls, membership: Membership, period: str, images: int, moment: datetime) -> None:
         """Let the person make `images` more in the current day or month."""
+        counter = cls.current_for(membership.team, membership.user, period, moment)
+        cls.objects.filter(pk=counter.pk).update(granted=F("granted") + images)
+
+    @classmethod
+    def current_for(cls, team: Team, user: Any, period: str, moment: datetime) -> QuotaCounter:
+        """The counter of the period containing `moment`, made at zero if there is none."""
         counter, _ = cls.objects.get_or_create(
-            team=membership.team,
-            user=membership.user,
+            team=team,
+            user=user,
             period=period,
             starts_on=Period.containing(period, moment).starts_on,
         )
-        cls.objects.filter(pk=counter.pk).update(granted=F("granted") + images)
+        return counter
 
     @classmethod
     def settle(
