@@ -430,10 +430,15 @@ class WorkerLease(models.Model):
         from django.db.models import Q
         from django.db.models.functions import Now
 
-        cls.objects.get_or_create(name=name)
         free = Q(until__isnull=True) | Q(until__lt=Now()) | Q(owner=owner)
         until = Now() + timedelta(seconds=seconds)
-        return bool(cls.objects.filter(free, name=name).update(owner=owner, until=until))
+        # One UPDATE on every pass; the row is made the first time only.
+        if cls.objects.filter(free, name=name).update(owner=owner, until=until):
+            return True
+        _, created = cls.objects.get_or_create(name=name)
+        return created and bool(
+            cls.objects.filter(free, name=name).update(owner=owner, until=until)
+        )
 
     @classmethod
     def release(cls, name: str, owner: str, state: dict | None = None) -> None:

@@ -40,8 +40,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Count, F, Max, Q
-from django.db.models.functions import Now
+from django.db.models import Count, F, Max, Q, Window
+from django.db.models.functions import Now, RowNumber
 from django.utils import timezone
 from PIL import Image
 
@@ -303,14 +303,26 @@ class Dispatcher:
             for model, _ in pairs
         }
         by_model: dict[str, list[Job]] = defaultdict(list)
-        for model, author_id in pairs:
-            room = room_by_model[model]
-            if room > 0:
-                # Each person's oldest few, enough to fill the room: a backlog of thousands
-                # costs no more than a single job, and hides nobody's job behind it.
-                by_model[model] += list(
-                    waiting.filter(model=model, author_id=author_id).order_by("created_at")[:room]
+        with_room = [model for model, room in room_by_model.items() if room > 0]
+        if with_room:
+            # Each person's oldest few per model, enough to fill the room, in one query: a
+            # backlog of thousands costs no more than a single job, and hides nobody's job
+            # behind it.
+            ranked = (
+                waiting.filter(model__in=with_room)
+                .annotate(
+                    rank=Window(
+                        RowNumber(),
+                        partition_by=[F("model"), F("author_id")],
+                        order_by=F("created_at").asc(),
+                    )
                 )
+                .filter(rank__lte=max(room_by_model[m] for m in with_room))
+                .order_by("created_at")
+            )
+            for job in ranked:
+                if job.rank <= room_by_model[job.model]:
+                    by_model[job.model].append(job)
         # When each person was last served per model: the longest-waiting goes first.
         last_served: dict[tuple[str, int], datetime] = {
             (row["model"], row["author_id"]): row["last"]
@@ -374,7 +386,16 @@ class Dispatcher:
         finally:
             for sender in senders.values():
                 sender.put(None)  # no more for this pass (a sender never waits forever)
-        # Each task id is committed as its answer arrives.
+        # Each task id is committed as its answer arrives. Tasks already at the provider,
+        # per model: only this dispatcher adds to them, so one count serves the batch.
+        watched: dict[str, int] = defaultdict(int)
+        if submissions:
+            watched.update(
+                Job.objects.filter(model__in=by_model, status__in=_WATCHED)
+                .values("model")
+                .annotate(count=Count("id"))
+                .values_list("model", "count")
+            )
         uncertain: dict[str, list[Job]] = defaultdict(list)
         for _ in submissions:
             job, submitted, error, answered_at, taken = answers.get()
@@ -382,8 +403,8 @@ class Dispatcher:
             if isinstance(error, SubmitUncertain):
                 job.log("submit: no answer from the provider", code=error.code)
                 uncertain[job.model].append(job)
-            else:
-                self._after_submit(job, submitted, error, answered_at)
+            elif self._after_submit(job, submitted, error, answered_at, watched[job.model]):
+                watched[job.model] += 1
         # Only now, with every answered task id committed, can the unanswered be told apart.
         for jobs in uncertain.values():
             self._reconcile_uncertain(jobs)
@@ -398,12 +419,19 @@ class Dispatcher:
                 answers.put((job, None, exc, self.now(), taken))
 
     def _after_submit(
-        self, job: Job, submitted: object, error: Exception | None, answered_at: datetime
-    ) -> None:
+        self,
+        job: Job,
+        submitted: object,
+        error: Exception | None,
+        answered_at: datetime,
+        ahead: int,
+    ) -> bool:
+        """Record a submit's answer; True if the job is now a task at the provider, behind
+        `ahead` others of its model."""
         now = self.now()
         if error is None:
             # The submit call's request id and outcome go on the state change they caused.
-            job.move(
+            return job.move(
                 Job.Status.PENDING,
                 expect=(Job.Status.SUBMITTING,),
                 message=f"Provider call: submit. Accepted as task {submitted.task_id}.",
@@ -411,10 +439,9 @@ class Dispatcher:
                 code="ok",
                 provider_task_id=submitted.task_id,
                 provider_request_id=submitted.request_id,
-                next_poll_at=self._first_poll(job, answered_at),
+                next_poll_at=self._first_poll(job, answered_at, ahead),
                 attempts=0,
             )
-            return
         if isinstance(error, RequestRefused):
             finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
         elif isinstance(error, DashScopeError) and error.retryable:
@@ -436,10 +463,10 @@ class Dispatcher:
                 code="SubmitFailed",
                 message="The studio could not send this job; nothing was charged.",
             )
+        return False
 
-    def _first_poll(self, job: Job, now: datetime) -> datetime:
+    def _first_poll(self, job: Job, now: datetime, ahead: int) -> datetime:
         seconds = self.forecast.duration(job.model)
-        ahead = Job.objects.filter(model=job.model, status__in=_WATCHED).exclude(pk=job.pk).count()
         if ahead >= self.limits.running_per_model:
             # It waits at the provider behind the running ones (first in, first out);
             # _slot_freed() brings this forward when it starts.
@@ -631,8 +658,15 @@ class Dispatcher:
         else:
             due = self._next_poll(job, status, times["provider_started_at"], now)
         if to != job.status:
-            job.move(to, expect=(job.status,), message="Running at the provider.", **times)
-        Job.objects.filter(pk=job.pk).update(next_poll_at=due, **times)
+            job.move(
+                to,
+                expect=(job.status,),
+                message="Running at the provider.",
+                next_poll_at=due,
+                **times,
+            )
+        else:
+            Job.objects.filter(pk=job.pk).update(next_poll_at=due, **times)
 
     def _next_poll(
         self, job: Job, status: TaskStatus, started: datetime | None, now: datetime
