@@ -20,6 +20,7 @@ retried download replaces rather than duplicates; a job is settled once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import logging
@@ -40,7 +41,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Count, F, Max, Q, Window
+from django.db.models import Case, Count, DateTimeField, F, Max, Q, Value, When, Window
 from django.db.models.functions import Now, RowNumber
 from django.utils import timezone
 from PIL import Image
@@ -49,7 +50,7 @@ from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
 from studio.dashscope.types import TaskResult, TaskStatus
 from studio.generation import messages
-from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
+from studio.generation.models import GeneratedImage, Job, JobEvent, LeaseTerm, QuotaCharge
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +228,8 @@ class Dispatcher:
         # Where a finished task's download goes: by default the same queue as any step.
         self.download_now = download_now or self.enqueue_step
         self.forecast = Forecast()
+        # What a pass does once its changes are committed: downloads, provider calls.
+        self._after_commit: list[Callable[[], None]] = []
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
 
     def close(self) -> None:
@@ -335,59 +338,59 @@ class Dispatcher:
             .annotate(last=Max("submit_started_at"))
         }
         never = datetime.min.replace(tzinfo=UTC)
+        # Who goes next, per model, within its room and its submit rate.
+        chosen: list[tuple[Job, datetime, float]] = []
+        for model, candidates in by_model.items():
+            room = room_by_model[model]
+            while room > 0 and candidates:
+                # Fair share: the person with the fewest jobs at the provider goes next, and
+                # among equals the one served longest ago, so one person's batch never holds
+                # a colleague back by more than a slot.
+                job = min(
+                    candidates,
+                    key=lambda j: (
+                        per_author[(model, j.author_id)],
+                        last_served.get((model, j.author_id), never),
+                        j.created_at,
+                    ),
+                )
+                taken = self.submits[model].take()
+                if taken is None:
+                    break
+                candidates.remove(job)
+                # Distinct times keep the order in which the provider will queue them.
+                chosen.append((job, now + timedelta(microseconds=len(chosen)), taken))
+                room -= 1
+                per_author[(model, job.author_id)] += 1
+                last_served[(model, job.author_id)] = now
+            room_by_model[model] = room
+        # All marked as sent in one commit, before any request leaves: a dispatcher that
+        # dies after this finds them SUBMITTING and looks for their tasks.
+        marked = _mark_sent([(job, sent_at) for job, sent_at, _ in chosen])
+        taken_for = {job.pk: taken for job, _, taken in chosen}
         submissions = []
         # One model's jobs go one after another, so the provider creates their tasks in our
         # order (the forecast and the recovery of an interrupted submit rely on it);
-        # different models go side by side. Each job is handed to its model's sender the
-        # moment it is marked as sent, so the first request leaves while the next is being
-        # marked; requests are built here, in the thread that owns the database connection.
+        # different models go side by side. Requests are built here, in the thread that
+        # owns the database connection, and each leaves as soon as it is built.
         answers: queue.SimpleQueue = queue.SimpleQueue()
         senders: dict[str, queue.SimpleQueue] = {}
         try:
-            for model, candidates in by_model.items():
-                room = room_by_model[model]
-                while room > 0 and candidates:
-                    # Fair share: the person with the fewest jobs at the provider goes next, and
-                    # among equals the one served longest ago, so one person's batch never holds
-                    # a colleague back by more than a slot.
-                    job = min(
-                        candidates,
-                        key=lambda j: (
-                            per_author[(model, j.author_id)],
-                            last_served.get((model, j.author_id), never),
-                            j.created_at,
-                        ),
-                    )
-                    taken = self.submits[model].take()
-                    if taken is None:
-                        break
-                    candidates.remove(job)
-                    # Distinct times keep the order in which the provider will queue them.
-                    sent_at = now + timedelta(microseconds=len(submissions))
-                    if not job.move(
-                        Job.Status.SUBMITTING,
-                        expect=(Job.Status.QUEUED,),
-                        message="Sent to the provider.",
-                        submit_started_at=sent_at,
-                    ):
-                        continue
-                    room -= 1
-                    per_author[(model, job.author_id)] += 1
-                    last_served[(model, job.author_id)] = now
-                    if not job.is_asynchronous:
-                        self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
-                        continue
-                    if model not in senders:
-                        senders[model] = queue.SimpleQueue()
-                        self.pool.submit(self._submit_in_order, senders[model], answers)
-                    senders[model].put((job, job.to_generation_request(), taken))
-                    submissions.append(job)
-                room_by_model[model] = room
+            for job in marked:
+                if not job.is_asynchronous:
+                    self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
+                    continue
+                if job.model not in senders:
+                    senders[job.model] = queue.SimpleQueue()
+                    self.pool.submit(self._submit_in_order, senders[job.model], answers)
+                senders[job.model].put((job, job.to_generation_request(), taken_for[job.pk]))
+                submissions.append(job)
         finally:
             for sender in senders.values():
                 sender.put(None)  # no more for this pass (a sender never waits forever)
-        # Each task id is committed as its answer arrives. Tasks already at the provider,
-        # per model: only this dispatcher adds to them, so one count serves the batch.
+        # Task ids are committed as their answers arrive, those that arrived together in
+        # one commit. Tasks already at the provider, per model: only this dispatcher adds
+        # to them, so one count serves the batch.
         watched: dict[str, int] = defaultdict(int)
         if submissions:
             watched.update(
@@ -397,14 +400,21 @@ class Dispatcher:
                 .values_list("model", "count")
             )
         uncertain: dict[str, list[Job]] = defaultdict(list)
-        for _ in submissions:
-            job, submitted, error, answered_at, taken = answers.get()
-            self.submits[job.model].answered(taken, answered_at.timestamp())
-            if isinstance(error, SubmitUncertain):
-                job.log("submit: no answer from the provider", code=error.code)
-                uncertain[job.model].append(job)
-            elif self._after_submit(job, submitted, error, answered_at, watched[job.model]):
-                watched[job.model] += 1
+        unanswered = len(submissions)
+        while unanswered:
+            arrived = [answers.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    arrived.append(answers.get_nowait())
+            unanswered -= len(arrived)
+            with transaction.atomic():
+                for job, submitted, error, answered_at, taken in arrived:
+                    self.submits[job.model].answered(taken, answered_at.timestamp())
+                    if isinstance(error, SubmitUncertain):
+                        job.log("submit: no answer from the provider", code=error.code)
+                        uncertain[job.model].append(job)
+                    elif self._after_submit(job, submitted, error, answered_at, watched[job.model]):
+                        watched[job.model] += 1
         # Only now, with every answered task id committed, can the unanswered be told apart.
         for jobs in uncertain.values():
             self._reconcile_uncertain(jobs)
@@ -469,28 +479,31 @@ class Dispatcher:
         seconds = self.forecast.duration(job.model)
         if ahead >= self.limits.running_per_model:
             # It waits at the provider behind the running ones (first in, first out);
-            # _slot_freed() brings this forward when it starts.
+            # _slots_freed() brings this forward when it starts.
             return now + timedelta(seconds=max(2 * (seconds or 1.0), 2.0))
         end = self.forecast.expected_end(job.model, now)
         return end or now + timedelta(seconds=poll_interval(0))
 
-    def _slot_freed(self, model: str, freed_at: datetime) -> None:
-        """The provider starts its oldest waiting task the moment a slot frees."""
+    def _slots_freed(self, model: str, times: list[datetime]) -> None:
+        """The provider starts its oldest waiting tasks, first in first out, the moment
+        slots free (at `times`, earliest first): their polls are brought forward."""
         running = self.limits.running_per_model
+        # Those running now are the oldest `running` tasks at the provider; the newest of
+        # them are the ones that just started, one per freed slot.
         oldest = list(
             Job.objects.filter(model=model, status__in=_WATCHED).order_by("submit_started_at")[
                 :running
             ]
         )
-        if len(oldest) < running:
-            return
-        starter = oldest[-1]
-        due = self.forecast.expected_end(model, freed_at) or freed_at + timedelta(
-            seconds=poll_interval(0)
-        )
-        due = max(due, self.now() + timedelta(seconds=0.05))
-        if starter.next_poll_at is None or starter.next_poll_at > due:
-            Job.objects.filter(pk=starter.pk).update(next_poll_at=due)
+        starters = oldest[max(0, running - len(times)) :]
+        soonest = self.now() + timedelta(seconds=0.05)
+        for starter, freed_at in zip(starters, times, strict=False):
+            due = self.forecast.expected_end(model, freed_at) or freed_at + timedelta(
+                seconds=poll_interval(0)
+            )
+            due = max(due, soonest)
+            if starter.next_poll_at is None or starter.next_poll_at > due:
+                Job.objects.filter(pk=starter.pk).update(next_poll_at=due)
 
     def _reconcile_uncertain(self, jobs: list[Job]) -> None:
         """Unanswered submits of one model: adopt the tasks the provider made for them.
@@ -609,22 +622,38 @@ class Dispatcher:
             (job, taken, self.pool.submit(self._fetch, job.provider_task_id))
             for job, taken in batch
         ]
-        Job.objects.filter(pk__in=[job.pk for job, _ in batch]).update(polls=F("polls") + 1)
-        for job, taken, future in futures:
-            result, error, answered_at = future.result()
-            self.queries.answered(taken, answered_at.timestamp())
-            if error is not None:
-                job.log("Provider call: status", request_id=error.request_id or "", code=error.code)
-                if job.status != Job.Status.TIMED_OUT and self.now() >= self._deadline(
-                    job, job.provider_submitted_at
-                ):
-                    # The provider cannot say how the task is doing: the designer is told
-                    # it is late, and the studio keeps asking.
-                    self._time_out(job, TaskStatus.RUNNING, {})
+        if not batch:
+            return
+        answered = [(job, taken, *future.result()) for job, taken, future in futures]
+        # What the answers change is written in one commit; downloads and cancels start
+        # after it.
+        freed: dict[str, list[datetime]] = defaultdict(list)
+        self._after_commit = []
+        with transaction.atomic():
+            Job.objects.filter(pk__in=[job.pk for job, _ in batch]).update(polls=F("polls") + 1)
+            for job, taken, result, error, answered_at in answered:
+                self.queries.answered(taken, answered_at.timestamp())
+                if error is not None:
+                    job.log(
+                        "Provider call: status", request_id=error.request_id or "", code=error.code
+                    )
+                    if job.status != Job.Status.TIMED_OUT and self.now() >= self._deadline(
+                        job, job.provider_submitted_at
+                    ):
+                        # The provider cannot say how the task is doing: the designer is
+                        # told it is late, and the studio keeps asking.
+                        self._time_out(job, TaskStatus.RUNNING, {})
+                        continue
+                    Job.objects.filter(pk=job.pk).update(
+                        next_poll_at=self.now() + timedelta(seconds=2)
+                    )
                     continue
-                Job.objects.filter(pk=job.pk).update(next_poll_at=self.now() + timedelta(seconds=2))
-                continue
-            self._observe(job, result, answered_at)
+                self._observe(job, result, answered_at, freed)
+            for model, times in freed.items():
+                self._slots_freed(model, sorted(times))
+        for then in self._after_commit:
+            then()
+        self._after_commit = []
 
     def _fetch(self, task_id: str) -> tuple[TaskResult | None, DashScopeError | None, datetime]:
         # The time of the answer, not of its processing, is what the forecast learns from.
@@ -633,7 +662,9 @@ class Dispatcher:
         except DashScopeError as error:
             return None, error, self.now()
 
-    def _observe(self, job: Job, result: TaskResult, answered_at: datetime) -> None:
+    def _observe(
+        self, job: Job, result: TaskResult, answered_at: datetime, freed: dict[str, list[datetime]]
+    ) -> None:
         now = self.now()
         times = {
             "provider_submitted_at": _provider_time(result.submit_time)
@@ -646,7 +677,7 @@ class Dispatcher:
             if status is TaskStatus.SUCCEEDED:
                 self.forecast.learn(job.model, result, answered_at)
             self._finished_at_provider(job, result, times)
-            self._slot_freed(job.model, self.forecast.ours(_provider_time(result.end_time)) or now)
+            freed[job.model].append(self.forecast.ours(_provider_time(result.end_time)) or now)
             return
         deadline = self._deadline(job, times["provider_submitted_at"])
         if job.status != Job.Status.TIMED_OUT and now >= deadline:
@@ -676,7 +707,7 @@ class Dispatcher:
         if seconds is None:
             return now + timedelta(seconds=cadence)
         if status is TaskStatus.PENDING:
-            # Waiting for a slot: _slot_freed() brings the poll forward when it starts.
+            # Waiting for a slot: _slots_freed() brings the poll forward when it starts.
             return now + timedelta(seconds=max(seconds, cadence))
         end = self.forecast.expected_end(job.model, self.forecast.ours(started) or now)
         if end is not None and end > now:
@@ -709,7 +740,8 @@ class Dispatcher:
                         f"{len(result.failures)} of the images failed at the provider",
                         code=result.failures[0].code,
                     )
-                self.download_now(job)
+                # Once the move is committed, or the step would find the job not ready.
+                self._after_commit.append(functools.partial(self.download_now, job))
             return
         job.log(
             "Provider call: status", request_id=result.request_id, code=result.code or status.value
@@ -746,15 +778,20 @@ class Dispatcher:
             **times,
         )
         if status is TaskStatus.PENDING and self.queries.take():
-            try:
-                self.client.cancel(job.provider_task_id)
-                job.log("Provider call: cancel after the timeout", code="ok")
-            except DashScopeError as error:
-                job.log(
-                    "Provider call: cancel after the timeout",
-                    request_id=error.request_id or "",
-                    code=error.code,
-                )
+            # A provider call: made once this pass's changes are committed, so no
+            # transaction waits on the network.
+            self._after_commit.append(functools.partial(self._cancel_timed_out, job))
+
+    def _cancel_timed_out(self, job: Job) -> None:
+        try:
+            self.client.cancel(job.provider_task_id)
+            job.log("Provider call: cancel after the timeout", code="ok")
+        except DashScopeError as error:
+            job.log(
+                "Provider call: cancel after the timeout",
+                request_id=error.request_id or "",
+                code=error.code,
+            )
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -771,6 +808,37 @@ class Dispatcher:
 
 
 _WATCHED = (Job.Status.PENDING, Job.Status.RUNNING)
+
+
+def _mark_sent(chosen: list[tuple[Job, datetime]]) -> list[Job]:
+    """Mark the chosen jobs as being sent, each at its own time, in one commit; those no
+    longer queued (cancelled meanwhile) are left out."""
+    if not chosen:
+        return []
+    with transaction.atomic():
+        still_queued = set(
+            Job.objects.select_for_update()
+            .filter(pk__in=[job.pk for job, _ in chosen], status=Job.Status.QUEUED)
+            .values_list("pk", flat=True)
+        )
+        marked = [(job, sent_at) for job, sent_at in chosen if job.pk in still_queued]
+        if not marked:
+            return []
+        Job.objects.filter(pk__in=still_queued).update(
+            status=Job.Status.SUBMITTING,
+            updated_at=timezone.now(),
+            submit_started_at=Case(
+                *[When(pk=job.pk, then=Value(sent_at)) for job, sent_at in marked],
+                output_field=DateTimeField(),
+            ),
+        )
+        JobEvent.objects.bulk_create(
+            JobEvent(job=job, status=Job.Status.SUBMITTING, message="Sent to the provider.")
+            for job, _ in marked
+        )
+    for job, sent_at in marked:
+        job.status, job.submit_started_at = Job.Status.SUBMITTING, sent_at
+    return [job for job, _ in marked]
 
 
 def _usage(result: TaskResult) -> dict | None:
