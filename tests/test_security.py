@@ -1,4 +1,5 @@
-"""The security baseline: deploy checks, the Content-Security-Policy, CSRF everywhere."""
+"""The security baseline: deploy checks, the Content-Security-Policy, CSRF everywhere, the
+login lockout."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import re
 import secrets
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 
 from tests.emulation import ROOT
-from tests.factories import named_patterns
+from tests.factories import DEFAULT_PASSWORD, named_patterns
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +99,99 @@ def test_a_person_sending_too_many_jobs_a_minute_gets_a_429_with_a_reason(
     from studio.generation.models import Job
 
     assert Job.objects.count() == 3
+
+
+# -- login lockout -----------------------------------------------------------------------
+
+
+def log_in(client: Client, username: str, password: str, *, url: str = "/accounts/login/", **kw):
+    return client.post(url, {"username": username, "password": password}, **kw)
+
+
+def test_repeated_failures_lock_the_username_out_with_a_page_saying_until_when(
+    client, designer, owner
+):
+    for _ in range(4):
+        response = log_in(client, designer.username, "wrong")
+        assert response.status_code == 200
+        assert "Please enter a correct username and password" in response.content.decode()
+    fifth = log_in(client, designer.username, "wrong")
+    until = AccessAttempt.objects.get().attempt_time + timedelta(minutes=15)
+    page = " ".join(fifth.content.decode().split())
+    assert fifth.status_code == 429
+    assert f"this account is locked until {until:%H:%M} UTC (in 15 minutes)" in page
+    assert "ask a staff member to unlock it" in page and 'name="password"' in page
+    assert "script-src 'self'" in fifth["Content-Security-Policy"]
+
+    # The right password changes nothing now, and neither does another address.
+    for address in ("127.0.0.1", "203.0.113.9"):
+        refused = log_in(client, designer.username, DEFAULT_PASSWORD, REMOTE_ADDR=address)
+        assert refused.status_code == 429 and "locked until" in refused.content.decode()
+        assert "_auth_user_id" not in client.session
+    # A colleague behind the same address is not locked out.
+    assert log_in(Client(), owner.username, DEFAULT_PASSWORD).status_code == 302
+
+    # Once the lockout has run its course, the right password works.
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=15, seconds=1))
+    assert log_in(client, designer.username, DEFAULT_PASSWORD).url == reverse("home")
+
+
+def test_a_successful_login_starts_the_count_again(client, designer):
+    for _ in range(4):
+        assert log_in(client, designer.username, "wrong").status_code == 200
+    assert log_in(client, designer.username, DEFAULT_PASSWORD).status_code == 302
+    client.post(reverse("logout"))
+    for _ in range(4):
+        assert log_in(client, designer.username, "wrong").status_code == 200
+    assert log_in(client, designer.username, DEFAULT_PASSWORD).status_code == 302
+
+
+def test_the_admin_login_counts_too_and_staff_unlock_in_the_admin(client, designer, owner):
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    admin_login = reverse("admin:login")
+    for _ in range(4):
+        assert log_in(client, designer.username, "wrong", url=admin_login).status_code == 200
+    locked = log_in(client, designer.username, "wrong", url=admin_login)
+    assert locked.status_code == 429 and "locked until" in locked.content.decode()
+    assert log_in(client, designer.username, DEFAULT_PASSWORD).status_code == 429
+
+    staff = Client()
+    staff.force_login(owner)
+    listing = staff.get(reverse("admin:axes_accessattempt_changelist")).content.decode()
+    assert designer.username in listing and "wrong" not in listing
+    attempt = AccessAttempt.objects.get(username=designer.username)
+    assert "wrong" not in attempt.post_data  # the password is never kept
+    unlock = staff.post(
+        reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"}
+    )
+    assert unlock.status_code == 302
+    assert log_in(client, designer.username, DEFAULT_PASSWORD).status_code == 302
+
+
+def test_the_test_clients_login_still_works(client, designer):
+    assert client.login(username=designer.username, password=DEFAULT_PASSWORD)
+    assert client.get(reverse("home")).status_code == 200
+    assert not Client().login(username=designer.username, password="wrong")
+
+
+def test_the_failure_limit_and_lockout_length_come_from_the_environment():
+    env = {
+        **os.environ,
+        "DJANGO_SECRET_KEY": "x",
+        "STUDIO_LOGIN_FAILURES": "3",
+        "STUDIO_LOGIN_LOCKOUT_MINUTES": "40",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import studio.settings as s; print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["3", "0:40:00"], result.stderr
