@@ -4,6 +4,7 @@ The README's "Configuration" table lists every variable read here.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "axes",
     "studio.accounts",
     "studio.generation",
     "studio.gallery",
@@ -103,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # --- Security baseline. ---
@@ -138,6 +142,31 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# Login lockout (django-axes), counted in the database so every web process shares it.
+# Failures count per username, from whichever address they come: a password guessed from
+# many addresses is stopped all the same, where counting per username and address would
+# give a botnet that many tries per address. Counting per address alone would let one
+# person's mistakes lock out a whole office behind one address. The price: someone who
+# knows a username can keep its owner locked out; staff unlock in the admin (Access
+# attempts). The admin's login is covered too; a successful login starts the count again.
+STUDIO_LOGIN_FAILURES = env_int("STUDIO_LOGIN_FAILURES", 5)
+STUDIO_LOGIN_LOCKOUT_MINUTES = env_int("STUDIO_LOGIN_LOCKOUT_MINUTES", 15)
+AUTHENTICATION_BACKENDS = [
+    "studio.accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = STUDIO_LOGIN_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=STUDIO_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+# Tries while locked out do not push the end back, so the time the page gives holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "studio.accounts.views.locked_out"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# axes.W006 warns that a lockout without the address can be dodged by changing user agent
+# or cookies: true when those are part of what is counted, not of the username alone.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 ROOT_URLCONF = "studio.urls"
 WSGI_APPLICATION = "studio.wsgi.application"

@@ -5,16 +5,19 @@ All waiting happens on the emulator's fake clock: `emulated.sleeps` records each
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
 from studio.dashscope.catalog import Endpoint
-from studio.dashscope.client import DashScopeClient, RetryPolicy
+from studio.dashscope.client import DashScopeClient, RetryPolicy, Timeouts, tls_context
 from studio.dashscope.emulator.config import FaultRule
 from studio.dashscope.errors import DashScopeError, SubmitUncertain
 from studio.dashscope.types import GenerationRequest, InputImage, TaskStatus
 from studio.dashscope.wire import build_body
 from tests.emulation import API_KEY, Emulated, make_image, png_size
+from tests.servers import HelloCatcher
 
 T2I = GenerationRequest(model="wan2.6-t2i", prompt="a lighthouse at dusk", size="1280*1280", n=2)
 
@@ -278,49 +281,118 @@ def test_an_answer_without_json_is_an_error_not_a_crash(emulated: Emulated):
     assert error.value.status == 502
 
 
-def test_a_provider_looking_host_that_resolves_inside_is_refused(emulated: Emulated):
-    url = "https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com/a.png?Expires=1&Signature=x"
-    fetched: list[str] = []
+# -- result downloads over real sockets: what the client dials, reads and refuses --------
 
-    def serve(request: httpx.Request) -> httpx.Response:
-        fetched.append(str(request.url.host))
-        return httpx.Response(200, content=make_image(64, 64))
-
-    for address in ("10.0.0.5", "127.0.0.1", "169.254.169.254", "::1", "192.168.1.2"):
-        client = DashScopeClient(
-            api_key=API_KEY,
-            base_url="http://dashscope.emulator/api/v1",
-            transport=httpx.MockTransport(serve),
-            resolve=lambda host, a=address: [a],
-        )
-        with pytest.raises(DashScopeError, match="internal address"):
-            client.download(url)
-    public = DashScopeClient(
-        api_key=API_KEY,
-        base_url="http://dashscope.emulator/api/v1",
-        transport=httpx.MockTransport(serve),
-        resolve=lambda host: ["47.88.1.10"],
-    )
-    assert png_size(public.download(url)) == (64, 64)
-    assert fetched == ["dashscope-result-bj.oss-cn-beijing.aliyuncs.com"]
+OSS_HOST = "dashscope-result-bj.oss-cn-beijing.aliyuncs.com"
+OSS_URL = f"https://{OSS_HOST}/a.png?Expires=1&Signature=c2lnbmVk"
+PUBLIC = "47.88.1.10"  # an address an OSS bucket could have
 
 
-def test_a_redirect_from_a_result_url_is_not_followed(emulated: Emulated):
-    url = "https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com/a.png?Expires=1&Signature=x"
-    seen: list[str] = []
+def network_client(base_url: str = "https://dashscope-intl.aliyuncs.com/api/v1", **kwargs):
+    """A client with no injected transport: downloads open real connections."""
+    kwargs.setdefault("sleep", lambda s: None)
+    return DashScopeClient(api_key=API_KEY, base_url=base_url, **kwargs)
 
-    def redirect(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url.host))
-        return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest"})
 
-    client = DashScopeClient(
-        api_key=API_KEY,
-        base_url="http://dashscope.emulator/api/v1",
-        transport=httpx.MockTransport(redirect),
-        resolve=lambda host: ["47.88.1.10"],
-        sleep=lambda s: None,
-    )
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ["169.254.169.254"],  # the cloud metadata service
+        ["127.0.0.1"],
+        ["::1"],
+        ["10.0.0.5"],
+        ["192.168.1.2"],
+        ["100.100.100.200"],  # Alibaba Cloud's metadata service, in shared address space
+        ["::ffff:169.254.169.254"],  # the same, written as IPv6
+        [PUBLIC, "10.0.0.5"],  # one internal answer among public ones is enough
+        [],
+    ],
+)
+def test_a_provider_looking_host_that_resolves_inside_is_never_dialled(dials, answers):
+    client = network_client(resolve=lambda host: answers)
     with pytest.raises(DashScopeError) as error:
-        client.download(url)
+        client.download(OSS_URL)
+    assert error.value.code == "ResultURLRefused" and not error.value.retryable
+    assert "internal address" in error.value.message and "Signature" not in str(error.value)
+    assert dials.addresses == []
+
+
+def test_the_address_dialled_is_the_address_checked_even_when_dns_changes_its_answer(dials):
+    # DNS rebinding: a public answer for the check, the metadata service for the connection.
+    answers = iter([[PUBLIC], ["169.254.169.254"]])
+    asked: list[str] = []
+
+    def rebinding(host: str) -> list[str]:
+        asked.append(host)
+        return next(answers)
+
+    catcher = HelloCatcher()
+    dials.routes[(PUBLIC, 443)] = ("127.0.0.1", catcher.port)
+    client = network_client(resolve=rebinding)
+    try:
+        with pytest.raises(DashScopeError) as error:
+            client.download(OSS_URL)
+    finally:
+        catcher.close()
+    # The first try dialled the public address it had checked, and spoke TLS to it under
+    # the bucket's name (the catcher hung up, so that try failed and was retried). The
+    # retry resolved again, got the metadata address, and refused without dialling it.
+    assert dials.addresses == [(PUBLIC, 443)]
+    assert OSS_HOST.encode() in catcher.received  # the TLS server name (SNI)
+    assert asked == [OSS_HOST, OSS_HOST]
+    assert error.value.code == "ResultURLRefused"
+    assert tls_context().check_hostname  # the certificate must name the bucket too
+
+
+def test_a_redirect_from_a_result_url_is_not_followed(dials, result_server):
+    client = network_client(f"{result_server.origin}/api/v1")
+    with pytest.raises(DashScopeError) as error:
+        client.download(result_server.url("redirect"))
     assert error.value.status == 302 and not error.value.retryable
-    assert seen == ["dashscope-result-bj.oss-cn-beijing.aliyuncs.com"]
+    assert result_server.requests == ["/results/redirect.png?Expires=1&Signature=c2lnbmVk"]
+    assert dials.addresses == [("127.0.0.1", result_server.port)]
+
+
+def test_the_configured_api_origin_is_trusted_for_downloads_on_the_loopback(dials, result_server):
+    # The emulator serves its results next to its API on 127.0.0.1: that stays allowed,
+    # and any other loopback port does not.
+    client = network_client(f"{result_server.origin}/api/v1")
+    assert png_size(client.download(result_server.url("ok"))) == (64, 64)
+    other = network_client(f"http://127.0.0.1:{result_server.port + 1}/api/v1")
+    with pytest.raises(DashScopeError) as error:
+        other.download(result_server.url("ok"))
+    assert error.value.code == "ResultURLRefused"
+    assert dials.addresses == [("127.0.0.1", result_server.port)]
+
+
+def test_an_endless_body_is_cut_off_at_the_byte_cap(dials, result_server):
+    cap = 512 * 1024
+    client = network_client(f"{result_server.origin}/api/v1", max_download_bytes=cap)
+    started = time.monotonic()
+    with pytest.raises(DashScopeError) as error:
+        client.download(result_server.url("endless"))
+    assert error.value.code == "ResultTooLarge" and not error.value.retryable
+    assert time.monotonic() - started < 5
+    # Read no further than the chunk that crossed the cap (httpcore reads 64 KiB at once).
+    assert cap < dials.received <= cap + 2 * 64 * 1024
+    assert len(dials.sockets) == 1
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "code"), [("trickle", "DownloadTimeout"), ("silent", "ReadTimeout")]
+)
+def test_a_slow_body_is_cut_off_at_the_deadline(dials, result_server, behaviour, code):
+    deadline = 1.0
+    client = network_client(
+        f"{result_server.origin}/api/v1",
+        timeouts=Timeouts(download=deadline),
+        retry=RetryPolicy(attempts=1),
+    )
+    started = time.monotonic()
+    with pytest.raises(DashScopeError) as error:
+        client.download(result_server.url(behaviour))
+    elapsed = time.monotonic() - started
+    assert code in f"{error.value.code}: {error.value.message}"
+    assert error.value.retryable  # a slow bucket may be quicker next time
+    assert deadline <= elapsed < deadline + 1.0
+    assert dials.received < 64 * 1024

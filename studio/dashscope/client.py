@@ -11,11 +11,9 @@ twice.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import random
 import re
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -29,6 +27,8 @@ import httpx
 
 from studio.dashscope.catalog import get_model
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
+from studio.dashscope.guard import InternalAddress, PublicAddressTransport, Resolver
+from studio.dashscope.guard import resolve as resolve_host
 from studio.dashscope.redaction import url_for_log
 from studio.dashscope.types import (
     GenerationRequest,
@@ -135,7 +135,7 @@ class DashScopeClient:
         rng: Callable[[], float] = random.random,
         workspace: str | None = None,
         max_download_bytes: int = 128 * 1024 * 1024,
-        resolve: Callable[[str], list[str]] | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("A DashScope API key is required.")
@@ -144,7 +144,6 @@ class DashScopeClient:
         self.retry = retry or RetryPolicy()
         self._sleep, self._clock, self._rng = sleep, clock, rng
         self.max_download_bytes = max_download_bytes
-        self._resolve = resolve or _resolve
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         if workspace:
             headers["X-DashScope-WorkSpace"] = workspace
@@ -157,11 +156,18 @@ class DashScopeClient:
             follow_redirects=False,  # a redirect is never part of the protocol
             trust_env=False,  # no proxy from the environment sees the key
         )
-        # Downloads go through a client of their own: the API key stays with the API calls.
-        self._downloads = httpx.Client(
-            transport=transport, verify=tls_context(), follow_redirects=False, trust_env=False
-        )
         self._base_origin = _origin(self.base_url)
+        # Downloads go through a client of their own: the API key stays with the API calls.
+        # Over the network they connect only to public addresses, checked as the socket is
+        # opened; the API's own origin is trusted, as it is for the API calls. An injected
+        # transport (the in-process emulator, tests) opens no connections at all.
+        _scheme, api_host, api_port = self._base_origin
+        downloads = transport or PublicAddressTransport(
+            verify=tls_context(),
+            resolver=resolve or resolve_host,
+            trusted=[(api_host, api_port or 443)],
+        )
+        self._downloads = httpx.Client(transport=downloads, follow_redirects=False, trust_env=False)
 
     def close(self) -> None:
         self._http.close()
@@ -261,13 +267,6 @@ class DashScopeClient:
                 message=f"Not a provider result URL: {url_for_log(url)}",
                 retryable=False,
             )
-        if _origin(url) != self._base_origin and self._points_inside(url):
-            raise DashScopeError(
-                status=None,
-                code="ResultURLRefused",
-                message=f"{url_for_log(url)} resolves to an internal address.",
-                retryable=False,
-            )
         attempt = 0
         while True:
             attempt += 1
@@ -285,22 +284,11 @@ class DashScopeClient:
         # The emulator serves its results next to its API: same origin as the base URL.
         return _origin(url) == self._base_origin
 
-    def _points_inside(self, url: str) -> bool:
-        """Whether a result host resolves to an address no public bucket would have."""
-        host = urlsplit(url).hostname or ""
-        try:
-            addresses = self._resolve(host)
-        except OSError:
-            return False  # unresolvable: the download itself will fail and be retried
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
-            if not ip.is_global:
-                return True
-        return False
-
     def _download_once(self, url: str) -> bytes:
         deadline = self._clock() + self.timeouts.download
-        timeout = self.timeouts.for_call(self.timeouts.read)
+        # The deadline is checked as bytes arrive; a server that stops sending is cut off by
+        # the read timeout, never longer than the whole download may take.
+        timeout = self.timeouts.for_call(min(self.timeouts.read, self.timeouts.download))
         try:
             with self._downloads.stream("GET", url, timeout=timeout) as response:
                 if response.status_code != 200:
@@ -330,6 +318,13 @@ class DashScopeClient:
                         )
                     chunks.append(chunk)
                 return b"".join(chunks)
+        except InternalAddress:
+            raise DashScopeError(
+                status=None,
+                code="ResultURLRefused",
+                message=f"{url_for_log(url)} resolves to an internal address.",
+                retryable=False,
+            ) from None
         except httpx.TransportError as exc:
             raise DashScopeError(
                 status=None,
@@ -435,10 +430,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or ""), port
-
-
-def _resolve(host: str) -> list[str]:
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)]
 
 
 def _oss_code(text: str) -> str | None:

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from axes.helpers import get_client_username, get_cool_off
+from axes.models import AccessAttempt
+from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+
+def locked_out(
+    request: HttpRequest, response: HttpResponse | None, credentials: dict[str, Any] | None
+) -> HttpResponse:
+    """The login page for a username locked out by too many failures, saying until when.
+
+    django-axes calls this instead of the login view's answer, on the site's login and the
+    admin's alike. The lockout ends a cool-off after the last failure counted.
+    """
+    username = get_client_username(request, credentials) or ""
+    last = AccessAttempt.objects.filter(username=username).aggregate(Max("attempt_time"))
+    cool_off = get_cool_off(request)
+    assert cool_off is not None  # settings.AXES_COOLOFF_TIME
+    until = (last["attempt_time__max"] or timezone.now()) + cool_off
+    context = {
+        "form": AuthenticationForm(request, initial={"username": username}),
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+        "locked_until": until,
+        # Rounded up: "in 15 minutes" right after the lockout, never "in 0 minutes".
+        "minutes_left": max(1, math.ceil((until - timezone.now()).total_seconds() / 60)),
+    }
+    return render(request, "registration/login.html", context, status=429)
