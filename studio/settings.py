@@ -346,14 +346,27 @@ Q_CLUSTER = {
     "save_limit": 1000,
 }
 
+# "json" for a log collector: one object per line, with the job id (studio.logs) on every
+# line the worker writes while it acts on a job. "plain" shows the id as job=<id>.
+STUDIO_LOG_FORMAT = env_str("STUDIO_LOG_FORMAT", "plain")
+if STUDIO_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(
+        f"STUDIO_LOG_FORMAT must be plain or json, got {STUDIO_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"log_context": {"()": "studio.logs.LogContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(job_label)s: %(message)s"},
+        "json": {"()": "studio.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": STUDIO_LOG_FORMAT,
+            "filters": ["log_context"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

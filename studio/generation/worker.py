@@ -20,7 +20,9 @@ retried download replaces rather than duplicates; a job is settled once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import inspect
 import io
 import logging
 import os
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -50,6 +53,7 @@ from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncert
 from studio.dashscope.types import TaskResult, TaskStatus
 from studio.generation import messages
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
+from studio.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,23 @@ DISPATCH_HOLD_SECONDS = 30  # how long an enqueued step may wait for a worker to
 THUMBNAIL_SIDE = 512
 MAX_RESULT_PIXELS = 4096 * 4096 * 2
 Clock = Callable[[], datetime]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def acting_on_job(func: Callable[P, R]) -> Callable[P, R]:
+    """Run `func` with its `job` argument's id, model and task id on every log line."""
+    position = list(inspect.signature(func).parameters).index("job")
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        job = args[position] if len(args) > position else kwargs["job"]
+        with log_context(job_id=job.pk, model=job.model, task_id=job.provider_task_id):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -414,10 +435,12 @@ class Dispatcher:
         while (item := batch.get()) is not None:
             job, request, taken = item
             try:
-                answers.put((job, self.client.submit(request), None, self.now(), taken))
+                with log_context(job_id=job.pk, model=job.model):
+                    answers.put((job, self.client.submit(request), None, self.now(), taken))
             except Exception as exc:  # handled in the dispatcher's thread
                 answers.put((job, None, exc, self.now(), taken))
 
+    @acting_on_job
     def _after_submit(
         self,
         job: Job,
@@ -547,6 +570,7 @@ class Dispatcher:
                     message=messages.SUBMIT_UNCERTAIN,
                 )
 
+    @acting_on_job
     def _hold_and_enqueue(self, job: Job) -> None:
         hold = Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS)
         Job.objects.filter(pk=job.pk).update(lease_owner="", lease_until=hold)
@@ -605,10 +629,7 @@ class Dispatcher:
             if taken is None:
                 break  # the rest keep their turn for the next pass
             batch.append((job, taken))
-        futures = [
-            (job, taken, self.pool.submit(self._fetch, job.provider_task_id))
-            for job, taken in batch
-        ]
+        futures = [(job, taken, self.pool.submit(self._fetch, job)) for job, taken in batch]
         Job.objects.filter(pk__in=[job.pk for job, _ in batch]).update(polls=F("polls") + 1)
         for job, taken, future in futures:
             result, error, answered_at = future.result()
@@ -626,13 +647,15 @@ class Dispatcher:
                 continue
             self._observe(job, result, answered_at)
 
-    def _fetch(self, task_id: str) -> tuple[TaskResult | None, DashScopeError | None, datetime]:
+    @acting_on_job
+    def _fetch(self, job: Job) -> tuple[TaskResult | None, DashScopeError | None, datetime]:
         # The time of the answer, not of its processing, is what the forecast learns from.
         try:
-            return self.client.fetch(task_id), None, self.now()
+            return self.client.fetch(job.provider_task_id), None, self.now()
         except DashScopeError as error:
             return None, error, self.now()
 
+    @acting_on_job
     def _observe(self, job: Job, result: TaskResult, answered_at: datetime) -> None:
         now = self.now()
         times = {
@@ -735,6 +758,7 @@ class Dispatcher:
             anchor = provider_submitted
         return anchor + timedelta(seconds=self.limits.timeout_seconds)
 
+    @acting_on_job
     def _time_out(self, job: Job, status: TaskStatus, times: dict) -> None:
         now = self.now()
         job.move(
@@ -786,6 +810,7 @@ def _usage(result: TaskResult) -> dict | None:
     }
 
 
+@acting_on_job
 def finish(job: Job, status: str, *, code: str = "", message: str = "") -> bool:
     """End a job and settle its quota for the images stored, in one transaction."""
     with transaction.atomic():
@@ -841,8 +866,12 @@ def claim(job_id: str, owner: str, *, seconds: float = STEP_LEASE_SECONDS) -> Jo
 def run_step(
     job_id: str, client: DashScopeClient, *, limits: Limits | None = None, now: Clock = timezone.now
 ) -> None:
-    limits = limits or Limits.from_settings()
     owner = worker_name()
+    with log_context(job_id=job_id, worker=owner):
+        _run_step(job_id, owner, client, limits or Limits.from_settings(), now)
+
+
+def _run_step(job_id: str, owner: str, client: DashScopeClient, limits: Limits, now: Clock) -> None:
     job = claim(job_id, owner, seconds=limits.step_lease_seconds)
     if job is None:
         return  # a duplicate delivery, or the job moved on: nothing to do
@@ -863,6 +892,7 @@ def run_step(
     _download_all(job, client, limits)
 
 
+@acting_on_job
 def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
     try:
         result = client.generate(job.to_generation_request())
@@ -900,6 +930,7 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
     return True
 
 
+@acting_on_job
 def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
     stored = set(job.images.values_list("index", flat=True))
     for index, url in enumerate(job.result_urls):
@@ -953,7 +984,8 @@ def _step_in_thread(job_id: str, client: DashScopeClient, limits: Limits) -> Non
     try:
         run_step(job_id, client, limits=limits)
     except Exception:
-        logger.exception("Downloading the results of job %s failed", job_id)
+        with log_context(job_id=job_id):
+            logger.exception("Downloading the results of job %s failed", job_id)
 
 
 def _close_pool_connections(pool: ThreadPoolExecutor, workers: int) -> None:
