@@ -84,12 +84,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
-    "django_q",
     "studio.accounts",
     "studio.generation",
     "studio.gallery",
     "studio.audit",
     "studio.core",
+    # After studio.core, whose `qcluster` (a graceful stop, a heartbeat) replaces this one's.
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -323,6 +324,8 @@ STUDIO_STEP_ATTEMPTS = env_int("STUDIO_STEP_ATTEMPTS", 3)
 STUDIO_STEP_LEASE_SECONDS = env_int("STUDIO_STEP_LEASE_SECONDS", 90)
 # How long a dead dispatcher blocks a new one; longer than a submit's timeouts (35 s).
 STUDIO_DISPATCHER_LEASE_SECONDS = env_int("STUDIO_DISPATCHER_LEASE_SECONDS", 45)
+# How often each worker cluster writes its heartbeat; three silent intervals mean it is down.
+STUDIO_WORKER_HEARTBEAT_SECONDS = env_int("STUDIO_WORKER_HEARTBEAT_SECONDS", 10)
 
 # django-q2 with the ORM broker: no Redis, and the admin shows queued and failed tasks.
 # `retry` must exceed `timeout`, or a task still running is handed to a second worker.

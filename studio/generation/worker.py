@@ -51,7 +51,7 @@ from PIL import Image
 from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
 from studio.dashscope.types import TaskResult, TaskStatus
-from studio.generation import messages
+from studio.generation import messages, shutdown
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.logs import log_context
 
@@ -1069,7 +1069,8 @@ def dispatch_for(
     wait_for_lease: float = 0.0,
 ) -> bool:
     """Run the dispatcher for up to `seconds`; True if jobs are still open and nobody has
-    been asked to carry on.
+    been asked to carry on. When the cluster is asked to stop, the slice ends after the
+    pass under way, and the next cluster's first worker starts a dispatcher again.
 
     With a `downloads` client, finished tasks are downloaded by threads of this process
     right away, rather than through the task queue: the images are stored sooner. The
@@ -1102,7 +1103,7 @@ def dispatch_for(
         dispatcher.resume(WorkerLease.handed_over("dispatcher"))
         # From now on a kick sees this dispatcher's lease instead.
         WorkerLease.objects.filter(name=KICK_LEASE).update(owner="", until=None)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not shutdown.requested():
             if not WorkerLease.acquire("dispatcher", owner, seconds=lease):
                 return False
             open_jobs = dispatcher.step()
@@ -1120,7 +1121,7 @@ def dispatch_for(
             WorkerLease.release("dispatcher", owner, dispatcher.rate_state())
         dispatcher.close()
         _close_pool_connections(pool, DOWNLOAD_THREADS)
-    if handed_over:
+    if handed_over or shutdown.requested():
         return False
     return open_jobs or Job.objects.filter(status__in=Job.OPEN).exists()
 
@@ -1133,7 +1134,7 @@ def _acquire_waiting(owner: str, lease: float, wait: float) -> bool:
 
     give_up = time.monotonic() + wait
     while not WorkerLease.acquire("dispatcher", owner, seconds=lease):
-        if time.monotonic() >= give_up:
+        if time.monotonic() >= give_up or shutdown.requested():
             return False
         time.sleep(0.02)
     return True
