@@ -1026,16 +1026,10 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
         raise
     except Exception as exc:
         raise InvalidResult(type(exc).__name__) from None
-    # Halving by box averaging before the final resample: half the time, no visible loss
-    # at gallery size. The conversion is then made on the small image.
-    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=1.0)
-    thumb = thumb.convert("RGB")
-    thumb_bytes = io.BytesIO()
-    thumb.save(thumb_bytes, format="WEBP", quality=80, method=2)
     ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt]
     name = default_storage.save(f"results/{job.pk}/{index}.{ext}", ContentFile(data))
     thumb_name = default_storage.save(
-        f"thumbs/{job.pk}/{index}.webp", ContentFile(thumb_bytes.getvalue())
+        f"thumbs/{job.pk}/{index}.webp", ContentFile(thumbnail_webp(thumb))
     )
     image_row, _ = GeneratedImage.objects.update_or_create(
         job=job,
@@ -1052,6 +1046,18 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
         },
     )
     return image_row
+
+
+def thumbnail_webp(image: Image.Image) -> bytes:
+    """The gallery's thumbnail of a loaded image, which is shrunk in place."""
+    if image.mode not in ("RGB", "RGBA", "L"):
+        image = image.convert("RGB")  # palette and 16-bit images shrink badly as they are
+    # Halving by box averaging before the final resample: half the time, no visible loss
+    # at gallery size. The conversion is then made on the small image.
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=1.0)
+    output = io.BytesIO()
+    image.convert("RGB").save(output, format="WEBP", quality=80, method=2)
+    return output.getvalue()
 
 
 DOWNLOAD_THREADS = 4
