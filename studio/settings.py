@@ -85,13 +85,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
-    "django_q",
     "axes",
     "studio.accounts",
     "studio.generation",
     "studio.gallery",
     "studio.audit",
     "studio.core",
+    # After studio.core, whose `qcluster` (a graceful stop, a heartbeat) replaces this one's.
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -352,6 +353,8 @@ STUDIO_STEP_ATTEMPTS = env_int("STUDIO_STEP_ATTEMPTS", 3)
 STUDIO_STEP_LEASE_SECONDS = env_int("STUDIO_STEP_LEASE_SECONDS", 90)
 # How long a dead dispatcher blocks a new one; longer than a submit's timeouts (35 s).
 STUDIO_DISPATCHER_LEASE_SECONDS = env_int("STUDIO_DISPATCHER_LEASE_SECONDS", 45)
+# How often each worker cluster writes its heartbeat; three silent intervals mean it is down.
+STUDIO_WORKER_HEARTBEAT_SECONDS = env_int("STUDIO_WORKER_HEARTBEAT_SECONDS", 10)
 
 # django-q2 with the ORM broker: no Redis, and the admin shows queued and failed tasks.
 # `retry` must exceed `timeout`, or a task still running is handed to a second worker.
@@ -375,14 +378,27 @@ Q_CLUSTER = {
     "save_limit": 1000,
 }
 
+# "json" for a log collector: one object per line, with the job id (studio.logs) on every
+# line the worker writes while it acts on a job. "plain" shows the id as job=<id>.
+STUDIO_LOG_FORMAT = env_str("STUDIO_LOG_FORMAT", "plain")
+if STUDIO_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(
+        f"STUDIO_LOG_FORMAT must be plain or json, got {STUDIO_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"log_context": {"()": "studio.logs.LogContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(job_label)s: %(message)s"},
+        "json": {"()": "studio.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": STUDIO_LOG_FORMAT,
+            "filters": ["log_context"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

@@ -6,9 +6,11 @@ from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from studio.accounts.models import Membership
+from studio.core.models import WorkerHeartbeat
 from studio.dashscope.catalog import Kind, models_for
 from studio.generation.models import Job
 from studio.http import AppRequest
@@ -35,6 +37,7 @@ def home(request: AppRequest) -> HttpResponse:
 
 
 @require_GET
+@never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     try:
         connection.ensure_connection()
@@ -42,3 +45,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
         logger.exception("Health check could not reach the database")
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def healthz_worker(request: HttpRequest) -> JsonResponse:
+    """200 while at least one worker cluster beats; for probes and monitors, no login."""
+    try:
+        workers = WorkerHeartbeat.fresh()
+    except DatabaseError:
+        logger.exception("Worker health check could not read the heartbeats")
+        return JsonResponse({"status": "database unavailable"}, status=503)
+    if not workers:
+        return JsonResponse({"status": "no worker", "workers": []}, status=503)
+    return JsonResponse({"status": "ok", "workers": workers})

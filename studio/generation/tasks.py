@@ -9,6 +9,7 @@ from django_q.tasks import async_task
 from studio.generation import provider, worker
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, StagedImage, WorkerLease
 from studio.generation.worker import KICK_LEASE
+from studio.logs import log_context
 
 # Short, so a stopping cluster (which lets running tasks finish) stops within seconds; the
 # hand-over to the next slice costs a fraction of a second.
@@ -35,7 +36,11 @@ def _run_dispatcher(*, wait_for_lease: float) -> None:
     def hand_over() -> None:
         async_task("studio.generation.tasks.take_over", group="dispatch")
 
-    with provider.get_client(retries=False) as client, provider.get_client() as downloads:
+    with (
+        log_context(worker=owner),
+        provider.get_client(retries=False) as client,
+        provider.get_client() as downloads,
+    ):
         still_open = worker.dispatch_for(
             DISPATCH_SLICE_SECONDS,
             client,

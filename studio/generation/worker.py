@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import io
 import logging
 import os
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -49,8 +51,9 @@ from PIL import Image
 from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
 from studio.dashscope.types import TaskResult, TaskStatus
-from studio.generation import messages
+from studio.generation import messages, shutdown
 from studio.generation.models import GeneratedImage, Job, JobEvent, LeaseTerm, QuotaCharge
+from studio.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,23 @@ DISPATCH_HOLD_SECONDS = 30  # how long an enqueued step may wait for a worker to
 THUMBNAIL_SIDE = 512
 MAX_RESULT_PIXELS = 4096 * 4096 * 2
 Clock = Callable[[], datetime]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def acting_on_job(func: Callable[P, R]) -> Callable[P, R]:
+    """Run `func` with its `job` argument's id, model and task id on every log line."""
+    position = list(inspect.signature(func).parameters).index("job")
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        job = args[position] if len(args) > position else kwargs["job"]
+        with log_context(job_id=job.pk, model=job.model, task_id=job.provider_task_id):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -424,10 +444,12 @@ class Dispatcher:
         while (item := batch.get()) is not None:
             job, request, taken = item
             try:
-                answers.put((job, self.client.submit(request), None, self.now(), taken))
+                with log_context(job_id=job.pk, model=job.model):
+                    answers.put((job, self.client.submit(request), None, self.now(), taken))
             except Exception as exc:  # handled in the dispatcher's thread
                 answers.put((job, None, exc, self.now(), taken))
 
+    @acting_on_job
     def _after_submit(
         self,
         job: Job,
@@ -560,6 +582,7 @@ class Dispatcher:
                     message=messages.SUBMIT_UNCERTAIN,
                 )
 
+    @acting_on_job
     def _hold_and_enqueue(self, job: Job) -> None:
         hold = Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS)
         Job.objects.filter(pk=job.pk).update(lease_owner="", lease_until=hold)
@@ -618,10 +641,7 @@ class Dispatcher:
             if taken is None:
                 break  # the rest keep their turn for the next pass
             batch.append((job, taken))
-        futures = [
-            (job, taken, self.pool.submit(self._fetch, job.provider_task_id))
-            for job, taken in batch
-        ]
+        futures = [(job, taken, self.pool.submit(self._fetch, job)) for job, taken in batch]
         if not batch:
             return
         answered = [(job, taken, *future.result()) for job, taken, future in futures]
@@ -655,13 +675,15 @@ class Dispatcher:
             then()
         self._after_commit = []
 
-    def _fetch(self, task_id: str) -> tuple[TaskResult | None, DashScopeError | None, datetime]:
+    @acting_on_job
+    def _fetch(self, job: Job) -> tuple[TaskResult | None, DashScopeError | None, datetime]:
         # The time of the answer, not of its processing, is what the forecast learns from.
         try:
-            return self.client.fetch(task_id), None, self.now()
+            return self.client.fetch(job.provider_task_id), None, self.now()
         except DashScopeError as error:
             return None, error, self.now()
 
+    @acting_on_job
     def _observe(
         self, job: Job, result: TaskResult, answered_at: datetime, freed: dict[str, list[datetime]]
     ) -> None:
@@ -767,6 +789,7 @@ class Dispatcher:
             anchor = provider_submitted
         return anchor + timedelta(seconds=self.limits.timeout_seconds)
 
+    @acting_on_job
     def _time_out(self, job: Job, status: TaskStatus, times: dict) -> None:
         now = self.now()
         job.move(
@@ -782,6 +805,7 @@ class Dispatcher:
             # transaction waits on the network.
             self._after_commit.append(functools.partial(self._cancel_timed_out, job))
 
+    @acting_on_job
     def _cancel_timed_out(self, job: Job) -> None:
         try:
             self.client.cancel(job.provider_task_id)
@@ -854,6 +878,7 @@ def _usage(result: TaskResult) -> dict | None:
     }
 
 
+@acting_on_job
 def finish(job: Job, status: str, *, code: str = "", message: str = "") -> bool:
     """End a job and settle its quota for the images stored, in one transaction."""
     with transaction.atomic():
@@ -909,8 +934,12 @@ def claim(job_id: str, owner: str, *, seconds: float = STEP_LEASE_SECONDS) -> Jo
 def run_step(
     job_id: str, client: DashScopeClient, *, limits: Limits | None = None, now: Clock = timezone.now
 ) -> None:
-    limits = limits or Limits.from_settings()
     owner = worker_name()
+    with log_context(job_id=job_id, worker=owner):
+        _run_step(job_id, owner, client, limits or Limits.from_settings(), now)
+
+
+def _run_step(job_id: str, owner: str, client: DashScopeClient, limits: Limits, now: Clock) -> None:
     job = claim(job_id, owner, seconds=limits.step_lease_seconds)
     if job is None:
         return  # a duplicate delivery, or the job moved on: nothing to do
@@ -931,6 +960,7 @@ def run_step(
     _download_all(job, client, limits)
 
 
+@acting_on_job
 def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
     try:
         result = client.generate(job.to_generation_request())
@@ -968,6 +998,7 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
     return True
 
 
+@acting_on_job
 def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
     stored = set(job.images.values_list("index", flat=True))
     for index, url in enumerate(job.result_urls):
@@ -1021,7 +1052,8 @@ def _step_in_thread(job_id: str, client: DashScopeClient, limits: Limits) -> Non
     try:
         run_step(job_id, client, limits=limits)
     except Exception:
-        logger.exception("Downloading the results of job %s failed", job_id)
+        with log_context(job_id=job_id):
+            logger.exception("Downloading the results of job %s failed", job_id)
 
 
 def _close_pool_connections(pool: ThreadPoolExecutor, workers: int) -> None:
@@ -1062,16 +1094,10 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
         raise
     except Exception as exc:
         raise InvalidResult(type(exc).__name__) from None
-    # Halving by box averaging before the final resample: half the time, no visible loss
-    # at gallery size. The conversion is then made on the small image.
-    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=1.0)
-    thumb = thumb.convert("RGB")
-    thumb_bytes = io.BytesIO()
-    thumb.save(thumb_bytes, format="WEBP", quality=80, method=2)
     ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt]
     name = default_storage.save(f"results/{job.pk}/{index}.{ext}", ContentFile(data))
     thumb_name = default_storage.save(
-        f"thumbs/{job.pk}/{index}.webp", ContentFile(thumb_bytes.getvalue())
+        f"thumbs/{job.pk}/{index}.webp", ContentFile(thumbnail_webp(thumb))
     )
     image_row, _ = GeneratedImage.objects.update_or_create(
         job=job,
@@ -1090,6 +1116,18 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
     return image_row
 
 
+def thumbnail_webp(image: Image.Image) -> bytes:
+    """The gallery's thumbnail of a loaded image, which is shrunk in place."""
+    if image.mode not in ("RGB", "RGBA", "L"):
+        image = image.convert("RGB")  # palette and 16-bit images shrink badly as they are
+    # Halving by box averaging before the final resample: half the time, no visible loss
+    # at gallery size. The conversion is then made on the small image.
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=1.0)
+    output = io.BytesIO()
+    image.convert("RGB").save(output, format="WEBP", quality=80, method=2)
+    return output.getvalue()
+
+
 DOWNLOAD_THREADS = 4
 KICK_LEASE = "dispatcher-kick"  # held while a kicked dispatcher waits in the task queue
 ADMISSION_ROUNDS = 3  # admissions in one pass, so polling is never held back for long
@@ -1105,7 +1143,8 @@ def dispatch_for(
     wait_for_lease: float = 0.0,
 ) -> bool:
     """Run the dispatcher for up to `seconds`; True if jobs are still open and nobody has
-    been asked to carry on.
+    been asked to carry on. When the cluster is asked to stop, the slice ends after the
+    pass under way, and the next cluster's first worker starts a dispatcher again.
 
     With a `downloads` client, finished tasks are downloaded by threads of this process
     right away, rather than through the task queue: the images are stored sooner. The
@@ -1138,7 +1177,7 @@ def dispatch_for(
         dispatcher.resume(WorkerLease.handed_over("dispatcher"))
         # From now on a kick sees this dispatcher's lease instead.
         WorkerLease.objects.filter(name=KICK_LEASE).update(owner="", until=None)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not shutdown.requested():
             if not WorkerLease.acquire("dispatcher", owner, seconds=lease):
                 return False
             open_jobs = dispatcher.step()
@@ -1156,7 +1195,7 @@ def dispatch_for(
             WorkerLease.release("dispatcher", owner, dispatcher.rate_state())
         dispatcher.close()
         _close_pool_connections(pool, DOWNLOAD_THREADS)
-    if handed_over:
+    if handed_over or shutdown.requested():
         return False
     return open_jobs or Job.objects.filter(status__in=Job.OPEN).exists()
 
@@ -1169,7 +1208,7 @@ def _acquire_waiting(owner: str, lease: float, wait: float) -> bool:
 
     give_up = time.monotonic() + wait
     while not WorkerLease.acquire("dispatcher", owner, seconds=lease):
-        if time.monotonic() >= give_up:
+        if time.monotonic() >= give_up or shutdown.requested():
             return False
         time.sleep(0.02)
     return True

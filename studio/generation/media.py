@@ -1,0 +1,189 @@
+"""The media store against the database: files missing, files changed, files nobody uses.
+
+Everything goes through the storage API (listdir, size, open, get_modified_time, save,
+delete), never through local paths, so the check works the same on a local directory and
+on an S3 bucket.
+
+What a repair does, and what it never does: a missing thumbnail is made again from its
+original; a file no row refers to is deleted once it is older than a grace period (a
+result being stored right now is written before its row); a row is never deleted, and
+neither is a file a row refers to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.db.models import Q
+from PIL import Image
+
+from studio.generation.models import GeneratedImage, JobInput, StagedImage
+from studio.generation.worker import thumbnail_webp
+
+# Where store_result() writes results and thumbnails.
+RESULTS_DIR = "results"
+THUMBS_DIR = "thumbs"
+
+
+def upload_dir(model: type[JobInput] | type[StagedImage]) -> str:
+    """The top folder a model's `upload_to` puts its files in."""
+    name = model._meta.get_field("image").generate_filename(model(), "sample.png")
+    return name.split("/", 1)[0]
+
+
+def studio_dirs() -> tuple[str, ...]:
+    return (RESULTS_DIR, THUMBS_DIR, upload_dir(JobInput), upload_dir(StagedImage))
+
+
+@dataclass
+class Finding:
+    problem: str  # "missing", "changed" or "orphan"
+    name: str  # the file's name in the store
+    what: str  # "image", "thumbnail", "input", "staged" or "file"
+    row: str = ""  # the row that refers to it, "GeneratedImage 12"
+    detail: str = ""
+    action: str = ""  # what --repair did: "rebuilt", "deleted", or why it left it
+    resolved: bool = False  # fixed, or no problem at all (a young orphan)
+
+
+@dataclass
+class MediaReport:
+    dirs: tuple[str, ...]
+    files: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [finding for finding in self.findings if not finding.resolved]
+
+    def as_dict(self) -> dict:
+        return {
+            "dirs": list(self.dirs),
+            "files": self.files,
+            "rows": self.rows,
+            "findings": [asdict(finding) for finding in self.findings],
+            "problems": len(self.problems),
+        }
+
+
+def walk(storage: Storage, top: str) -> Iterator[str]:
+    """Every file under `top`, by the storage's own listing."""
+    try:
+        dirs, files = storage.listdir(top)
+    except FileNotFoundError:  # a local folder not made yet; a bucket lists nothing instead
+        return
+    for name in files:
+        yield f"{top}/{name}"
+    for folder in dirs:
+        yield from walk(storage, f"{top}/{folder}")
+
+
+def sha256_of(storage: Storage, name: str) -> str:
+    digest = hashlib.sha256()
+    with storage.open(name, "rb") as file:
+        for chunk in file.chunks():
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def rebuild_thumbnail(storage: Storage, image: GeneratedImage) -> str:
+    """Make an image's thumbnail again from its original; the name it was stored under."""
+    with storage.open(image.image.name, "rb") as file:
+        data = file.read()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"]) as original:
+            original.load()
+            thumbnail = thumbnail_webp(original)
+    wanted = image.thumbnail.name or f"{THUMBS_DIR}/{image.job_id}/{image.index}.webp"
+    stored = storage.save(wanted, ContentFile(thumbnail))
+    if stored != image.thumbnail.name:
+        GeneratedImage.objects.filter(pk=image.pk).update(thumbnail=stored)
+    return stored
+
+
+def is_referenced(name: str) -> bool:
+    """Whether any row refers to the file now (it may have been stored since the listing)."""
+    return (
+        GeneratedImage.objects.filter(Q(image=name) | Q(thumbnail=name)).exists()
+        or JobInput.objects.filter(image=name).exists()
+        or StagedImage.objects.filter(image=name).exists()
+    )
+
+
+def check_media(
+    storage: Storage, *, now: datetime, repair: bool = False, older_than: timedelta
+) -> MediaReport:
+    report = MediaReport(dirs=studio_dirs())
+    # The listing comes first: a file stored after it is not looked at, and one whose row
+    # is committed after the rows are read shows as a young orphan, which is left alone.
+    listed = {name for top in report.dirs for name in walk(storage, top)}
+    report.files = len(listed)
+    referenced: set[str] = set()
+
+    def present(name: str) -> bool:
+        # Asked again when not listed: it may be outside the listed folders, or stored
+        # after the listing by a worker whose row is already committed.
+        return bool(name) and (name in listed or storage.exists(name))
+
+    images = GeneratedImage.objects.order_by("pk")
+    report.rows["images"] = images.count()
+    for image in images.iterator():
+        row = f"GeneratedImage {image.pk}"
+        referenced.update((image.image.name, image.thumbnail.name))
+        original_ok = present(image.image.name)
+        if not original_ok:
+            report.findings.append(Finding("missing", image.image.name, "image", row))
+        else:
+            problem = _changed(storage, image)
+            if problem:
+                original_ok = False
+                report.findings.append(
+                    Finding("changed", image.image.name, "image", row, detail=problem)
+                )
+        if present(image.thumbnail.name):
+            continue
+        finding = Finding("missing", image.thumbnail.name, "thumbnail", row)
+        if repair and original_ok:
+            finding.name = rebuild_thumbnail(storage, image)
+            finding.action, finding.resolved = "rebuilt from the original", True
+        elif repair:
+            finding.action = "left: the original is missing or changed"
+        report.findings.append(finding)
+
+    for model, what, count_as in ((JobInput, "input", "inputs"), (StagedImage, "staged", "staged")):
+        rows = model.objects.order_by("pk").values_list("pk", "image")
+        report.rows[count_as] = rows.count()
+        for pk, name in rows.iterator():
+            referenced.add(name)
+            if not present(name):
+                report.findings.append(Finding("missing", name, what, f"{model.__name__} {pk}"))
+
+    for name in sorted(listed - referenced):
+        age = now - storage.get_modified_time(name)
+        finding = Finding("orphan", name, "file", detail=f"{age.total_seconds() / 3600:.1f} h old")
+        if age < older_than:
+            finding.action, finding.resolved = "left: too recent", True
+        elif repair and not is_referenced(name):
+            storage.delete(name)
+            finding.action, finding.resolved = "deleted", True
+        report.findings.append(finding)
+    return report
+
+
+def _changed(storage: Storage, image: GeneratedImage) -> str:
+    """How a stored original differs from what its row recorded, or ""."""
+    size = storage.size(image.image.name)
+    if size != image.bytes:
+        return f"{size} bytes, the database says {image.bytes}"
+    if sha256_of(storage, image.image.name) != image.sha256:
+        return "sha256 differs from the database"
+    return ""
