@@ -113,3 +113,73 @@ def test_a_request_is_counted_from_its_answer_once_it_has_one():
     assert window.take() is None
     now[0] = 102.2
     assert window.take() is not None
+
+
+def test_the_providers_clock_is_read_from_the_submit_round_trip_not_from_late_notices():
+    """An end noticed late says little about the provider's clock, and polls planned with
+    it would come as late again; the task's creation time, bounded by the submit's answer,
+    pins the clock down within one round trip."""
+    from datetime import UTC, datetime, timedelta
+
+    from studio.dashscope.types import TaskResult, TaskStatus
+    from studio.generation.worker import Forecast
+
+    skew = timedelta(seconds=7)  # the provider's clock runs 7 s behind ours
+
+    def provider(ours: datetime) -> datetime:
+        """Our time as the provider's clock reads it (it writes naive times)."""
+        return (ours - skew).replace(tzinfo=None)
+
+    def as_read(naive: datetime) -> datetime:
+        return naive.replace(tzinfo=UTC)  # as the worker reads the provider's times
+
+    t0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    forecast = Forecast()
+    # A task ran from t0 to t0 + 1 s, and its end was noticed 0.4 s late.
+    forecast.learn(
+        "m",
+        TaskResult(
+            status=TaskStatus.SUCCEEDED,
+            request_id="r",
+            scheduled_time=provider(t0),
+            end_time=provider(t0 + timedelta(seconds=1)),
+        ),
+        observed_at=t0 + timedelta(seconds=1.4),
+    )
+    # A second task starts at t0 + 5 s; it ends a second later by our clock.
+    started = as_read(provider(t0 + timedelta(seconds=5)))
+    true_end = t0 + timedelta(seconds=6)
+    late = forecast.expected_end("m", forecast.ours(started))
+    assert late - true_end > timedelta(seconds=0.35)
+    # Another task's submit was answered 10 ms after the provider created it.
+    created = t0 + timedelta(seconds=2)
+    forecast.submitted("job", created + timedelta(seconds=0.01))
+    forecast.created("job", as_read(provider(created)))
+    sharp = forecast.expected_end("m", forecast.ours(started))
+    assert timedelta(0) < sharp - true_end < timedelta(seconds=0.06)
+
+
+def test_a_task_sent_into_a_slot_that_freed_earlier_is_polled_from_when_it_was_sent(db, media):
+    """When the studio falls behind, a task goes into a slot the provider freed a while
+    before; it starts when it arrives, and is first polled a task's length after that."""
+    from datetime import timedelta
+
+    from studio.generation.worker import Forecast
+
+    pipeline = make_pipeline(running_per_model=1)
+    try:
+        member = another_member(Team.objects.create(name="Slots", slug="slots"), "sam")
+        job = pipeline.submit(member, **T2I)
+        pipeline.dispatcher.step()
+        job.refresh_from_db()
+        assert job.status == Job.Status.PENDING
+        forecast: Forecast = pipeline.dispatcher.forecast
+        forecast.durations["wan2.6-t2i"] = 3.0
+        sent = job.submit_started_at
+        freed_long_ago = sent - timedelta(seconds=2)
+        Job.objects.filter(pk=job.pk).update(next_poll_at=sent + timedelta(seconds=60))
+        pipeline.dispatcher._slots_freed("wan2.6-t2i", [freed_long_ago])
+        job.refresh_from_db()
+        assert job.next_poll_at == sent + timedelta(seconds=3 + Forecast.MARGIN)
+    finally:
+        pipeline.close()

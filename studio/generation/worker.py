@@ -174,12 +174,26 @@ class Forecast:
     queries. When a guess is early, polls follow at growing intervals.
     """
 
-    MARGIN = 0.03  # seconds after the expected end
+    MARGIN = 0.04  # seconds after the expected end
 
     def __init__(self) -> None:
         self.durations: dict[str, float] = {}
-        self.offsets: deque[float] = deque(maxlen=20)  # our clock minus the provider's
+        # Upper bounds of our clock minus the provider's; the least is the best estimate.
+        self.offsets: deque[float] = deque(maxlen=20)
         self.misses: dict[str, int] = {}
+        # When each submit was answered, until its task's creation time is known: the
+        # provider created the task before it answered, so their difference bounds the
+        # offset within one round trip. Bounds from noticed ends are looser by however
+        # late the end was noticed, and polls planned with them would be as late again.
+        self.answered: dict[str, datetime] = {}
+
+    def submitted(self, job_id: str, answered_at: datetime) -> None:
+        self.answered[job_id] = answered_at
+
+    def created(self, job_id: str, provider_submit_time: datetime | None) -> None:
+        answered_at = self.answered.pop(job_id, None)
+        if answered_at is not None and provider_submit_time is not None:
+            self.offsets.append((answered_at - provider_submit_time).total_seconds())
 
     def duration(self, model: str) -> float | None:
         return self.durations.get(model)
@@ -211,6 +225,7 @@ class Forecast:
 
     def forget(self, job_id: str) -> None:
         self.misses.pop(job_id, None)
+        self.answered.pop(job_id, None)
 
     def state(self) -> dict:
         return {"durations": self.durations, "offsets": list(self.offsets)}
@@ -462,6 +477,7 @@ class Dispatcher:
         `ahead` others of its model."""
         now = self.now()
         if error is None:
+            self.forecast.submitted(str(job.pk), answered_at)
             # The submit call's request id and outcome go on the state change they caused.
             return job.move(
                 Job.Status.PENDING,
@@ -520,7 +536,9 @@ class Dispatcher:
         starters = oldest[max(0, running - len(times)) :]
         soonest = self.now() + timedelta(seconds=0.05)
         for starter, freed_at in zip(starters, times, strict=False):
-            due = self.forecast.expected_end(model, freed_at) or freed_at + timedelta(
+            # A task sent after the slot freed (the studio fell behind) starts when sent.
+            started = max(freed_at, starter.submit_started_at or freed_at)
+            due = self.forecast.expected_end(model, started) or started + timedelta(
                 seconds=poll_interval(0)
             )
             due = max(due, soonest)
@@ -693,6 +711,7 @@ class Dispatcher:
             or job.provider_submitted_at,
             "provider_started_at": _provider_time(result.scheduled_time) or job.provider_started_at,
         }
+        self.forecast.created(str(job.pk), _provider_time(result.submit_time))
         status = result.status
         if status.is_final:
             self.forecast.forget(str(job.pk))
@@ -1128,7 +1147,9 @@ def thumbnail_webp(image: Image.Image) -> bytes:
     return output.getvalue()
 
 
-DOWNLOAD_THREADS = 4
+# A round of tasks finishing together is downloaded side by side: the last one waits for
+# no other. Typical results decode to a few megabytes each.
+DOWNLOAD_THREADS = 8
 KICK_LEASE = "dispatcher-kick"  # held while a kicked dispatcher waits in the task queue
 ADMISSION_ROUNDS = 3  # admissions in one pass, so polling is never held back for long
 
