@@ -264,3 +264,27 @@ def test_a_burst_of_jobs_queues_one_dispatcher(media):
     WorkerLease.release("dispatcher", "running-one")
     kick()
     assert OrmQ.objects.count() == 2
+
+
+def test_an_edit_refused_for_quota_leaves_no_reference_image_behind(db, settings, tmp_path):
+    """The reservation comes last in the transaction, after the inputs' files are written:
+    a refusal takes the files away with the rows."""
+    from studio.generation.services import JobRefused
+    from tests.factories import create_membership, create_team, create_user
+    from tests.pipeline import upload
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    team = create_team(name="Tight", slug="tight")
+    team.images_per_day = 1
+    team.save()
+    member = create_membership(team=team, user=create_user(username="tia"))
+    with pytest.raises(JobRefused, match="1 of 1 images left today"):
+        create_job(
+            membership=member,
+            model="wan2.7-image-pro",
+            prompt="Put the vase from image 1 on the table",
+            parameters={"size": "2K", "n": 2},
+            inputs=[upload(900, 600)],
+        )
+    assert not Job.objects.exists()
+    assert not [p for p in (tmp_path / "media").rglob("*") if p.is_file()]

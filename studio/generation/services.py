@@ -134,12 +134,6 @@ def create_job(
                     )
                 ]
             )
-        try:
-            counter_ids = QuotaCounter.reserve(
-                member, count, moment, cost=count * unit_price, currency=currency
-            )
-        except QuotaExceeded as exc:
-            raise JobRefused([Problem("__all__", str(exc))]) from None
         job = Job.objects.create(
             team=member.team,
             author=member.user,
@@ -151,22 +145,40 @@ def create_job(
             images_requested=count,
             created_at=moment,
         )
-        for position, upload in enumerate(inputs, start=1):
-            item = JobInput(
-                job=job,
-                position=position,
-                mime=upload.image.mime,
-                width=upload.image.width,
-                height=upload.image.height,
-                bytes=len(upload.image.data),
-                sha256=upload.image.sha256,
-                boxes=[list(b) for b in upload.boxes],
-                adjustments=upload.image.adjustments,
+        stored: list[JobInput] = []
+        try:
+            for position, upload in enumerate(inputs, start=1):
+                item = JobInput(
+                    job=job,
+                    position=position,
+                    mime=upload.image.mime,
+                    width=upload.image.width,
+                    height=upload.image.height,
+                    bytes=len(upload.image.data),
+                    sha256=upload.image.sha256,
+                    boxes=[list(b) for b in upload.boxes],
+                    adjustments=upload.image.adjustments,
+                )
+                item.image.save(
+                    f"{position}.{upload.image.extension}",
+                    ContentFile(upload.image.data),
+                    save=False,
+                )
+                stored.append(item)
+                item.save()
+            # Reserved last, just before the commit: the team's counters are shared by
+            # every member and by the worker settling finished jobs, and their row locks
+            # are held from here to the commit.
+            counter_ids = QuotaCounter.reserve(
+                member, count, moment, cost=count * unit_price, currency=currency
             )
-            item.image.save(
-                f"{position}.{upload.image.extension}", ContentFile(upload.image.data), save=False
-            )
-            item.save()
+        except Exception as exc:
+            # The rows roll back with the transaction; the files would stay behind.
+            for item in stored:
+                item.image.delete(save=False)
+            if isinstance(exc, QuotaExceeded):
+                raise JobRefused([Problem("__all__", str(exc))]) from None
+            raise
         QuotaCharge.objects.create(
             job=job,
             kind=QuotaCharge.Kind.RESERVE,

@@ -522,6 +522,16 @@ class Dispatcher:
         end = self.forecast.expected_end(job.model, now)
         return end or now + timedelta(seconds=poll_interval(0))
 
+    def _replan(self, model: str) -> None:
+        """Now that the model's duration is known, bring forward the polls of its running
+        tasks that were planned blind: those that started with this one are done too."""
+        for job_id, started, due in Job.objects.filter(
+            model=model, status=Job.Status.RUNNING, provider_started_at__isnull=False
+        ).values_list("pk", "provider_started_at", "next_poll_at"):
+            end = self.forecast.expected_end(model, self.forecast.ours(started) or started)
+            if end is not None and (due is None or end < due):
+                Job.objects.filter(pk=job_id).update(next_poll_at=end)
+
     def _slots_freed(self, model: str, times: list[datetime]) -> None:
         """The provider starts its oldest waiting tasks, first in first out, the moment
         slots free (at `times`, earliest first): their polls are brought forward."""
@@ -536,8 +546,10 @@ class Dispatcher:
         starters = oldest[max(0, running - len(times)) :]
         soonest = self.now() + timedelta(seconds=0.05)
         for starter, freed_at in zip(starters, times, strict=False):
-            # A task sent after the slot freed (the studio fell behind) starts when sent.
-            started = max(freed_at, starter.submit_started_at or freed_at)
+            # A task sent after the slot freed (the studio fell behind) starts when it
+            # arrives: no earlier than its submit was answered, if this dispatcher sent it.
+            arrived = self.forecast.answered.get(str(starter.pk), starter.submit_started_at)
+            started = max(freed_at, arrived or freed_at)
             due = self.forecast.expected_end(model, started) or started + timedelta(
                 seconds=poll_interval(0)
             )
@@ -716,7 +728,10 @@ class Dispatcher:
         if status.is_final:
             self.forecast.forget(str(job.pk))
             if status is TaskStatus.SUCCEEDED:
+                first = self.forecast.duration(job.model) is None
                 self.forecast.learn(job.model, result, answered_at)
+                if first:
+                    self._replan(job.model)
             self._finished_at_provider(job, result, times)
             freed[job.model].append(self.forecast.ours(_provider_time(result.end_time)) or now)
             return

@@ -87,6 +87,10 @@ class _RequestHandler(WSGIRequestHandler):
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Every request is a new connection (HTTP/1.0), and a worker's poll round opens a
+    # dozen at once: with socketserver's default backlog of 5 the kernel dropped the rest,
+    # and each came back a second later, a stall the real service never shows.
+    request_queue_size = 128
 
 
 def serve(emulator: Emulator, host: str, port: int) -> ThreadingWSGIServer:
