@@ -368,8 +368,11 @@ Q_CLUSTER = {
     "queue_limit": 6,
     "bulk": 1,
     "poll": 0.1,
-    "timeout": 60,
-    "retry": 150,
+    # Longer than the longest task: a sync generation (up to 180 s) with its downloads,
+    # or a dispatcher slice (40 s) waiting for the downloads it began. A task past this is
+    # killed, which the job counts as a crash.
+    "timeout": 300,
+    "retry": 360,
     "max_attempts": 3,
     "ack_failures": False,
     "catch_up": False,

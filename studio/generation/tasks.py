@@ -11,7 +11,7 @@ from studio.generation.models import GeneratedImage, Job, LeaseTerm, StagedImage
 from studio.generation.worker import KICK_LEASE
 from studio.logs import log_context
 
-# Well inside the cluster's task timeout (60 s), which would kill a longer one. A stopping
+# Well inside the cluster's task timeout (300 s), which would kill a longer one. A stopping
 # cluster does not wait for the slice to run out (the dispatcher ends it on the stop
 # signal), so it can be long: each hand-over starts a new process's threads and database
 # connections, and the downloads under way wait for them.
