@@ -7,7 +7,13 @@ from studio.accounts.models import Membership, Team
 from tests.factories import create_membership, create_team, create_user
 
 # Emulator fixtures (`emulated`, `served_emulator`) for the provider-layer tests.
-pytest_plugins = ["tests.emulation", "tests.pipeline", "tests.browser", "tests.servers"]
+pytest_plugins = [
+    "tests.emulation",
+    "tests.pipeline",
+    "tests.browser",
+    "tests.servers",
+    "tests.clusters",
+]
 
 
 @pytest.fixture(autouse=True)

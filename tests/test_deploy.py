@@ -33,8 +33,8 @@ import yaml
 from studio.dashscope.client import DashScopeClient
 from studio.dashscope.emulator import Emulator, EmulatorConfig, EmulatorTransport
 from studio.dashscope.types import GenerationRequest, TaskStatus
+from tests.clusters import WORKER_COMMAND
 from tests.emulation import EMULATOR_COMMAND, free_port
-from tests.test_generation_cluster import WORKER_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

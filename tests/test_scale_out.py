@@ -25,9 +25,9 @@ from django_q.models import Schedule, Task
 
 from studio.accounts.models import Membership
 from studio.generation.models import Job
+from tests.clusters import database_url, wait_for
 from tests.emulation import ROOT, free_port
 from tests.factories import create_membership, create_team, create_user
-from tests.test_generation_cluster import Fleet, database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery staple"
@@ -126,14 +126,6 @@ def test_two_web_processes_share_sign_in_and_forms(designer, tmp_path, settings)
         assert job.author == designer.user and job.status == Job.Status.QUEUED
         page = browser.get(f"{first}{sent.headers['Location']}")
         assert page.status_code == 200 and "A lighthouse seen from two hosts" in page.text
-
-
-@pytest.fixture
-def fleet(tmp_path, settings) -> Iterator[Fleet]:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    world = Fleet(tmp_path, settings.MEDIA_ROOT)
-    yield world
-    world.close()
 
 
 def test_two_worker_clusters_run_a_scheduled_task_once(fleet):

@@ -295,8 +295,16 @@ def site_pages(browser: Client, who: str, samples: dict[str, list]) -> dict[str,
             for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
                 response = browser.get(url, **headers)
                 if response.status_code != 405:
+                    assert_scripts_only_from_the_studio(response, url)
                     pages[f"{who} GET {url} {headers}"] = body_of(response)
     return pages
+
+
+def assert_scripts_only_from_the_studio(response, url: str) -> None:
+    """Every HTML answer, page or htmx partial, carries the policy."""
+    if response.get("Content-Type", "").startswith("text/html"):
+        policy = response.get("Content-Security-Policy", "")
+        assert re.search(r"script-src 'self'(;|$)", policy), (url, policy)
 
 
 def admin_pages(staff: Client) -> dict[str, bytes]:
@@ -311,6 +319,7 @@ def admin_pages(staff: Client) -> dict[str, bytes]:
     for url in urls:
         response = staff.get(url)
         assert response.status_code == 200, url
+        assert_scripts_only_from_the_studio(response, url)
         pages[f"staff GET {url}"] = body_of(response)
     return pages
 

@@ -21,18 +21,14 @@ from studio.generation import shutdown
 from studio.generation.models import Job, WorkerLease
 from studio.generation.services import create_job
 from studio.generation.worker import dispatch_for
+from tests.clusters import QCLUSTER, Cluster, database_url, wait_for
 from tests.emulation import ROOT
 from tests.pipeline import make_pipeline
 from tests.test_deploy import read_compose
 from tests.test_generation_cluster import (
-    QCLUSTER,
     T2I,
-    Cluster,
-    Fleet,
     assert_each_job_stored_once,
-    database_url,
     make_member,
-    wait_for,
     wait_until_done,
 )
 
@@ -94,14 +90,6 @@ def test_a_running_cluster_is_seen_alive_and_a_killed_one_is_not(
     assert client.get("/healthz/worker").status_code == 503
     assert run(worker_env, compose_worker_probe()) == 1
     assert run(worker_env, [sys.executable, "manage.py", "worker_health"]) == 1
-
-
-@pytest.fixture
-def fleet(tmp_path, settings) -> Iterator[Fleet]:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    world = Fleet(tmp_path, settings.MEDIA_ROOT)
-    yield world
-    world.close()
 
 
 SIGNAL_TARGETS = {

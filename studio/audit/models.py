@@ -44,17 +44,10 @@ class Entry(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.get_action_display()}"
 
 
-def record(
-    request: HttpRequest | None,
-    action: str,
-    target: object,
-    *,
-    team: Any = None,
-    changes: dict[str, Any] | None = None,
-    actor: Any = None,
-) -> Entry:
-    """Write one entry; the actor and address come from the request when there is one."""
-    item = entry(request, action, target, team=team, changes=changes, actor=actor)
+def record(request: HttpRequest | None, action: str, target: object, **fields: Any) -> Entry:
+    """Write one entry; the actor and address come from the request when there is one.
+    `fields` are entry()'s: team, changes, actor."""
+    item = entry(request, action, target, **fields)
     item.save()
     return item
 
