@@ -127,7 +127,15 @@ def holders_overlapping(dead: set[int], killed_at: datetime) -> list[str]:
 
 def test_two_clusters_one_killed_halfway_finish_every_job_once(fleet, settings):
     """Two worker hosts on one database; the one doing the work is SIGKILLed halfway."""
-    fleet.start_emulator(running_seconds=1.5, max_running=10, STUDIO_STEP_LEASE_SECONDS="10")
+    # Every job is sent at once (ten running, forty waiting at the provider), so all 50
+    # are in flight when the kill lands. A kill in the middle of a submit, whose job may
+    # end uncertain, is the subject of its own test above.
+    fleet.start_emulator(
+        running_seconds=1.5,
+        max_running=10,
+        STUDIO_STEP_LEASE_SECONDS="10",
+        STUDIO_PROVIDER_QUEUE_AHEAD="40",
+    )
     member = make_member()
     for i in range(50):
         create_job(membership=member, **(T2I | {"prompt": f"Harbour at night, take {i}"}))
@@ -141,6 +149,7 @@ def test_two_clusters_one_killed_halfway_finish_every_job_once(fleet, settings):
         return done >= 15
 
     wait_for(halfway, 90)
+    assert not Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.SUBMITTING)).exists()
     # Kill whichever cluster holds the dispatcher lease right now: the one doing the work.
     victim = None
     deadline = time.monotonic() + 10

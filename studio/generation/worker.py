@@ -43,7 +43,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Case, Count, DateTimeField, F, Max, Q, Value, When, Window
+from django.db.models import Count, F, Max, Q, Window
 from django.db.models.functions import Now, RowNumber
 from django.utils import timezone
 from PIL import Image
@@ -52,7 +52,7 @@ from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
 from studio.dashscope.types import TaskResult, TaskStatus
 from studio.generation import messages, shutdown
-from studio.generation.models import GeneratedImage, Job, JobEvent, LeaseTerm, QuotaCharge
+from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.logs import log_context
 
 logger = logging.getLogger(__name__)
@@ -373,53 +373,56 @@ class Dispatcher:
             .annotate(last=Max("submit_started_at"))
         }
         never = datetime.min.replace(tzinfo=UTC)
-        # Who goes next, per model, within its room and its submit rate.
-        chosen: list[tuple[Job, datetime, float]] = []
-        for model, candidates in by_model.items():
-            room = room_by_model[model]
-            while room > 0 and candidates:
-                # Fair share: the person with the fewest jobs at the provider goes next, and
-                # among equals the one served longest ago, so one person's batch never holds
-                # a colleague back by more than a slot.
-                job = min(
-                    candidates,
-                    key=lambda j: (
-                        per_author[(model, j.author_id)],
-                        last_served.get((model, j.author_id), never),
-                        j.created_at,
-                    ),
-                )
-                taken = self.submits[model].take()
-                if taken is None:
-                    break
-                candidates.remove(job)
-                # Distinct times keep the order in which the provider will queue them.
-                chosen.append((job, now + timedelta(microseconds=len(chosen)), taken))
-                room -= 1
-                per_author[(model, job.author_id)] += 1
-                last_served[(model, job.author_id)] = now
-            room_by_model[model] = room
-        # All marked as sent in one commit, before any request leaves: a dispatcher that
-        # dies after this finds them SUBMITTING and looks for their tasks.
-        marked = _mark_sent([(job, sent_at) for job, sent_at, _ in chosen])
-        taken_for = {job.pk: taken for job, _, taken in chosen}
         submissions = []
         # One model's jobs go one after another, so the provider creates their tasks in our
         # order (the forecast and the recovery of an interrupted submit rely on it);
-        # different models go side by side. Requests are built here, in the thread that
-        # owns the database connection, and each leaves as soon as it is built.
+        # different models go side by side. Each job is marked as sent in a commit of its
+        # own just before its request leaves: a dispatcher that dies finds at most the one
+        # it was sending without a task, never a batch it had not sent yet. The request
+        # leaves while the next job is marked; requests are built here, in the thread that
+        # owns the database connection.
         answers: queue.SimpleQueue = queue.SimpleQueue()
         senders: dict[str, queue.SimpleQueue] = {}
         try:
-            for job in marked:
-                if not job.is_asynchronous:
-                    self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
-                    continue
-                if job.model not in senders:
-                    senders[job.model] = queue.SimpleQueue()
-                    self.pool.submit(self._submit_in_order, senders[job.model], answers)
-                senders[job.model].put((job, job.to_generation_request(), taken_for[job.pk]))
-                submissions.append(job)
+            for model, candidates in by_model.items():
+                room = room_by_model[model]
+                while room > 0 and candidates:
+                    # Fair share: the person with the fewest jobs at the provider goes next,
+                    # and among equals the one served longest ago, so one person's batch
+                    # never holds a colleague back by more than a slot.
+                    job = min(
+                        candidates,
+                        key=lambda j: (
+                            per_author[(model, j.author_id)],
+                            last_served.get((model, j.author_id), never),
+                            j.created_at,
+                        ),
+                    )
+                    taken = self.submits[model].take()
+                    if taken is None:
+                        break
+                    candidates.remove(job)
+                    # Distinct times keep the order in which the provider will queue them.
+                    sent_at = now + timedelta(microseconds=len(submissions))
+                    if not job.move(
+                        Job.Status.SUBMITTING,
+                        expect=(Job.Status.QUEUED,),
+                        message="Sent to the provider.",
+                        submit_started_at=sent_at,
+                    ):
+                        continue
+                    room -= 1
+                    per_author[(model, job.author_id)] += 1
+                    last_served[(model, job.author_id)] = now
+                    if not job.is_asynchronous:
+                        self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
+                        continue
+                    if model not in senders:
+                        senders[model] = queue.SimpleQueue()
+                        self.pool.submit(self._submit_in_order, senders[model], answers)
+                    senders[model].put((job, job.to_generation_request(), taken))
+                    submissions.append(job)
+                room_by_model[model] = room
         finally:
             for sender in senders.values():
                 sender.put(None)  # no more for this pass (a sender never waits forever)
@@ -866,37 +869,6 @@ class Dispatcher:
 
 
 _WATCHED = (Job.Status.PENDING, Job.Status.RUNNING)
-
-
-def _mark_sent(chosen: list[tuple[Job, datetime]]) -> list[Job]:
-    """Mark the chosen jobs as being sent, each at its own time, in one commit; those no
-    longer queued (cancelled meanwhile) are left out."""
-    if not chosen:
-        return []
-    with transaction.atomic():
-        still_queued = set(
-            Job.objects.select_for_update()
-            .filter(pk__in=[job.pk for job, _ in chosen], status=Job.Status.QUEUED)
-            .values_list("pk", flat=True)
-        )
-        marked = [(job, sent_at) for job, sent_at in chosen if job.pk in still_queued]
-        if not marked:
-            return []
-        Job.objects.filter(pk__in=still_queued).update(
-            status=Job.Status.SUBMITTING,
-            updated_at=timezone.now(),
-            submit_started_at=Case(
-                *[When(pk=job.pk, then=Value(sent_at)) for job, sent_at in marked],
-                output_field=DateTimeField(),
-            ),
-        )
-        JobEvent.objects.bulk_create(
-            JobEvent(job=job, status=Job.Status.SUBMITTING, message="Sent to the provider.")
-            for job, _ in marked
-        )
-    for job, sent_at in marked:
-        job.status, job.submit_started_at = Job.Status.SUBMITTING, sent_at
-    return [job for job, _ in marked]
 
 
 def _usage(result: TaskResult) -> dict | None:
