@@ -392,6 +392,39 @@ def test_compose_worker_and_emulator_commands_are_those_the_other_tests_run():
     ]
 
 
+def compose_command() -> list[str] | None:
+    """Docker Compose as installed: the v2 plugin, or the standalone v1 command."""
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def test_compose_itself_accepts_the_file_with_the_readmes_env(tmp_path):
+    """Compose reads the file as a newcomer would have it: beside the README's `.env`. No
+    engine is needed to check it; .ci/run installs the standalone command."""
+    compose = compose_command()
+    if compose is None:
+        pytest.skip("Docker Compose is not installed")
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    readme = (ROOT / "README.md").read_text()
+    (block,) = re.findall(r"```dotenv\n(.*?)```", readme, flags=re.DOTALL)
+    (tmp_path / ".env").write_text(block)
+    checked = subprocess.run(
+        [*compose, "--file", "compose.yaml", "config", "--services"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")},
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert set(checked.stdout.split()) == {"db", "migrate", "web", "worker", "emulator"}
+
+
 def test_readme_database_url_reaches_the_compose_database():
     dotenv = readme_dotenv()
     db = read_compose()["services"]["db"]
