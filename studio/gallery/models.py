@@ -6,6 +6,9 @@ with images lives here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -113,6 +116,23 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_id} {self.verb} ({self.at:%Y-%m-%d %H:%M})"
+
+    @classmethod
+    def about(
+        cls, images: Sequence[GeneratedImage], actor: Any, verb: str, detail: str = ""
+    ) -> None:
+        """One line per image that `actor` did `verb` to, written in one statement."""
+        cls.objects.bulk_create(
+            cls(
+                team_id=image.team_id,
+                actor=actor,
+                verb=verb,
+                image=image,
+                job_id=image.job_id,
+                detail=detail,
+            )
+            for image in images
+        )
 
     @classmethod
     def job_finished(cls, job: Job, image_ids: list[int]) -> None:

@@ -129,13 +129,7 @@ def image_star(request: AppRequest, image_id: int) -> HttpResponse:
                 Star.objects.create(image=image, user=request.user)
         except IntegrityError:
             pass  # starred twice at once: once is what was meant
-        Activity.objects.create(
-            team_id=image.team_id,
-            actor=request.user,
-            verb=Activity.Verb.STARRED,
-            image=image,
-            job_id=image.job_id,
-        )
+        Activity.about([image], request.user, Activity.Verb.STARRED)
     if not request.htmx:
         return redirect("gallery-image", image_id=image.pk)
     response = render(
@@ -210,13 +204,8 @@ def image_comment(request: AppRequest, image_id: int) -> HttpResponse:
                 comment.mentions.set(
                     User.objects.filter(username__in=names, memberships__team_id=image.team_id)
                 )
-            Activity.objects.create(
-                team_id=image.team_id,
-                actor=request.user,
-                verb=Activity.Verb.COMMENTED,
-                image=image,
-                job_id=image.job_id,
-                detail=Truncator(body).chars(120),
+            Activity.about(
+                [image], request.user, Activity.Verb.COMMENTED, Truncator(body).chars(120)
             )
     if not request.htmx:
         return redirect("gallery-image", image_id=image.pk)
@@ -386,17 +375,7 @@ def _set_state(images: list[GeneratedImage], state: str, request: AppRequest) ->
         GeneratedImage.objects.filter(pk__in=[image.pk for image in images]).update(
             review_state=state, reviewed_by=user, reviewed_at=now
         )
-        Activity.objects.bulk_create(
-            Activity(
-                team_id=image.team_id,
-                actor=user,
-                verb=Activity.Verb.REVIEWED,
-                image=image,
-                job_id=image.job_id,
-                detail=label,
-            )
-            for image in images
-        )
+        Activity.about(images, user, Activity.Verb.REVIEWED, label)
     for image in images:
         image.review_state = state
 
@@ -458,16 +437,7 @@ def _trash(images: list[GeneratedImage], request: AppRequest) -> None:
         Entry.objects.bulk_create(
             entry(request, Entry.Action.DELETE, image, team=image.team) for image in trashed
         )
-        Activity.objects.bulk_create(
-            Activity(
-                team_id=image.team_id,
-                actor=user,
-                verb=Activity.Verb.DELETED,
-                image=image,
-                job_id=image.job_id,
-            )
-            for image in trashed
-        )
+        Activity.about(trashed, user, Activity.Verb.DELETED)
 
 
 @require_POST
@@ -507,12 +477,6 @@ def image_restore(request: AppRequest, image_id: int) -> HttpResponse:
         deleted_at=None, deleted_by=None
     ):
         record(request, Entry.Action.RESTORE, image, team=image.team)
-        Activity.objects.create(
-            team_id=image.team_id,
-            actor=request.user,
-            verb=Activity.Verb.RESTORED,
-            image=image,
-            job_id=image.job_id,
-        )
+        Activity.about([image], request.user, Activity.Verb.RESTORED)
         messages.success(request, "Restored to the gallery.")
     return redirect("gallery-trash")

@@ -60,6 +60,8 @@ logger = logging.getLogger(__name__)
 STEP_LEASE_SECONDS = 90
 DOWNLOAD_RETRIES = 12  # with pauses doubling from 5 s to 10 min: about an hour in all
 IMAGE_TRIES = 3  # downloads of one image answering 403 or not an image, before giving up
+# A URL the studio will not fetch, or a result past the byte cap, does not change on retry.
+UNFETCHABLE = frozenset({"ResultURLRefused", "ResultTooLarge"})
 DISPATCH_HOLD_SECONDS = 30  # how long an enqueued step may wait for a worker to pick it up
 THUMBNAIL_SIDE = 512
 MAX_RESULT_PIXELS = 4096 * 4096 * 2
@@ -1029,8 +1031,8 @@ def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
                         )
                         LeaseTerm.end(f"job:{job.pk}", job.lease_owner)
                     return
-                if error.code == "ResultURLRefused":
-                    break  # a URL we will not fetch does not become fetchable
+                if error.code in UNFETCHABLE:
+                    break  # trying the same URL again gives the same answer
             except InvalidResult as error:
                 # A cut connection or a proxy's error page: worth another try or two.
                 job.log(
