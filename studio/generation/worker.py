@@ -165,6 +165,14 @@ def poll_interval(age_seconds: float) -> float:
 
 TIMED_OUT_POLL_SECONDS = 30.0
 
+# Until a model's duration is learnt, one of its running tasks, the probe, is looked at
+# every tenth of its age (from PROBE_SECONDS on), and the others no more than once a
+# second: the probe's end teaches when all of them end (Dispatcher._replan), without
+# spending the query budget on every one of them. A 1 s task is then noticed within a
+# fifth of a second, a 30 s one within three.
+PROBE_SECONDS = 0.2
+PROBE_SHARE = 0.1
+
 
 class Forecast:
     """When a task at the provider will finish, learnt from the tasks that did.
@@ -268,6 +276,7 @@ class Dispatcher:
         # What a pass does once its changes are committed: downloads, provider calls.
         self._after_commit: list[Callable[[], None]] = []
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
+        self._probes: dict[str, str] = {}  # model -> the job whose end teaches its duration
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -525,15 +534,34 @@ class Dispatcher:
             # _slots_freed() brings this forward when it starts.
             return now + timedelta(seconds=max(2 * (seconds or 1.0), 2.0))
         end = self.forecast.expected_end(job.model, now)
-        return end or now + timedelta(seconds=poll_interval(0))
+        return end or now + timedelta(seconds=self._blind_interval(job, 0.0))
+
+    def _blind_interval(self, job: Job, age: float) -> float:
+        """Seconds until the next look at a running task of a model whose duration is not
+        known yet; `age` is how long it has been running."""
+        cadence = poll_interval(age)
+        if self._probes.setdefault(job.model, str(job.pk)) == str(job.pk):
+            return min(max(PROBE_SECONDS, PROBE_SHARE * age), cadence)
+        return max(1.0, cadence)
 
     def _replan(self, model: str) -> None:
         """Now that the model's duration is known, bring forward the polls of its running
-        tasks that were planned blind: those that started with this one are done too."""
-        for job_id, started, due in Job.objects.filter(
-            model=model, status=Job.Status.RUNNING, provider_started_at__isnull=False
-        ).values_list("pk", "provider_started_at", "next_poll_at"):
-            end = self.forecast.expected_end(model, self.forecast.ours(started) or started)
+        tasks that were planned blind: those that started with this one are done too.
+        The running ones are the oldest at the provider (first in, first out), whether or
+        not a poll has seen them start; one not seen started no sooner than it arrived."""
+        running = (
+            Job.objects.filter(model=model, status__in=_WATCHED)
+            .order_by("submit_started_at")
+            .values_list("pk", "provider_started_at", "submit_started_at", "next_poll_at")
+        )
+        for job_id, started, sent, due in running[: self.limits.running_per_model]:
+            if started is not None:
+                started = self.forecast.ours(started) or started
+            else:
+                started = self.forecast.answered.get(str(job_id), sent)
+            if started is None:
+                continue
+            end = self.forecast.expected_end(model, started)
             if end is not None and (due is None or end < due):
                 Job.objects.filter(pk=job_id).update(next_poll_at=end)
 
@@ -732,6 +760,8 @@ class Dispatcher:
         status = result.status
         if status.is_final:
             self.forecast.forget(str(job.pk))
+            if self._probes.get(job.model) == str(job.pk):
+                del self._probes[job.model]  # the next blind look picks another
             if status is TaskStatus.SUCCEEDED:
                 first = self.forecast.duration(job.model) is None
                 self.forecast.learn(job.model, result, answered_at)
@@ -765,6 +795,10 @@ class Dispatcher:
     ) -> datetime:
         cadence = poll_interval((now - (job.submit_started_at or now)).total_seconds())
         seconds = self.forecast.duration(job.model)
+        if seconds is None and status is TaskStatus.RUNNING:
+            since = self.forecast.ours(started) or job.submit_started_at or now
+            age = max(0.0, (now - since).total_seconds())
+            return now + timedelta(seconds=self._blind_interval(job, age))
         if seconds is None:
             return now + timedelta(seconds=cadence)
         if status is TaskStatus.PENDING:
@@ -1097,16 +1131,14 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
                     raise InvalidResult("too many pixels")
                 image.load()  # a truncated file fails here, before anything is stored
                 fmt, size = image.format or "PNG", image.size
-                thumb = image.copy() if image.mode in ("RGB", "RGBA", "L") else image.convert("RGB")
+                thumbnail = thumbnail_webp(image)
     except InvalidResult:
         raise
     except Exception as exc:
         raise InvalidResult(type(exc).__name__) from None
     ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt]
     name = default_storage.save(f"results/{job.pk}/{index}.{ext}", ContentFile(data))
-    thumb_name = default_storage.save(
-        f"thumbs/{job.pk}/{index}.webp", ContentFile(thumbnail_webp(thumb))
-    )
+    thumb_name = default_storage.save(f"thumbs/{job.pk}/{index}.webp", ContentFile(thumbnail))
     image_row, _ = GeneratedImage.objects.update_or_create(
         job=job,
         index=index,
