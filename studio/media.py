@@ -3,7 +3,8 @@
 Every file the browser sees goes through `serve_image`. From the filesystem the file is
 streamed. From S3-compatible storage the answer is a redirect to a presigned URL of a
 few minutes, made here and never written into a page: it is as good as a password until
-it lapses, so only the redirect's Location carries it.
+it lapses, so only the redirect's Location carries it, and the browser keeps that answer
+for half the URL's lifetime at most.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def serve_image(
         raise Http404("No such image.")
     disposition = content_disposition_header(attachment, filename) if filename else None
     if signs_urls(field.storage):
-        return _redirect_to_signed_url(field, mime, disposition)
+        return _redirect_to_signed_url(field, mime, disposition, max_age=max_age)
     response = FileResponse(field.open("rb"), content_type=mime)
     if disposition:
         response["Content-Disposition"] = disposition
@@ -47,14 +48,23 @@ def serve_image(
     return response
 
 
-def _redirect_to_signed_url(field: FieldFile, mime: str, disposition: str | None) -> HttpResponse:
+def _redirect_to_signed_url(
+    field: FieldFile, mime: str, disposition: str | None, *, max_age: int
+) -> HttpResponse:
     # The store answers with the type and disposition written into the signed URL, so a
     # file is never served as anything but the image type the studio recorded for it.
     parameters = {"ResponseContentType": mime}
     if disposition:
         parameters["ResponseContentDisposition"] = disposition
+    # The browser may keep the redirect, and the image it leads to, for half the URL's
+    # lifetime: a kept redirect is never followed to a lapsed URL, and a gallery opened
+    # again meanwhile shows its thumbnails from the cache instead of fetching them anew
+    # (every redirect signs a new URL, which no cache would recognise).
+    lifetime = int(getattr(field.storage, "querystring_expire", 0) or 0)
+    keep = min(max_age, lifetime // 2)
+    if keep > 0:
+        parameters["ResponseCacheControl"] = f"private, max-age={keep}"
     response = HttpResponseRedirect(field.storage.url(field.name, parameters=parameters))
     response["X-Content-Type-Options"] = "nosniff"
-    # The URL lapses in minutes: nobody may keep this answer, or replay it after that.
-    response["Cache-Control"] = "private, no-store"
+    response["Cache-Control"] = f"private, max-age={keep}" if keep > 0 else "private, no-store"
     return response
