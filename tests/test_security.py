@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog
 from django.apps import apps
 from django.contrib import admin
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -195,6 +195,74 @@ def test_the_admin_login_counts_too_and_staff_unlock_in_the_admin(client, design
     )
     assert unlock.status_code == 302
     assert log_in(client, designer.username, DEFAULT_PASSWORD).status_code == 302
+
+
+def test_one_address_trying_many_usernames_is_refused_for_a_while(
+    client, designer, owner, settings
+):
+    settings.STUDIO_LOGIN_ADDRESS_FAILURES = 6
+    # One failure each for six usernames, real or not: each far under its own limit.
+    for name in ("ana", "ben", "cy", "dee", owner.username, designer.username):
+        assert log_in(client, name, "wrong", REMOTE_ADDR="198.51.100.7").status_code == 200
+
+    refused = log_in(client, designer.username, DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.7")
+    page = " ".join(refused.content.decode().split())
+    first = AccessFailureLog.objects.order_by("attempt_time").first().attempt_time
+    until = first + timedelta(minutes=15)
+    assert refused.status_code == 429 and "_auth_user_id" not in client.session
+    assert "Too many failed logins have come from your network" in page
+    assert f"refused until {until:%H:%M} UTC (in 15 minutes)" in page
+    # Refused tries are not counted, so the time the page gives holds.
+    assert AccessFailureLog.objects.count() == 6
+    # The same people from elsewhere are not held back.
+    elsewhere = Client(REMOTE_ADDR="203.0.113.9")
+    assert log_in(elsewhere, designer.username, DEFAULT_PASSWORD).status_code == 302
+
+    # Once the oldest failure is older than the lockout, the address may try again.
+    AccessFailureLog.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=15))
+    welcome = log_in(client, designer.username, DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.7")
+    assert welcome.status_code == 302
+
+
+def test_behind_trusted_proxies_the_clients_address_is_the_one_they_saw(client, settings):
+    from django.test import RequestFactory
+
+    from studio.accounts.addresses import client_address
+
+    def address(remote: str, forwarded: str | None) -> str | None:
+        headers = {"REMOTE_ADDR": remote}
+        if forwarded is not None:
+            headers["HTTP_X_FORWARDED_FOR"] = forwarded
+        return client_address(RequestFactory().get("/", **headers))
+
+    # Without a proxy, what the client writes in X-Forwarded-For is ignored.
+    assert address("198.51.100.7", "10.9.9.9") == "198.51.100.7"
+    settings.STUDIO_TRUSTED_PROXIES = 1
+    # Our proxy appends the address it was reached from; what stands left of it is the
+    # client's own writing.
+    assert address("10.0.0.2", "6.6.6.6, 198.51.100.7") == "198.51.100.7"
+    assert address("10.0.0.2", "2001:db8::1") == "2001:db8::1"
+    assert address("10.0.0.2", None) == "10.0.0.2"
+    assert address("10.0.0.2", "not-an-address") == "10.0.0.2"
+    settings.STUDIO_TRUSTED_PROXIES = 2
+    assert address("10.0.0.2", "6.6.6.6, 198.51.100.7, 10.0.0.1") == "198.51.100.7"
+
+    # The lockout counts that address, not the proxy's.
+    settings.STUDIO_TRUSTED_PROXIES = 1
+    log_in(client, "ana", "wrong", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert AccessFailureLog.objects.get().ip_address == "198.51.100.7"
+
+
+def test_failed_login_records_a_month_old_are_dropped_by_the_reconcile_schedule(client):
+    from studio.generation.tasks import reconcile
+
+    log_in(client, "ana", "wrong")
+    log_in(client, "ben", "wrong")
+    AccessFailureLog.objects.filter(username="ana").update(
+        attempt_time=F("attempt_time") - timedelta(days=31)
+    )
+    reconcile()
+    assert list(AccessFailureLog.objects.values_list("username", flat=True)) == ["ben"]
 
 
 def test_the_test_clients_login_still_works(client, designer):

@@ -62,6 +62,8 @@ def entry(
     actor: Any = None,
 ) -> Entry:
     """An entry not yet written: many of them go in one statement with bulk_create()."""
+    from studio.accounts.addresses import client_address
+
     user = actor or (getattr(request, "user", None) if request is not None else None)
     if user is not None and not user.is_authenticated:
         user = None
@@ -72,5 +74,5 @@ def entry(
         team=team,
         target=str(target)[:200],
         changes=changes or {},
-        address=request.META.get("REMOTE_ADDR") if request is not None else None,
+        address=client_address(request) if request is not None else None,
     )
