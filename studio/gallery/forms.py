@@ -8,7 +8,10 @@ from datetime import UTC, datetime, time, timedelta
 from django import forms
 from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from studio.accounts.models import Membership
 from studio.dashscope.catalog import MODELS
@@ -39,21 +42,53 @@ class Cursor:
             return None
 
 
+class QuickSelect(forms.Select):
+    """A select written out in Python. Django's own includes a template for every option,
+    and the gallery's filters, drawn on every page of it, took a fifth of its time so."""
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:  # type: ignore[override]
+        widget = self.get_context(name, value, attrs)["widget"]
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (
+                    option["value"],
+                    mark_safe(" selected") if option["selected"] else "",
+                    option["label"],
+                )
+                for _group, choices, _index in widget["optgroups"]
+                for option in choices
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>', name, flatatt(widget["attrs"]), options
+        )
+
+
 class GalleryFilter(forms.Form):
     q = forms.CharField(required=False, label="Search prompts", max_length=200)
-    author = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label="By")
-    model = forms.ChoiceField(required=False)
+    author = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, label="By", widget=QuickSelect
+    )
+    model = forms.ChoiceField(required=False, widget=QuickSelect)
     kind = forms.ChoiceField(
-        required=False, choices=[("", "Any kind"), *Job.Kind.choices], label="Kind"
+        required=False,
+        choices=[("", "Any kind"), *Job.Kind.choices],
+        label="Kind",
+        widget=QuickSelect,
     )
     state = forms.ChoiceField(
         required=False,
         choices=[("", "Any state"), *GeneratedImage.Review.choices],
         label="Review",
+        widget=QuickSelect,
     )
     starred = forms.BooleanField(required=False, label="Starred by me")
     mentioned = forms.BooleanField(required=False, label="Mentioning me")
-    board = forms.ModelChoiceField(queryset=Board.objects.none(), required=False, label="Board")
+    board = forms.ModelChoiceField(
+        queryset=Board.objects.none(), required=False, label="Board", widget=QuickSelect
+    )
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
 
