@@ -91,6 +91,23 @@ def test_filters_and_search_narrow_the_grid(client, people):
     assert grid(until=(now - timedelta(days=2)).date().isoformat()) == {chair.pk}
 
 
+def test_the_filters_show_what_was_chosen_and_names_as_text(client, people):
+    from studio.gallery.models import Board
+
+    designer = people["designer"]
+    board = Board.objects.create(
+        team=designer.team, name="<b>Mood & tone</b>", created_by=designer.user
+    )
+    client.force_login(designer.user)
+    page = client.get(reverse("gallery"), {"board": board.pk, "model": "wan2.6-t2i"})
+    html = page.content.decode()
+    assert (
+        f'<option value="{board.pk}" selected>&lt;b&gt;Mood &amp; tone&lt;/b&gt;</option>' in html
+    )
+    assert '<option value="wan2.6-t2i" selected>' in html
+    assert '<select name="author" id="id_author"><option value="" selected>Anyone</option>' in html
+
+
 def test_pages_read_on_from_a_cursor_with_the_same_queries(client, people):
     designer = people["designer"]
     now = timezone.now()
