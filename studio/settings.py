@@ -158,7 +158,8 @@ STUDIO_LOGIN_LOCKOUT_MINUTES = env_int("STUDIO_LOGIN_LOCKOUT_MINUTES", 15)
 # office's typos behind one address add up to.
 STUDIO_LOGIN_ADDRESS_FAILURES = env_int("STUDIO_LOGIN_ADDRESS_FAILURES", 50)
 # Reverse proxies in front of the web processes that append to X-Forwarded-For; the client's
-# address is read from there (for the lockout and the audit log) only when this is set.
+# address is read from there (studio.http.client_address: for the lockouts and the audit
+# log) only when this is set.
 STUDIO_TRUSTED_PROXIES = env_int("STUDIO_TRUSTED_PROXIES", 0)
 AUTHENTICATION_BACKENDS = [
     "studio.accounts.backends.LockoutBackend",
@@ -172,7 +173,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "studio.accounts.views.locked_out"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
-AXES_CLIENT_IP_CALLABLE = "studio.accounts.addresses.client_address"
+AXES_CLIENT_IP_CALLABLE = "studio.http.client_address"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failure: the per-address count
 # axes.W006 warns that a lockout without the address can be dodged by changing user agent
 # or cookies: true when those are part of what is counted, not of the username alone.

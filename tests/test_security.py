@@ -227,7 +227,7 @@ def test_one_address_trying_many_usernames_is_refused_for_a_while(
 def test_behind_trusted_proxies_the_clients_address_is_the_one_they_saw(client, settings):
     from django.test import RequestFactory
 
-    from studio.accounts.addresses import client_address
+    from studio.http import client_address
 
     def address(remote: str, forwarded: str | None) -> str | None:
         headers = {"REMOTE_ADDR": remote}

@@ -4,15 +4,14 @@ import math
 from typing import Any
 
 from axes.helpers import get_client_username, get_cool_off
-from axes.models import AccessAttempt, AccessFailureLog
-from django.conf import settings
+from axes.models import AccessAttempt
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from studio.accounts.addresses import client_address
+from studio.accounts.addresses import address_locked_until
 
 
 def locked_out(
@@ -25,23 +24,14 @@ def locked_out(
     admin's alike. The lockout ends a cool-off after the last failure counted.
     """
     username = get_client_username(request, credentials) or ""
-    cool_off = get_cool_off(request)
-    assert cool_off is not None  # settings.AXES_COOLOFF_TIME
     address_locked = getattr(request, "studio_address_locked", False)
     if address_locked:
-        # Refused until the oldest failure still counted has aged out of the window.
-        failures = AccessFailureLog.objects.filter(
-            ip_address=client_address(request), attempt_time__gte=timezone.now() - cool_off
-        ).order_by("-attempt_time")
-        kept = failures[
-            settings.STUDIO_LOGIN_ADDRESS_FAILURES - 1 : settings.STUDIO_LOGIN_ADDRESS_FAILURES
-        ]
-        last = kept[0].attempt_time if kept else timezone.now()
+        until = address_locked_until(request)
     else:
-        last = AccessAttempt.objects.filter(username=username).aggregate(Max("attempt_time"))[
-            "attempt_time__max"
-        ]
-    until = (last or timezone.now()) + cool_off
+        cool_off = get_cool_off(request)
+        assert cool_off is not None  # settings.AXES_COOLOFF_TIME
+        last = AccessAttempt.objects.filter(username=username).aggregate(Max("attempt_time"))
+        until = (last["attempt_time__max"] or timezone.now()) + cool_off
     context = {
         "form": AuthenticationForm(request, initial={"username": username}),
         "next": request.POST.get("next") or request.GET.get("next", ""),

@@ -9,6 +9,8 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 
+from studio.http import client_address
+
 
 class Entry(models.Model):
     class Action(models.TextChoices):
@@ -62,8 +64,6 @@ def entry(
     actor: Any = None,
 ) -> Entry:
     """An entry not yet written: many of them go in one statement with bulk_create()."""
-    from studio.accounts.addresses import client_address
-
     user = actor or (getattr(request, "user", None) if request is not None else None)
     if user is not None and not user.is_authenticated:
         user = None

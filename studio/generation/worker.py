@@ -544,45 +544,43 @@ class Dispatcher:
             return min(max(PROBE_SECONDS, PROBE_SHARE * age), cadence)
         return max(1.0, cadence)
 
+    def _running_now(self, model: str) -> list[Job]:
+        """The model's tasks the provider is running: its oldest `running_per_model`
+        (first in, first out), whether or not a poll has seen them start."""
+        return list(
+            Job.objects.filter(model=model, status__in=_WATCHED).order_by("submit_started_at")[
+                : self.limits.running_per_model
+            ]
+        )
+
+    def _arrived(self, job: Job) -> datetime | None:
+        """No earlier than its submit was answered, if this dispatcher sent it."""
+        return self.forecast.answered.get(str(job.pk), job.submit_started_at)
+
     def _replan(self, model: str) -> None:
         """Now that the model's duration is known, bring forward the polls of its running
-        tasks that were planned blind: those that started with this one are done too.
-        The running ones are the oldest at the provider (first in, first out), whether or
-        not a poll has seen them start; one not seen started no sooner than it arrived."""
-        running = (
-            Job.objects.filter(model=model, status__in=_WATCHED)
-            .order_by("submit_started_at")
-            .values_list("pk", "provider_started_at", "submit_started_at", "next_poll_at")
-        )
-        for job_id, started, sent, due in running[: self.limits.running_per_model]:
-            if started is not None:
-                started = self.forecast.ours(started) or started
+        tasks that were planned blind: those that started with this one are done too. One
+        not seen started started no sooner than it arrived."""
+        for job in self._running_now(model):
+            if job.provider_started_at is not None:
+                started = self.forecast.ours(job.provider_started_at) or job.provider_started_at
             else:
-                started = self.forecast.answered.get(str(job_id), sent)
-            if started is None:
-                continue
-            end = self.forecast.expected_end(model, started)
-            if end is not None and (due is None or end < due):
-                Job.objects.filter(pk=job_id).update(next_poll_at=end)
+                started = self._arrived(job)
+            end = self.forecast.expected_end(model, started) if started else None
+            if end is not None and (job.next_poll_at is None or end < job.next_poll_at):
+                Job.objects.filter(pk=job.pk).update(next_poll_at=end)
 
     def _slots_freed(self, model: str, times: list[datetime]) -> None:
         """The provider starts its oldest waiting tasks, first in first out, the moment
         slots free (at `times`, earliest first): their polls are brought forward."""
-        running = self.limits.running_per_model
-        # Those running now are the oldest `running` tasks at the provider; the newest of
-        # them are the ones that just started, one per freed slot.
-        oldest = list(
-            Job.objects.filter(model=model, status__in=_WATCHED).order_by("submit_started_at")[
-                :running
-            ]
-        )
-        starters = oldest[max(0, running - len(times)) :]
+        # The newest of those running now are the ones that just started, one per slot.
+        oldest = self._running_now(model)
+        starters = oldest[max(0, self.limits.running_per_model - len(times)) :]
         soonest = self.now() + timedelta(seconds=0.05)
         for starter, freed_at in zip(starters, times, strict=False):
             # A task sent after the slot freed (the studio fell behind) starts when it
-            # arrives: no earlier than its submit was answered, if this dispatcher sent it.
-            arrived = self.forecast.answered.get(str(starter.pk), starter.submit_started_at)
-            started = max(freed_at, arrived or freed_at)
+            # arrives.
+            started = max(freed_at, self._arrived(starter) or freed_at)
             due = self.forecast.expected_end(model, started) or started + timedelta(
                 seconds=poll_interval(0)
             )
