@@ -6,8 +6,8 @@ import pytest
 
 from studio.accounts.models import Team
 from studio.generation.models import Job
-from studio.generation.worker import poll_interval
-from tests.pipeline import another_member, make_pipeline
+from studio.generation.worker import Limits, poll_interval
+from tests.pipeline import Pipeline, another_member, make_pipeline, pipeline_config
 
 T2I = {"model": "wan2.6-t2i", "prompt": "A teapot", "parameters": {"size": "1280*1280", "n": 1}}
 
@@ -194,19 +194,43 @@ def test_a_first_batch_is_noticed_soon_after_it_ends_with_few_polls(db, media):
     pipeline = make_pipeline(running_per_model=10, submits_per_second=20)
     try:
         jobs = [pipeline.submit(alice, **T2I) for _ in range(10)]
-        noticed: dict = {}
-        while Job.objects.filter(status__in=Job.OPEN).exists():
-            pipeline.tick(0.05)
-            for pk in Job.objects.exclude(
-                status__in=(*Job.AT_PROVIDER, Job.Status.QUEUED)
-            ).values_list("pk", flat=True):
-                noticed.setdefault(pk, pipeline.clock.now())
-        tasks = pipeline.emulator.tasks
-        lags = sorted(
-            noticed[job.pk] - tasks[Job.objects.get(pk=job.pk).provider_task_id].end_at
-            for job in jobs
-        )
+        lags = sorted(notice_lags(pipeline, jobs))
         assert lags[len(lags) // 2] <= 0.3 and lags[-1] <= 0.6
         assert sum(Job.objects.values_list("polls", flat=True)) <= 55
     finally:
         pipeline.close()
+
+
+def test_when_the_watched_task_is_cancelled_another_one_is_watched_closely(db, media):
+    from studio.generation.services import cancel_job
+
+    team = Team.objects.create(name="Studio Q", slug="q", member_jobs_in_flight=50)
+    alice = another_member(team, "alice")
+    # 2.6 s of running: the ends fall between the once-a-second looks at unwatched tasks.
+    config = pipeline_config(max_running_per_model=10, submits_per_second=20, running_seconds=2.6)
+    pipeline = Pipeline(config, Limits(running_per_model=10, submits_per_second=20))
+    try:
+        first, *others = [pipeline.submit(alice, **T2I) for _ in range(4)]
+        pipeline.tick(0.05)  # all four sent; the first is the one watched closely
+        assert "Cancelling" in cancel_job(first, membership=alice)
+        lags = notice_lags(pipeline, others)
+        assert Job.objects.get(pk=first.pk).status == Job.Status.CANCELED
+        # Still noticed soon after they end: one of them took over as the one watched.
+        assert max(lags) <= 0.35, lags
+    finally:
+        pipeline.close()
+
+
+def notice_lags(pipeline, jobs: list[Job]) -> list[float]:
+    """Drive the pipeline in 50 ms steps until every job is finished; for each of `jobs`,
+    how long after its task ended the studio noticed (took it from the provider)."""
+    noticed: dict = {}
+    while Job.objects.filter(status__in=Job.OPEN).exists():
+        pipeline.tick(0.05)
+        taken = Job.objects.exclude(status__in=(*Job.AT_PROVIDER, Job.Status.QUEUED))
+        for pk in taken.values_list("pk", flat=True):
+            noticed.setdefault(pk, pipeline.clock.now())
+    tasks = pipeline.emulator.tasks
+    return [
+        noticed[job.pk] - tasks[Job.objects.get(pk=job.pk).provider_task_id].end_at for job in jobs
+    ]

@@ -273,7 +273,9 @@ class Dispatcher:
         # Where a finished task's download goes: by default the same queue as any step.
         self.download_now = download_now or self.enqueue_step
         self.forecast = Forecast()
-        # What a pass does once its changes are committed: downloads, provider calls.
+        # What a pass does once its changes are committed: downloads, provider calls. Not
+        # transaction.on_commit(): the pass's own commit is the moment, even where a caller
+        # (a test) holds an outer transaction that never commits.
         self._after_commit: list[Callable[[], None]] = []
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
         self._probes: dict[str, str] = {}  # model -> the job whose end teaches its duration
@@ -683,6 +685,7 @@ class Dispatcher:
                 continue
             job.log("Provider call: cancel", code="ok")
             finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
+            self._stop_watching(job)
 
     # -- polling --------------------------------------------------------------------------
 
@@ -757,9 +760,7 @@ class Dispatcher:
         self.forecast.created(str(job.pk), _provider_time(result.submit_time))
         status = result.status
         if status.is_final:
-            self.forecast.forget(str(job.pk))
-            if self._probes.get(job.model) == str(job.pk):
-                del self._probes[job.model]  # the next blind look picks another
+            self._stop_watching(job)
             if status is TaskStatus.SUCCEEDED:
                 first = self.forecast.duration(job.model) is None
                 self.forecast.learn(job.model, result, answered_at)
@@ -861,8 +862,17 @@ class Dispatcher:
         return anchor + timedelta(seconds=self.limits.timeout_seconds)
 
     @acting_on_job
+    def _stop_watching(self, job: Job) -> None:
+        """Forget what was kept in memory for planning the job's polls: it will not be
+        planned again (it finished, was cancelled, or is only watched slowly now). Were it
+        the probe, the next blind look picks another."""
+        self.forecast.forget(str(job.pk))
+        if self._probes.get(job.model) == str(job.pk):
+            del self._probes[job.model]
+
     def _time_out(self, job: Job, status: TaskStatus, times: dict) -> None:
         now = self.now()
+        self._stop_watching(job)
         job.move(
             Job.Status.TIMED_OUT,
             expect=(job.status,),
