@@ -45,10 +45,6 @@ def log_context(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
-def current_context() -> dict[str, str]:
-    return dict(_context.get())
-
-
 class LogContextFilter(logging.Filter):
     """Copies the log context onto each record; `job_label` is " job=<id>" or ""."""
 

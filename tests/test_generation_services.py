@@ -288,3 +288,31 @@ def test_an_edit_refused_for_quota_leaves_no_reference_image_behind(db, settings
         )
     assert not Job.objects.exists()
     assert not [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+
+
+def test_an_edit_that_fails_after_its_reservation_leaves_no_reference_image_behind(
+    db, media, monkeypatch
+):
+    """Anything failing up to the commit (here the ledger's insert) rolls the rows back
+    and takes the inputs' files with them."""
+    from studio.generation.models import QuotaCharge
+    from tests.factories import create_membership, create_team, create_user
+
+    member = create_membership(
+        team=create_team(name="Roomy", slug="roomy"), user=create_user(username="ria")
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(QuotaCharge.objects, "create", broken)
+    with pytest.raises(RuntimeError):
+        create_job(
+            membership=member,
+            model="wan2.7-image-pro",
+            prompt="Put the vase from image 1 on the table",
+            parameters={"size": "2K", "n": 1},
+            inputs=[upload(900, 600)],
+        )
+    assert not Job.objects.exists()
+    assert not [p for p in media.rglob("*") if p.is_file()]

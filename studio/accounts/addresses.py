@@ -38,8 +38,3 @@ def address_locked_until(request: HttpRequest) -> datetime:
     oldest_counted = _recent_failures(request)[limit - 1 : limit].first()
     moment = oldest_counted.attempt_time if oldest_counted else timezone.now()
     return moment + timedelta(minutes=settings.STUDIO_LOGIN_LOCKOUT_MINUTES)
-
-
-def purge_failures(days: int = 30) -> None:
-    """Drop failed-login records older than a month; the lockouts look back minutes."""
-    AccessFailureLog.objects.filter(attempt_time__lt=timezone.now() - timedelta(days=days)).delete()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
@@ -90,7 +92,7 @@ def create_job(
     unit_price = price.price_per_image if price else Decimal(0)
     currency = price.currency if price else "USD"
     moment = now or timezone.now()
-    with transaction.atomic():
+    with _files_removed_unless_committed() as stored, transaction.atomic():
         # Locking the membership row serialises one person's submissions, so the count of
         # jobs in flight cannot be raced past its limit. Only that row: locking the joined
         # team and user rows too would block every foreign-key check against them (the
@@ -145,40 +147,32 @@ def create_job(
             images_requested=count,
             created_at=moment,
         )
-        stored: list[JobInput] = []
+        for position, upload in enumerate(inputs, start=1):
+            item = JobInput(
+                job=job,
+                position=position,
+                mime=upload.image.mime,
+                width=upload.image.width,
+                height=upload.image.height,
+                bytes=len(upload.image.data),
+                sha256=upload.image.sha256,
+                boxes=[list(b) for b in upload.boxes],
+                adjustments=upload.image.adjustments,
+            )
+            item.image.save(
+                f"{position}.{upload.image.extension}", ContentFile(upload.image.data), save=False
+            )
+            stored.append(item.image)
+            item.save()
+        # Reserved last, just before the commit: the team's counters are shared by every
+        # member and by the worker settling finished jobs, and their row locks are held from
+        # here to the commit.
         try:
-            for position, upload in enumerate(inputs, start=1):
-                item = JobInput(
-                    job=job,
-                    position=position,
-                    mime=upload.image.mime,
-                    width=upload.image.width,
-                    height=upload.image.height,
-                    bytes=len(upload.image.data),
-                    sha256=upload.image.sha256,
-                    boxes=[list(b) for b in upload.boxes],
-                    adjustments=upload.image.adjustments,
-                )
-                item.image.save(
-                    f"{position}.{upload.image.extension}",
-                    ContentFile(upload.image.data),
-                    save=False,
-                )
-                stored.append(item)
-                item.save()
-            # Reserved last, just before the commit: the team's counters are shared by
-            # every member and by the worker settling finished jobs, and their row locks
-            # are held from here to the commit.
             counter_ids = QuotaCounter.reserve(
                 member, count, moment, cost=count * unit_price, currency=currency
             )
-        except Exception as exc:
-            # The rows roll back with the transaction; the files would stay behind.
-            for item in stored:
-                item.image.delete(save=False)
-            if isinstance(exc, QuotaExceeded):
-                raise JobRefused([Problem("__all__", str(exc))]) from None
-            raise
+        except QuotaExceeded as exc:
+            raise JobRefused([Problem("__all__", str(exc))]) from None
         QuotaCharge.objects.create(
             job=job,
             kind=QuotaCharge.Kind.RESERVE,
@@ -189,6 +183,20 @@ def create_job(
         job.log(f"Queued: {count} image{'s' if count != 1 else ''} reserved.")
         transaction.on_commit(_kick_dispatcher)
     return job
+
+
+@contextmanager
+def _files_removed_unless_committed() -> Iterator[list[FieldFile]]:
+    """Files written inside a transaction, deleted should it not commit: a rollback takes
+    the rows back but leaves the files behind. Entered before the transaction, so a commit
+    that fails counts too."""
+    written: list[FieldFile] = []
+    try:
+        yield written
+    except BaseException:
+        for file in written:
+            file.delete(save=False)
+        raise
 
 
 def _kick_dispatcher() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from axes.handlers.proxy import AxesProxyHandler
 from django_q.tasks import async_task
 
-from studio.accounts.addresses import purge_failures
+from studio.core.models import WorkerHeartbeat
 from studio.generation import provider, worker
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, StagedImage, WorkerLease
 from studio.generation.worker import KICK_LEASE
@@ -64,13 +65,14 @@ def run_job_step(job_id: str) -> None:
 def reconcile() -> None:
     """Every minute: restart the dispatcher if it died while jobs are open; drop reference
     images staged in edit forms nobody sent, images past their time in the trash, and
-    lease records and failed-login records a month old."""
+    lease records, failed-login records and heartbeats of clusters long gone."""
     if Job.objects.filter(status__in=Job.OPEN).exists() and not WorkerLease.is_held("dispatcher"):
         async_task("studio.generation.tasks.dispatch", group="dispatch")
     StagedImage.purge()
     GeneratedImage.purge_trash()
     LeaseTerm.purge()
-    purge_failures()
+    AxesProxyHandler.reset_failure_logs(age_days=30)  # the lockouts look back minutes
+    WorkerHeartbeat.prune()
 
 
 # While a dispatcher task waits in the queue, further kicks add nothing: it will see every

@@ -86,7 +86,6 @@ class Heartbeat(threading.Thread):
             while sentinel is not None and sentinel.is_alive():
                 try:
                     WorkerHeartbeat.beat(self.row_name, host=self.host, pid=self.cluster.pid)
-                    WorkerHeartbeat.prune()
                 except DatabaseError:
                     connection.close()  # the probes see the gap; a new connection next time
                 sentinel.join(self.interval)
