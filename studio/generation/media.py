@@ -13,8 +13,6 @@ neither is a file a row refers to.
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -22,14 +20,9 @@ from datetime import datetime, timedelta
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db.models import Q
-from PIL import Image
 
 from studio.generation.models import GeneratedImage, JobInput, StagedImage
-from studio.generation.worker import thumbnail_webp
-
-# Where store_result() writes results and thumbnails.
-RESULTS_DIR = "results"
-THUMBS_DIR = "thumbs"
+from studio.generation.worker import RESULTS_DIR, THUMBS_DIR, decode_result, thumbnail_name
 
 
 def upload_dir(model: type[JobInput] | type[StagedImage]) -> str:
@@ -98,12 +91,8 @@ def rebuild_thumbnail(storage: Storage, image: GeneratedImage) -> str:
     """Make an image's thumbnail again from its original; the name it was stored under."""
     with storage.open(image.image.name, "rb") as file:
         data = file.read()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"]) as original:
-            original.load()
-            thumbnail = thumbnail_webp(original)
-    wanted = image.thumbnail.name or f"{THUMBS_DIR}/{image.job_id}/{image.index}.webp"
+    thumbnail = decode_result(data).thumbnail
+    wanted = image.thumbnail.name or thumbnail_name(image.job_id, image.index)
     stored = storage.save(wanted, ContentFile(thumbnail))
     if stored != image.thumbnail.name:
         GeneratedImage.objects.filter(pk=image.pk).update(thumbnail=stored)

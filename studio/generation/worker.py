@@ -1129,24 +1129,47 @@ class InvalidResult(ValueError):
     pass
 
 
-def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
-    """Verify a downloaded image and store it with its thumbnail; file first, then the row."""
+# Where results and their thumbnails are stored, by job and index: a retry replaces its own.
+RESULTS_DIR = "results"
+THUMBS_DIR = "thumbs"
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+
+
+def thumbnail_name(job_id: object, index: int) -> str:
+    return f"{THUMBS_DIR}/{job_id}/{index}.webp"
+
+
+@dataclass(frozen=True)
+class DecodedResult:
+    extension: str
+    size: tuple[int, int]
+    thumbnail: bytes
+
+
+def decode_result(data: bytes) -> DecodedResult:
+    """Decode a result as the studio takes them (PNG, JPEG or WebP, within the pixel cap,
+    complete) and make its thumbnail; InvalidResult says what it was instead."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"]) as image:
+            with Image.open(io.BytesIO(data), formats=list(_EXTENSIONS)) as image:
                 if image.width * image.height > MAX_RESULT_PIXELS:
                     raise InvalidResult("too many pixels")
                 image.load()  # a truncated file fails here, before anything is stored
-                fmt, size = image.format or "PNG", image.size
-                thumbnail = thumbnail_webp(image)
+                extension, size = _EXTENSIONS[image.format or "PNG"], image.size
+                return DecodedResult(extension, size, thumbnail_webp(image))
     except InvalidResult:
         raise
     except Exception as exc:
         raise InvalidResult(type(exc).__name__) from None
-    ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt]
-    name = default_storage.save(f"results/{job.pk}/{index}.{ext}", ContentFile(data))
-    thumb_name = default_storage.save(f"thumbs/{job.pk}/{index}.webp", ContentFile(thumbnail))
+
+
+def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
+    """Verify a downloaded image and store it with its thumbnail; file first, then the row."""
+    decoded = decode_result(data)
+    ext = decoded.extension
+    name = default_storage.save(f"{RESULTS_DIR}/{job.pk}/{index}.{ext}", ContentFile(data))
+    thumb_name = default_storage.save(thumbnail_name(job.pk, index), ContentFile(decoded.thumbnail))
     image_row, _ = GeneratedImage.objects.update_or_create(
         job=job,
         index=index,
@@ -1155,8 +1178,8 @@ def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
             "image": name,
             "thumbnail": thumb_name,
             "mime": f"image/{'jpeg' if ext == 'jpg' else ext}",
-            "width": size[0],
-            "height": size[1],
+            "width": decoded.size[0],
+            "height": decoded.size[1],
             "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         },
