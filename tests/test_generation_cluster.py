@@ -46,6 +46,17 @@ def assert_each_job_stored_once(count: int, media: Path) -> None:
     assert len(sorted((media / "results").rglob("*.png"))) == count
 
 
+def assert_all_succeeded_once(count: int, fleet, member, media: Path) -> None:
+    """Every job succeeded after one submit each, its image stored once, and the person
+    charged for exactly those images, nothing still reserved."""
+    outcomes = set(Job.objects.values_list("status", "error_code", "error_message"))
+    assert {status for status, _, _ in outcomes} == {Job.Status.SUCCEEDED}, outcomes
+    assert fleet.stats()["counts"]["submitted"] == count
+    assert_each_job_stored_once(count, media)
+    person = QuotaCounter.objects.get(user=member.user, period="day")
+    assert (person.used, person.reserved) == (count, 0)
+
+
 def test_sigkill_of_the_whole_cluster_loses_and_duplicates_nothing(fleet, settings):
     # Long enough that all 20 are seen running however slow the machine.
     fleet.start_emulator(running_seconds=6, max_running=20)
@@ -60,12 +71,7 @@ def test_sigkill_of_the_whole_cluster_loses_and_duplicates_nothing(fleet, settin
     second = fleet.new_cluster()
     second.start()
     wait_until_done(120)
-    outcomes = set(Job.objects.values_list("status", "error_code", "error_message"))
-    assert {status for status, _, _ in outcomes} == {Job.Status.SUCCEEDED}, outcomes
-    assert fleet.stats()["counts"]["submitted"] == 20
-    assert_each_job_stored_once(20, settings.MEDIA_ROOT)
-    person = QuotaCounter.objects.get(user=member.user, period="day")
-    assert (person.used, person.reserved) == (20, 0)
+    assert_all_succeeded_once(20, fleet, member, settings.MEDIA_ROOT)
     assert all(job.provider_task_id for job in Job.objects.filter(pk__in=[j.pk for j in jobs]))
 
 
@@ -165,12 +171,7 @@ def test_two_clusters_one_killed_halfway_finish_every_job_once(fleet, settings):
     assert Job.objects.filter(status__in=Job.OPEN).exists(), "nothing was left in flight"
 
     wait_until_done(150)
-    outcomes = set(Job.objects.values_list("status", "error_code", "error_message"))
-    assert {status for status, _, _ in outcomes} == {Job.Status.SUCCEEDED}, outcomes
-    assert fleet.stats()["counts"]["submitted"] == 50
-    assert_each_job_stored_once(50, settings.MEDIA_ROOT)
-    person = QuotaCounter.objects.get(user=member.user, period="day")
-    assert (person.used, person.reserved) == (50, 0)
+    assert_all_succeeded_once(50, fleet, member, settings.MEDIA_ROOT)
 
     # The audit of lease holders: both clusters dispatched, every job's step was held by
     # one worker at a time, and so was the dispatcher's duty.
