@@ -6,16 +6,19 @@ stored (once each), and the quota charged for exactly those images.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from studio.dashscope.emulator.config import FaultRule
 from studio.dashscope.emulator.render import BOX_COLOUR, box_on_canvas, placements
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.generation.worker import Limits, run_step
-from tests.pipeline import Pipeline, counters, open_image, pipeline_config, upload
+from tests.pipeline import Pipeline, counters, make_pipeline, open_image, pipeline_config, upload
 
 T2I = {
     "model": "wan2.6-t2i",
@@ -261,6 +264,51 @@ def test_a_duplicate_step_delivery_does_nothing(pipeline, member, media):
     assert job.status == Job.Status.SUCCEEDED
     assert job.images.count() == 2 and len(stored_files(media)) == 2
     assert QuotaCharge.objects.filter(job=job).count() == 2  # one reserve, one settle
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_that_outlasts_its_lease_keeps_its_job(member, media, monkeypatch):
+    """A sync generation may take minutes (the provider answers when the images exist). The
+    worker waiting for it is alive: its job is not handed to another worker meanwhile,
+    which would fail it as interrupted and lose the images the provider made and bills."""
+    world = make_pipeline(step_lease_seconds=0.6)
+    try:
+        job = world.submit(
+            member,
+            model="qwen-image-2.0-pro",
+            prompt="A poster that says Hello",
+            parameters={"size": "1024*1024", "n": 1},
+        )
+        step = world.until_handed_over(job)
+        answer = threading.Event()
+        generate = world.client.generate
+
+        def slow_generate(request):
+            answer.wait(timeout=10)
+            return generate(request)
+
+        monkeypatch.setattr(world.client, "generate", slow_generate)
+
+        def first_worker() -> None:
+            try:
+                run_step(step, world.client, limits=world.limits, now=world.now)
+            finally:
+                connection.close()
+
+        waiting = threading.Thread(target=first_worker)
+        waiting.start()
+        time.sleep(2.0)  # over three leases' worth of waiting for the provider
+        world.dispatcher.step()  # a dispatcher pass hands out steps whose worker is gone
+        world.run_steps()
+        answer.set()
+        waiting.join(timeout=10)
+        job.refresh_from_db()
+        assert job.status == Job.Status.SUCCEEDED, job.error_message
+        assert job.images.count() == 1 and len(stored_files(media)) == 1
+        assert job.images_charged == 1 and job.attempts == 1
+        assert LeaseTerm.objects.filter(lease=f"job:{job.pk}").count() == 1
+    finally:
+        world.close()
 
 
 def test_a_job_that_crashes_its_worker_every_time_fails_after_k_attempts(

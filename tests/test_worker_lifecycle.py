@@ -11,14 +11,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
 
 from studio.core.models import WorkerHeartbeat
 from studio.generation import shutdown
-from studio.generation.models import Job, WorkerLease
+from studio.generation.models import Job, LeaseTerm, WorkerLease
 from studio.generation.services import create_job
 from studio.generation.worker import dispatch_for
 from tests.clusters import QCLUSTER, Cluster, database_url, wait_for
@@ -191,3 +193,44 @@ def test_a_dispatcher_slice_begun_while_the_cluster_stops_frees_its_lease_at_onc
     assert not WorkerLease.is_held("dispatcher")
     job.refresh_from_db()
     assert job.status == Job.Status.QUEUED  # left for the next cluster, untouched
+
+
+def test_a_dispatcher_waiting_on_the_provider_keeps_its_lease(monkeypatch, settings, member, media):
+    """A submit may wait half a minute for the provider's answer, and a pass may send
+    several. The dispatcher still waiting is alive: no second one may start meanwhile and
+    take its unanswered submit for one whose dispatcher died, failing a job whose task the
+    provider is about to run and bill."""
+    settings.STUDIO_DISPATCHER_LEASE_SECONDS = 0.6
+    world = make_pipeline()
+    job = create_job(membership=member, **T2I)
+    answer = threading.Event()
+    submit = world.client.submit
+
+    def slow_submit(request):
+        answer.wait(timeout=10)
+        return submit(request)
+
+    monkeypatch.setattr(world.client, "submit", slow_submit)
+
+    def first_dispatcher() -> None:
+        try:
+            dispatch_for(3, world.client, "waiting-dispatcher")
+        finally:
+            connection.close()
+
+    waiting = threading.Thread(target=first_dispatcher)
+    try:
+        waiting.start()
+        time.sleep(2.0)  # over three leases' worth of waiting for the answer
+        dispatch_for(1, world.client, "second-dispatcher")
+        answer.set()
+        waiting.join(timeout=10)
+    finally:
+        answer.set()
+        world.close()
+
+    assert not LeaseTerm.objects.filter(lease="dispatcher", owner="second-dispatcher").exists()
+    job.refresh_from_db()
+    assert job.status in (Job.Status.PENDING, Job.Status.RUNNING), job.error_message
+    assert job.provider_task_id
+    assert world.emulator.stats()["counts"]["submitted"] == 1

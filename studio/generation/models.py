@@ -160,6 +160,20 @@ class Job(models.Model):
                     setattr(self, name, value)
         return bool(changed)
 
+    def renew_lease(self, owner: str, seconds: float) -> bool:
+        """Extend the lease `owner` holds on this job, and its term; False once it holds none
+        (the step let go, or the job moved on)."""
+        from django.db.models.functions import Now
+
+        until = Now() + timedelta(seconds=seconds)
+        with transaction.atomic():
+            held = Job.objects.filter(pk=self.pk, lease_owner=owner).update(lease_until=until)
+            if held:
+                LeaseTerm.objects.filter(
+                    lease=f"job:{self.pk}", owner=owner, ended_at__isnull=True
+                ).update(expires_at=until)
+        return bool(held)
+
     def log(self, message: str, *, request_id: str = "", code: str = "") -> None:
         JobEvent.objects.create(
             job=self, status=self.status, message=message, request_id=request_id, code=code
@@ -439,6 +453,14 @@ class WorkerLease(models.Model):
         return created and bool(
             cls.objects.filter(free, name=name).update(owner=owner, until=until)
         )
+
+    @classmethod
+    def renew(cls, name: str, owner: str, seconds: float) -> bool:
+        """Extend a lease `owner` holds; False if it holds it no longer."""
+        from django.db.models.functions import Now
+
+        until = Now() + timedelta(seconds=seconds)
+        return bool(cls.objects.filter(name=name, owner=owner).update(until=until))
 
     @classmethod
     def release(cls, name: str, owner: str, state: dict | None = None) -> None:

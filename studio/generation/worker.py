@@ -33,7 +33,7 @@ import time
 import uuid
 import warnings
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -93,8 +93,8 @@ class Limits:
     timeout_seconds: float = 120.0
     step_attempts: int = 3
     dispatcher_lease_seconds: float = 45.0  # longer than a submit's timeouts
-    # How long a job step holds its job; a worker that dies holding it blocks the job
-    # this long. Longer than a step's downloads take.
+    # How long a job step's hold on its job lasts unless renewed: a live step renews it
+    # (lease_kept), so this is how long a worker that died holding a job blocks it.
     step_lease_seconds: float = STEP_LEASE_SECONDS
     # Tasks kept waiting at the provider beyond those it runs, so a freed slot is refilled
     # by the provider at once instead of after the studio notices. A colleague's job then
@@ -993,6 +993,44 @@ def _run_step(job_id: str, owner: str, client: DashScopeClient, limits: Limits, 
     job = claim(job_id, owner, seconds=limits.step_lease_seconds)
     if job is None:
         return  # a duplicate delivery, or the job moved on: nothing to do
+    seconds = limits.step_lease_seconds
+    with lease_kept(lambda: job.renew_lease(owner, seconds), seconds):
+        _carry_out_step(job, client, limits, now)
+
+
+@contextlib.contextmanager
+def lease_kept(renew: Callable[[], bool], seconds: float) -> Iterator[None]:
+    """Renew a lease of `seconds` while the block runs; `renew` says whether it is held.
+
+    A live holder may wait minutes on the provider: a sync generation answers only when
+    its images exist, a download may be retried, a dispatcher pass may send several
+    submits that each wait for an answer. A lapsed lease would hand the work to another
+    worker as if this one had died: a sync job would be failed as interrupted, or a
+    submit still waiting for its answer taken for a lost one, while the provider makes
+    (and bills) the images. A worker that does die stops renewing, and its lease runs out.
+    """
+    stop = threading.Event()
+
+    def keep() -> None:
+        try:
+            while not stop.wait(seconds / 3):
+                if not renew():
+                    return  # let go, or taken over
+        except Exception:
+            logger.exception("Could not renew a lease")
+        finally:
+            connection.close()  # this thread's own, if it made one
+
+    keeper = threading.Thread(target=keep, name="lease-keeper", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
+
+
+def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Clock) -> None:
     if job.attempts > limits.step_attempts:
         logger.error("Job %s failed its step %d times; giving up", job.pk, job.attempts - 1)
         finish(job, Job.Status.FAILED, code="WorkerCrashed", message=messages.WORKER_CRASHED)
@@ -1250,16 +1288,18 @@ def dispatch_for(
         dispatcher.resume(WorkerLease.handed_over("dispatcher"))
         # From now on a kick sees this dispatcher's lease instead.
         WorkerLease.objects.filter(name=KICK_LEASE).update(owner="", until=None)
-        while time.monotonic() < deadline and not shutdown.requested():
-            if not WorkerLease.acquire("dispatcher", owner, seconds=lease):
-                return False
-            open_jobs = dispatcher.step()
-            if not open_jobs:
-                break
-            if hand_over and not handed_over and time.monotonic() > deadline - HANDOVER_LEAD:
-                hand_over()
-                handed_over = True
-            time.sleep(dispatcher.idle_seconds())
+        # Renewed on every pass, and meanwhile too: a pass may wait on several submits.
+        with lease_kept(lambda: WorkerLease.renew("dispatcher", owner, lease), lease):
+            while time.monotonic() < deadline and not shutdown.requested():
+                if not WorkerLease.acquire("dispatcher", owner, seconds=lease):
+                    return False
+                open_jobs = dispatcher.step()
+                if not open_jobs:
+                    break
+                if hand_over and not handed_over and time.monotonic() > deadline - HANDOVER_LEAD:
+                    hand_over()
+                    handed_over = True
+                time.sleep(dispatcher.idle_seconds())
     finally:
         # The lease (with the rate state) goes first, so a waiting successor starts while
         # this process finishes the downloads it began.
