@@ -240,6 +240,23 @@ def test_granting_extra_images_is_audited_and_lets_exactly_those_through(client,
     assert ("this month", 0, 13) in left
 
 
+def test_what_is_left_counts_the_persons_and_the_teams_use_not_a_colleagues(
+    member, django_assert_num_queries
+):
+    from django.utils import timezone
+
+    from studio.accounts.models import QuotaCounter, Team
+
+    Team.objects.filter(pk=member.team_id).update(images_per_day=50)
+    colleague = create_membership(team=member.team, user=create_user(username="busy"))
+    spend(colleague, 4)
+    spend(member, 3)
+    member = Membership.objects.select_related("team", "user").get(pk=member.pk)
+    with django_assert_num_queries(1):
+        left = QuotaCounter.images_left(member, timezone.now())
+    assert left == [("this month", 7, 10), ("today for the team", 43, 50)]
+
+
 def test_the_member_list_sorts_by_images_used_this_month(client, member):
     busy = create_membership(team=member.team, user=create_user(username="busy"))
     spend(busy, 4)

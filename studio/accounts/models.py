@@ -277,16 +277,26 @@ class QuotaCounter(models.Model):
     def images_left(cls, membership: Membership, moment: datetime) -> list[tuple[str, int, int]]:
         """(period, images left, limit) for each limit that applies to the person."""
         team = membership.team
+        # The person's and the team's counters of this day and month, in one query.
+        this_period = Q(period="day", starts_on=Period.containing("day", moment).starts_on) | Q(
+            period="month", starts_on=Period.containing("month", moment).starts_on
+        )
+        current = {
+            (counter.user_id, counter.period): counter
+            for counter in cls.objects.filter(
+                this_period, Q(user__isnull=True) | Q(user=membership.user_id), team=team
+            )
+        }
         rows = []
-        for user, name, limit, label in (
-            (membership.user, "day", membership.daily_limit, "today"),
-            (membership.user, "month", membership.monthly_limit, "this month"),
+        for user_id, name, limit, label in (
+            (membership.user_id, "day", membership.daily_limit, "today"),
+            (membership.user_id, "month", membership.monthly_limit, "this month"),
             (None, "day", team.images_per_day, "today for the team"),
             (None, "month", team.images_per_month, "this month for the team"),
         ):
             if limit is None:
                 continue
-            counter = cls.objects.of(team, user).current(name, moment).first()
+            counter = current.get((user_id, name))
             spent = (counter.used + counter.reserved) if counter else 0
             limit += counter.granted if counter else 0
             rows.append((label, max(0, limit - spent), limit))
