@@ -396,3 +396,19 @@ def test_a_slow_body_is_cut_off_at_the_deadline(dials, result_server, behaviour,
     assert error.value.retryable  # a slow bucket may be quicker next time
     assert deadline <= elapsed < deadline + 1.0
     assert dials.received < 64 * 1024
+
+
+@pytest.mark.parametrize("behaviour", ["trickle", "silent"])
+def test_a_download_gives_up_when_the_callers_time_is_up(dials, result_server, behaviour):
+    # The whole download may take a minute and is tried four times; the caller has 1 s.
+    client = network_client(f"{result_server.origin}/api/v1")
+    started = time.monotonic()
+    with pytest.raises(DashScopeError) as error:
+        client.download(result_server.url(behaviour), within=1.0)
+    elapsed = time.monotonic() - started
+    assert error.value.retryable  # the caller tries again later
+    assert 1.0 <= elapsed < 2.0
+    with pytest.raises(DashScopeError) as error:
+        client.download(result_server.url(behaviour), within=0)
+    assert error.value.code == "DownloadTimeout"
+    assert len(result_server.requests) == 1  # no time left: nothing was asked

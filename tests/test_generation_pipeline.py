@@ -220,13 +220,13 @@ def test_a_bad_download_is_retried_then_failed_without_storing_anything(
     calls = []
     real_download = pipeline.client.download
 
-    def broken(url: str) -> bytes:
+    def broken(url: str, **limits) -> bytes:
         calls.append(url)
         if damage == "forbidden":
             raise DashScopeError(
                 status=403, code="AccessDenied", message="Request has expired.", retryable=False
             )
-        data = real_download(url)
+        data = real_download(url, **limits)
         return data[: len(data) // 2] if damage == "truncated" else b"<html>hello</html>"
 
     monkeypatch.setattr(pipeline.client, "download", broken)
@@ -443,11 +443,11 @@ def test_a_download_that_keeps_failing_for_a_while_is_retried_not_given_up(
     real_download = pipeline.client.download
     failures = []
 
-    def flaky(url: str) -> bytes:
+    def flaky(url: str, **limits) -> bytes:
         if len(failures) < 6:  # more than the step's crash budget, fewer than the retries
             failures.append(url)
             raise DashScopeError(status=503, code="ServiceUnavailable", message="busy")
-        return real_download(url)
+        return real_download(url, **limits)
 
     monkeypatch.setattr(pipeline.client, "download", flaky)
     job = pipeline.submit(member, **T2I)

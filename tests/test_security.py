@@ -697,3 +697,42 @@ def test_result_downloads_that_never_end_are_cut_off_and_store_nothing(
     assert not GeneratedImage.objects.exists()
     assert not media.exists() or not any(path.is_file() for path in media.rglob("*"))
     assert len(result_server.requests) == 2
+
+
+def test_a_step_stops_retrying_slow_downloads_before_its_task_would_be_killed(
+    pipeline, member, media, result_server, monkeypatch
+):
+    """The cluster kills a task past its timeout as if it had crashed, spending one of the
+    job's few attempts. A step's downloads stop retrying in time, and the job waits to try
+    again in another step, its attempts untouched."""
+    import studio.generation.worker as worker
+
+    monkeypatch.setattr(worker, "STEP_SECONDS", 1.5)
+    job = pipeline.submit(
+        member, model="wan2.6-t2i", prompt="A boat", parameters={"size": "1280*1280", "n": 1}
+    )
+    step = pipeline.until_handed_over(job)
+    Job.objects.filter(pk=job.pk).update(result_urls=[result_server.url("trickle")])
+    # As configured for the worker: a minute per download, four tries.
+    client = DashScopeClient(api_key=API_KEY, base_url=f"{result_server.origin}/api/v1")
+    started = time.monotonic()
+    run_step(step, client, limits=pipeline.limits, now=pipeline.now)
+    elapsed = time.monotonic() - started
+
+    job.refresh_from_db()
+    assert 1.5 <= elapsed < 1.5 + 1.0
+    assert job.status == Job.Status.DOWNLOADING and job.download_failures == 1
+    assert job.attempts == 0 and not job.lease_owner
+    assert not GeneratedImage.objects.exists()
+
+
+def test_a_steps_time_fits_inside_the_clusters_task_timeout():
+    from django.conf import settings
+
+    from studio.generation.tasks import DISPATCH_SLICE_SECONDS
+    from studio.generation.worker import STEP_SECONDS
+
+    step, killed_after = STEP_SECONDS, settings.Q_CLUSTER["timeout"]
+    # A sync generation, then downloads, inside one step; a slice waits for its downloads.
+    assert Timeouts().generate + Timeouts().connect < step
+    assert DISPATCH_SLICE_SECONDS + step < killed_after

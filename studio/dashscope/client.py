@@ -258,8 +258,12 @@ class DashScopeClient:
 
     # -- results --------------------------------------------------------------------------
 
-    def download(self, url: str) -> bytes:
-        """The bytes behind a result URL, within a size cap and an overall deadline."""
+    def download(self, url: str, *, within: float | None = None) -> bytes:
+        """The bytes behind a result URL, within a size cap and an overall deadline.
+
+        With `within`, every try ends and no retry starts after that many seconds: the
+        caller's time is up, and it tries again later (DownloadTimeout, retryable).
+        """
         if not self.is_result_url(url):
             raise DashScopeError(
                 status=None,
@@ -267,15 +271,19 @@ class DashScopeClient:
                 message=f"Not a provider result URL: {url_for_log(url)}",
                 retryable=False,
             )
+        give_up_at = None if within is None else self._clock() + within
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._download_once(url)
+                return self._download_once(url, give_up_at)
             except DashScopeError as error:
                 if not error.retryable or attempt >= self.retry.attempts:
                     raise
-                self._sleep(self.retry.delay(attempt, error.retry_after, self._rng))
+                pause = self.retry.delay(attempt, error.retry_after, self._rng)
+                if give_up_at is not None and self._clock() + pause >= give_up_at:
+                    raise
+                self._sleep(pause)
 
     def is_result_url(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -284,11 +292,21 @@ class DashScopeClient:
         # The emulator serves its results next to its API: same origin as the base URL.
         return _origin(url) == self._base_origin
 
-    def _download_once(self, url: str) -> bytes:
+    def _download_once(self, url: str, give_up_at: float | None = None) -> bytes:
         deadline = self._clock() + self.timeouts.download
+        if give_up_at is not None:
+            deadline = min(deadline, give_up_at)
+        left = deadline - self._clock()
+        if left <= 0:
+            raise DashScopeError(
+                status=None,
+                code="DownloadTimeout",
+                message="No time was left to download the result.",
+                retryable=True,
+            )
         # The deadline is checked as bytes arrive; a server that stops sending is cut off by
         # the read timeout, never longer than the whole download may take.
-        timeout = self.timeouts.for_call(min(self.timeouts.read, self.timeouts.download))
+        timeout = self.timeouts.for_call(min(self.timeouts.read, left))
         try:
             with self._downloads.stream("GET", url, timeout=timeout) as response:
                 if response.status_code != 200:

@@ -58,6 +58,12 @@ from studio.logs import log_context
 logger = logging.getLogger(__name__)
 
 STEP_LEASE_SECONDS = 90
+# A job step's downloads stop retrying this long after the step began, and the job waits
+# to try again in another step: the cluster kills a task past its timeout (Q_CLUSTER's 300
+# s) as if it had crashed, and a crash spends one of the job's few attempts. A step's own
+# work comes first: a sync generation (up to 185 s) counts against this, and the
+# dispatcher's slice (40 s) waits for the downloads it began.
+STEP_SECONDS = 240
 DOWNLOAD_RETRIES = 12  # with pauses doubling from 5 s to 10 min: about an hour in all
 IMAGE_TRIES = 3  # downloads of one image answering 403 or not an image, before giving up
 # A URL the studio will not fetch, or a result past the byte cap, does not change on retry.
@@ -1031,6 +1037,7 @@ def lease_kept(renew: Callable[[], bool], seconds: float) -> Iterator[None]:
 
 
 def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Clock) -> None:
+    give_up_at = time.monotonic() + STEP_SECONDS
     if job.attempts > limits.step_attempts:
         logger.error("Job %s failed its step %d times; giving up", job.pk, job.attempts - 1)
         finish(job, Job.Status.FAILED, code="WorkerCrashed", message=messages.WORKER_CRASHED)
@@ -1045,7 +1052,7 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
             return
         if not _generate(job, client, now):
             return
-    _download_all(job, client, limits)
+    _download_all(job, client, limits, give_up_at)
 
 
 @acting_on_job
@@ -1087,14 +1094,17 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
 
 
 @acting_on_job
-def _download_all(job: Job, client: DashScopeClient, limits: Limits) -> None:
+def _download_all(job: Job, client: DashScopeClient, limits: Limits, give_up_at: float) -> None:
+    """Store every result not stored yet; what cannot be fetched before `give_up_at`
+    (monotonic) is tried again after a pause, in another step."""
     stored = set(job.images.values_list("index", flat=True))
     for index, url in enumerate(job.result_urls):
         if index in stored:
             continue
         for attempt in range(1, IMAGE_TRIES + 1):
             try:
-                store_result(job, index, client.download(url))
+                within = give_up_at - time.monotonic()
+                store_result(job, index, client.download(url, within=within))
                 break
             except DashScopeError as error:
                 job.log(f"download of image {index + 1}", code=error.code)
