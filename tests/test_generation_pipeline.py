@@ -311,6 +311,26 @@ def test_a_step_that_outlasts_its_lease_keeps_its_job(member, media, monkeypatch
         world.close()
 
 
+def test_a_lease_is_renewed_on_after_a_renewal_fails():
+    """A lost connection or a locked database fails one renewal; the lease still has two
+    thirds of its time, and the next renewal keeps it."""
+    from django.db import OperationalError
+
+    from studio.generation.worker import lease_kept
+
+    renewals = []
+
+    def renew() -> bool:
+        renewals.append(time.monotonic())
+        if len(renewals) == 1:
+            raise OperationalError("database is locked")
+        return True
+
+    with lease_kept(renew, seconds=0.3):
+        time.sleep(0.55)  # five renewals' worth
+    assert len(renewals) >= 3
+
+
 def test_a_job_that_crashes_its_worker_every_time_fails_after_k_attempts(
     pipeline, member, monkeypatch
 ):

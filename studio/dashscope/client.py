@@ -261,8 +261,9 @@ class DashScopeClient:
     def download(self, url: str, *, within: float | None = None) -> bytes:
         """The bytes behind a result URL, within a size cap and an overall deadline.
 
-        With `within`, every try ends and no retry starts after that many seconds: the
-        caller's time is up, and it tries again later (DownloadTimeout, retryable).
+        With `within`, no retry starts after that many seconds, and a try is cut off then
+        as its bytes arrive, or by a read timeout no longer than the time it had left: the
+        caller's time is up, and it tries again later (the error is retryable).
         """
         if not self.is_result_url(url):
             raise DashScopeError(

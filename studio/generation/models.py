@@ -162,7 +162,7 @@ class Job(models.Model):
 
     def renew_lease(self, owner: str, seconds: float) -> bool:
         """Extend the lease `owner` holds on this job, and its term; False once it holds none
-        (the step let go, or the job moved on)."""
+        (its step let go of the job, or the lease lapsed and another worker took it)."""
         from django.db.models.functions import Now
 
         until = Now() + timedelta(seconds=seconds)

@@ -20,6 +20,7 @@ retried download replaces rather than duplicates; a job is settled once.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -60,10 +61,11 @@ logger = logging.getLogger(__name__)
 STEP_LEASE_SECONDS = 90
 # A job step's downloads stop retrying this long after the step began, and the job waits
 # to try again in another step: the cluster kills a task past its timeout (Q_CLUSTER's 300
-# s) as if it had crashed, and a crash spends one of the job's few attempts. A step's own
-# work comes first: a sync generation (up to 185 s) counts against this, and the
-# dispatcher's slice (40 s) waits for the downloads it began.
-STEP_SECONDS = 240
+# s) as if it had crashed, and a crash spends one of the job's few attempts. A sync
+# generation counts against it (what it leaves is for the downloads), and the dispatcher's
+# slice (40 s, and the pass under way) waits for the downloads it began. A download may
+# overrun it by a connect and a read timeout.
+STEP_SECONDS = 180
 DOWNLOAD_RETRIES = 12  # with pauses doubling from 5 s to 10 min: about an hour in all
 IMAGE_TRIES = 3  # downloads of one image answering 403 or not an image, before giving up
 # A URL the studio will not fetch, or a result past the byte cap, does not change on retry.
@@ -1020,14 +1022,21 @@ def lease_kept(renew: Callable[[], bool], seconds: float) -> Iterator[None]:
     def keep() -> None:
         try:
             while not stop.wait(seconds / 3):
-                if not renew():
-                    return  # let go, or taken over
-        except Exception:
-            logger.exception("Could not renew a lease")
+                try:
+                    if not renew():
+                        return  # let go, or taken over
+                except Exception:
+                    # A lost connection or a locked database: the next round tries again,
+                    # on a new connection, while the lease still runs.
+                    logger.exception("Could not renew a lease")
+                    connection.close()
         finally:
             connection.close()  # this thread's own, if it made one
 
-    keeper = threading.Thread(target=keep, name="lease-keeper", daemon=True)
+    # The holder's log context (the job's id) goes with the thread.
+    keeper = threading.Thread(
+        target=contextvars.copy_context().run, args=(keep,), name="lease-keeper", daemon=True
+    )
     keeper.start()
     try:
         yield
