@@ -153,6 +153,18 @@ class QuotaCounterQuerySet(models.QuerySet["QuotaCounter"]):
         rows = self.filter(team=team)
         return rows.filter(user__isnull=True) if user is None else rows.filter(user=user)
 
+    def of_person_and_team(self, membership: Any, moment: datetime) -> QuotaCounterQuerySet:
+        """The person's and their team's counters of the day and the month containing
+        `moment` (up to four)."""
+        this_period = Q(period="day", starts_on=Period.containing("day", moment).starts_on) | Q(
+            period="month", starts_on=Period.containing("month", moment).starts_on
+        )
+        return self.filter(
+            this_period,
+            Q(user__isnull=True) | Q(user=membership.user_id),
+            team=membership.team_id,
+        )
+
 
 class QuotaCounter(models.Model):
     """Images used and reserved in one day or month, by one person or by a whole team.
@@ -224,22 +236,23 @@ class QuotaCounter(models.Model):
         """
         team = membership.team
         checks = (
-            (membership.user, "day", membership.daily_limit, "You have"),
-            (membership.user, "month", membership.monthly_limit, "You have"),
+            (membership.user_id, "day", membership.daily_limit, "You have"),
+            (membership.user_id, "month", membership.monthly_limit, "You have"),
             (None, "day", team.images_per_day, "Your team has"),
             (None, "month", team.images_per_month, "Your team has"),
         )
+        counter_ids = cls.current_ids(membership, moment)
         ids = []
-        for user, name, limit, who in checks:
+        for user_id, name, limit, who in checks:
             period = Period.containing(name, moment)
-            counter = cls.current_for(team, user, name, moment)
-            rows = cls.objects.filter(pk=counter.pk)
+            pk = counter_ids[(user_id, name)]
+            rows = cls.objects.filter(pk=pk)
             if limit is not None:
                 # The limit and any grant are read in the same statement that reserves:
                 # a grant or a limit changed a moment ago applies, and is never raced.
                 rows = rows.filter(reserved__lte=limit - images - F("used") + F("granted"))
             if not rows.update(reserved=F("reserved") + images):
-                counter.refresh_from_db()
+                counter = cls.objects.get(pk=pk)
                 room = limit + counter.granted if limit is not None else 0
                 left = max(0, room - counter.used - counter.reserved) if limit else 0
                 limit = room
@@ -248,7 +261,7 @@ class QuotaCounter(models.Model):
                     f"{who} {left} of {limit} images left {this} and this request needs "
                     f"{images}; the limit {period.describe_renewal()}."
                 )
-            ids.append(counter.pk)
+            ids.append(pk)
         cls._reserve_money(team, ids[-1], cost, currency, moment)
         return ids
 
@@ -277,15 +290,9 @@ class QuotaCounter(models.Model):
     def images_left(cls, membership: Membership, moment: datetime) -> list[tuple[str, int, int]]:
         """(period, images left, limit) for each limit that applies to the person."""
         team = membership.team
-        # The person's and the team's counters of this day and month, in one query.
-        this_period = Q(period="day", starts_on=Period.containing("day", moment).starts_on) | Q(
-            period="month", starts_on=Period.containing("month", moment).starts_on
-        )
         current = {
             (counter.user_id, counter.period): counter
-            for counter in cls.objects.filter(
-                this_period, Q(user__isnull=True) | Q(user=membership.user_id), team=team
-            )
+            for counter in cls.objects.of_person_and_team(membership, moment)
         }
         rows = []
         for user_id, name, limit, label in (
@@ -316,6 +323,26 @@ class QuotaCounter(models.Model):
         """Let the person make `images` more in the current day or month."""
         counter = cls.current_for(membership.team, membership.user, period, moment)
         cls.objects.filter(pk=counter.pk).update(granted=F("granted") + images)
+
+    @classmethod
+    def current_ids(
+        cls, membership: Membership, moment: datetime
+    ) -> dict[tuple[int | None, str], int]:
+        """The ids of the person's and the team's counters of this day and month, by (user id,
+        or None for the team's, and period): read in one query, the missing made at zero."""
+        ids = {
+            (user_id, period): pk
+            for pk, user_id, period in cls.objects.of_person_and_team(
+                membership, moment
+            ).values_list("pk", "user_id", "period")
+        }
+        for user_id in (membership.user_id, None):
+            for period in ("day", "month"):
+                if (user_id, period) not in ids:
+                    user = membership.user if user_id is not None else None
+                    counter = cls.current_for(membership.team, user, period, moment)
+                    ids[(user_id, period)] = counter.pk
+        return ids
 
     @classmethod
     def current_for(cls, team: Team, user: Any, period: str, moment: datetime) -> QuotaCounter:

@@ -164,6 +164,8 @@ def create_job(
             )
             stored.append(item.image)
             item.save()
+        # The same commit makes it true, or nothing of it is kept.
+        job.log(f"Queued: {count} image{'s' if count != 1 else ''} reserved.")
         # Reserved last, just before the commit: the team's counters are shared by every
         # member and by the worker settling finished jobs, and their row locks are held from
         # here to the commit.
@@ -180,7 +182,6 @@ def create_job(
             counter_ids=counter_ids,
             unit_price=unit_price,
         )
-        job.log(f"Queued: {count} image{'s' if count != 1 else ''} reserved.")
         transaction.on_commit(_kick_dispatcher)
     return job
 
