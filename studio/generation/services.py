@@ -92,6 +92,10 @@ def create_job(
     unit_price = price.price_per_image if price else Decimal(0)
     currency = price.currency if price else "USD"
     moment = now or timezone.now()
+    # Found, or made, before the transaction: the first submissions of a day made the
+    # day's counters inside it, and everyone else's waited on that insert until it
+    # committed.
+    counter_ids = QuotaCounter.current_ids(membership, moment)
     with _files_removed_unless_committed() as stored, transaction.atomic():
         # Locking the membership row serialises one person's submissions, so the count of
         # jobs in flight cannot be raced past its limit. Only that row: locking the joined
@@ -170,8 +174,13 @@ def create_job(
         # member and by the worker settling finished jobs, and their row locks are held from
         # here to the commit.
         try:
-            counter_ids = QuotaCounter.reserve(
-                member, count, moment, cost=count * unit_price, currency=currency
+            reserved_ids = QuotaCounter.reserve(
+                member,
+                count,
+                moment,
+                cost=count * unit_price,
+                currency=currency,
+                counter_ids=counter_ids,
             )
         except QuotaExceeded as exc:
             raise JobRefused([Problem("__all__", str(exc))]) from None
@@ -179,7 +188,7 @@ def create_job(
             job=job,
             kind=QuotaCharge.Kind.RESERVE,
             images=count,
-            counter_ids=counter_ids,
+            counter_ids=reserved_ids,
             unit_price=unit_price,
         )
         transaction.on_commit(_kick_dispatcher)
