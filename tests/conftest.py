@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.browser",
     "tests.servers",
     "tests.clusters",
+    "tests.s3",
 ]
 
 

@@ -17,9 +17,9 @@ from studio.dashscope.catalog import CATALOG
 from studio.generation.models import GeneratedImage, Job
 from studio.generation.services import create_job, stage_image
 from studio.generation.worker import store_result
-from tests import test_media_s3
 from tests.emulation import make_image
 from tests.pipeline import upload
+from tests.s3 import no_local_files
 
 EDIT = {
     "model": "wan2.7-image-pro",
@@ -193,11 +193,6 @@ def test_it_works_on_a_storage_without_local_paths(member, settings):
     assert "rebuilt" in out
 
 
-# The S3 endpoint (moto behind a private bucket's rules) of the S3 storage tests.
-s3_endpoint = test_media_s3.s3_endpoint
-bucket = test_media_s3.bucket
-
-
 def test_it_checks_and_repairs_a_bucket(bucket, member, media):
     job = create_job(membership=member, inputs=[upload(900, 600)], **EDIT)
     kept, changed = (store_result(job, index, make_image(640, 480)) for index in range(2))
@@ -211,7 +206,7 @@ def test_it_checks_and_repairs_a_bucket(bucket, member, media):
     assert kept.thumbnail.name in keys  # rebuilt
     assert "results/stray/0.png" not in keys  # deleted
     assert kept.image.name in keys and changed.image.name in keys
-    assert test_media_s3.no_local_files(media)
+    assert no_local_files(media)
 
     bucket.client.put_object(Bucket=bucket.name, Key=changed.image.name, Body=b"not the image")
     status, out = media_check("--repair")
