@@ -7,10 +7,12 @@ takes no time at all. Job steps the dispatcher hands out run inline, in order.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 from PIL import Image
 
 from studio.accounts.models import Membership, QuotaCounter
@@ -150,3 +152,32 @@ def counters(membership: Membership) -> dict[str, tuple[int, int]]:
 def open_image(field) -> Image.Image:
     with field.open("rb") as file:
         return Image.open(io.BytesIO(file.read()))
+
+
+def answer_held(monkeypatch, client: object, call: str) -> threading.Event:
+    """Hold the client's `call` (generate, submit...) until the event is set: a provider
+    slow to answer, whoever is waiting for it."""
+    answer = threading.Event()
+    real = getattr(client, call)
+
+    def held(*args, **kwargs):
+        answer.wait(timeout=10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, call, held)
+    return answer
+
+
+def in_background(work: Callable[[], object]) -> threading.Thread:
+    """Run `work` in a thread of its own, as another worker would, with its own database
+    connection (closed after)."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread

@@ -201,7 +201,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_k_attempts(fleet, se
     assert poison.status == Job.Status.FAILED and poison.error_code == "WorkerCrashed"
     assert poison.images_charged == 0 and not poison.images.exists()
     # Each of the K steps died holding the job's lease; the next one gave up.
-    crashed = LeaseTerm.objects.filter(lease=f"job:{poison.pk}", ended_at__isnull=True)
+    crashed = LeaseTerm.objects.filter(lease=LeaseTerm.of_job(poison.pk), ended_at__isnull=True)
     assert crashed.count() == settings.STUDIO_STEP_ATTEMPTS
     for job in healthy:
         job.refresh_from_db()

@@ -6,19 +6,26 @@ stored (once each), and the quota charged for exactly those images.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from studio.dashscope.emulator.config import FaultRule
 from studio.dashscope.emulator.render import BOX_COLOUR, box_on_canvas, placements
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.generation.worker import Limits, run_step
-from tests.pipeline import Pipeline, counters, make_pipeline, open_image, pipeline_config, upload
+from tests.pipeline import (
+    Pipeline,
+    answer_held,
+    counters,
+    in_background,
+    make_pipeline,
+    open_image,
+    pipeline_config,
+    upload,
+)
 
 T2I = {
     "model": "wan2.6-t2i",
@@ -280,23 +287,10 @@ def test_a_step_that_outlasts_its_lease_keeps_its_job(member, media, monkeypatch
             parameters={"size": "1024*1024", "n": 1},
         )
         step = world.until_handed_over(job)
-        answer = threading.Event()
-        generate = world.client.generate
-
-        def slow_generate(request):
-            answer.wait(timeout=10)
-            return generate(request)
-
-        monkeypatch.setattr(world.client, "generate", slow_generate)
-
-        def first_worker() -> None:
-            try:
-                run_step(step, world.client, limits=world.limits, now=world.now)
-            finally:
-                connection.close()
-
-        waiting = threading.Thread(target=first_worker)
-        waiting.start()
+        answer = answer_held(monkeypatch, world.client, "generate")
+        waiting = in_background(
+            lambda: run_step(step, world.client, limits=world.limits, now=world.now)
+        )
         time.sleep(2.0)  # over three leases' worth of waiting for the provider
         world.dispatcher.step()  # a dispatcher pass hands out steps whose worker is gone
         world.run_steps()
@@ -306,7 +300,7 @@ def test_a_step_that_outlasts_its_lease_keeps_its_job(member, media, monkeypatch
         assert job.status == Job.Status.SUCCEEDED, job.error_message
         assert job.images.count() == 1 and len(stored_files(media)) == 1
         assert job.images_charged == 1 and job.attempts == 1
-        assert LeaseTerm.objects.filter(lease=f"job:{job.pk}").count() == 1
+        assert LeaseTerm.objects.filter(lease=LeaseTerm.of_job(job.pk)).count() == 1
     finally:
         world.close()
 
@@ -407,7 +401,7 @@ def test_staff_see_a_jobs_history_in_the_admin_but_never_its_result_urls(pipelin
     run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
     # Which worker stored it, and that its step ended rather than died.
     page = client.get(f"/admin/generation/job/{job.pk}/change/").content.decode()
-    term = LeaseTerm.objects.get(lease=f"job:{job.pk}")
+    term = LeaseTerm.objects.get(lease=LeaseTerm.of_job(job.pk))
     assert term.ended_at is not None
     assert f"{term.owner}: done at" in page
 

@@ -266,28 +266,31 @@ def test_a_burst_of_jobs_queues_one_dispatcher(media):
     assert OrmQ.objects.count() == 2
 
 
-def test_an_edit_refused_for_quota_leaves_no_reference_image_behind(db, settings, tmp_path):
+def send_an_edit(member: Membership, images: int) -> Job:
+    return create_job(
+        membership=member,
+        model="wan2.7-image-pro",
+        prompt="Put the vase from image 1 on the table",
+        parameters={"size": "2K", "n": images},
+        inputs=[upload(900, 600)],
+    )
+
+
+def assert_nothing_kept(media) -> None:
+    assert not Job.objects.exists()
+    assert not [p for p in media.rglob("*") if p.is_file()]
+
+
+def test_an_edit_refused_for_quota_leaves_no_reference_image_behind(db, media):
     """The reservation comes last in the transaction, after the inputs' files are written:
     a refusal takes the files away with the rows."""
-    from studio.generation.services import JobRefused
-    from tests.factories import create_membership, create_team, create_user
-    from tests.pipeline import upload
-
-    settings.MEDIA_ROOT = tmp_path / "media"
     team = create_team(name="Tight", slug="tight")
     team.images_per_day = 1
     team.save()
     member = create_membership(team=team, user=create_user(username="tia"))
     with pytest.raises(JobRefused, match="1 of 1 images left today"):
-        create_job(
-            membership=member,
-            model="wan2.7-image-pro",
-            prompt="Put the vase from image 1 on the table",
-            parameters={"size": "2K", "n": 2},
-            inputs=[upload(900, 600)],
-        )
-    assert not Job.objects.exists()
-    assert not [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+        send_an_edit(member, images=2)
+    assert_nothing_kept(media)
 
 
 def test_an_edit_that_fails_after_its_reservation_leaves_no_reference_image_behind(
@@ -295,9 +298,6 @@ def test_an_edit_that_fails_after_its_reservation_leaves_no_reference_image_behi
 ):
     """Anything failing up to the commit (here the ledger's insert) rolls the rows back
     and takes the inputs' files with them."""
-    from studio.generation.models import QuotaCharge
-    from tests.factories import create_membership, create_team, create_user
-
     member = create_membership(
         team=create_team(name="Roomy", slug="roomy"), user=create_user(username="ria")
     )
@@ -307,12 +307,5 @@ def test_an_edit_that_fails_after_its_reservation_leaves_no_reference_image_behi
 
     monkeypatch.setattr(QuotaCharge.objects, "create", broken)
     with pytest.raises(RuntimeError):
-        create_job(
-            membership=member,
-            model="wan2.7-image-pro",
-            prompt="Put the vase from image 1 on the table",
-            parameters={"size": "2K", "n": 1},
-            inputs=[upload(900, 600)],
-        )
-    assert not Job.objects.exists()
-    assert not [p for p in media.rglob("*") if p.is_file()]
+        send_an_edit(member, images=1)
+    assert_nothing_kept(media)

@@ -11,12 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 
 from studio.core.models import WorkerHeartbeat
 from studio.generation import shutdown
@@ -25,7 +23,7 @@ from studio.generation.services import create_job
 from studio.generation.worker import dispatch_for
 from tests.clusters import QCLUSTER, Cluster, database_url, wait_for
 from tests.emulation import ROOT
-from tests.pipeline import make_pipeline
+from tests.pipeline import answer_held, in_background, make_pipeline
 from tests.test_deploy import read_compose
 from tests.test_generation_cluster import (
     T2I,
@@ -203,24 +201,9 @@ def test_a_dispatcher_waiting_on_the_provider_keeps_its_lease(monkeypatch, setti
     settings.STUDIO_DISPATCHER_LEASE_SECONDS = 0.6
     world = make_pipeline()
     job = create_job(membership=member, **T2I)
-    answer = threading.Event()
-    submit = world.client.submit
-
-    def slow_submit(request):
-        answer.wait(timeout=10)
-        return submit(request)
-
-    monkeypatch.setattr(world.client, "submit", slow_submit)
-
-    def first_dispatcher() -> None:
-        try:
-            dispatch_for(3, world.client, "waiting-dispatcher")
-        finally:
-            connection.close()
-
-    waiting = threading.Thread(target=first_dispatcher)
+    answer = answer_held(monkeypatch, world.client, "submit")
     try:
-        waiting.start()
+        waiting = in_background(lambda: dispatch_for(3, world.client, "waiting-dispatcher"))
         time.sleep(2.0)  # over three leases' worth of waiting for the answer
         dispatch_for(1, world.client, "second-dispatcher")
         answer.set()

@@ -226,15 +226,15 @@ class QuotaCounter(models.Model):
         images: int,
         moment: datetime,
         *,
+        counter_ids: dict[tuple[int | None, str], int],
         cost: Decimal = Decimal(0),
         currency: str = "USD",
-        counter_ids: dict[tuple[int | None, str], int] | None = None,
     ) -> list[int]:
         """Reserve `images` against every limit of the person and the team; the counters' ids.
 
-        Call inside the transaction that creates the job: a refusal raises QuotaExceeded
-        and the caller's rollback undoes the reservations already made. `counter_ids` are
-        current_ids(), if the caller read them before its transaction.
+        Call inside the transaction that creates the job, with `counter_ids` from
+        current_ids() read before it: a refusal raises QuotaExceeded and the caller's
+        rollback undoes the reservations already made.
         """
         team = membership.team
         checks = (
@@ -243,7 +243,6 @@ class QuotaCounter(models.Model):
             (None, "day", team.images_per_day, "Your team has"),
             (None, "month", team.images_per_month, "Your team has"),
         )
-        counter_ids = counter_ids or cls.current_ids(membership, moment)
         ids = []
         for user_id, name, limit, who in checks:
             period = Period.containing(name, moment)

@@ -107,7 +107,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="Worker steps")
     def workers(self, job: Job) -> str:
         """Which worker held the job, when, and how each hold ended: where a crash shows."""
-        terms = LeaseTerm.objects.filter(lease=f"job:{job.pk}").order_by("started_at")
+        terms = LeaseTerm.objects.filter(lease=LeaseTerm.of_job(job.pk)).order_by("started_at")
         lines = [
             f"{term.started_at:%Y-%m-%d %H:%M:%S} {term.owner}: "
             + (f"done at {term.ended_at:%H:%M:%S}" if term.ended_at else "never finished")

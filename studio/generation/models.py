@@ -151,7 +151,7 @@ class Job(models.Model):
                 )
                 if self.lease_owner and fields.get("lease_owner") == "":
                     # The step holding the job lets go of it: its term ends with the lease.
-                    LeaseTerm.end(f"job:{self.pk}", self.lease_owner)
+                    LeaseTerm.end(LeaseTerm.of_job(self.pk), self.lease_owner)
         if changed:
             self.status = to
             for name, value in fields.items():
@@ -170,7 +170,7 @@ class Job(models.Model):
             held = Job.objects.filter(pk=self.pk, lease_owner=owner).update(lease_until=until)
             if held:
                 LeaseTerm.objects.filter(
-                    lease=f"job:{self.pk}", owner=owner, ended_at__isnull=True
+                    lease=LeaseTerm.of_job(self.pk), owner=owner, ended_at__isnull=True
                 ).update(expires_at=until)
         return bool(held)
 
@@ -502,6 +502,11 @@ class LeaseTerm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lease} held by {self.owner}"
+
+    @staticmethod
+    def of_job(job_id: object) -> str:
+        """The lease a job's step holds on its job."""
+        return f"job:{job_id}"
 
     @classmethod
     def begin(cls, lease: str, owner: str, *, seconds: float | None = None) -> None:

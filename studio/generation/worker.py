@@ -869,7 +869,6 @@ class Dispatcher:
             anchor = provider_submitted
         return anchor + timedelta(seconds=self.limits.timeout_seconds)
 
-    @acting_on_job
     def _stop_watching(self, job: Job) -> None:
         """Forget what was kept in memory for planning the job's polls: it will not be
         planned again (it finished, was cancelled, or is only watched slowly now). Were it
@@ -878,6 +877,7 @@ class Dispatcher:
         if self._probes.get(job.model) == str(job.pk):
             del self._probes[job.model]
 
+    @acting_on_job
     def _time_out(self, job: Job, status: TaskStatus, times: dict) -> None:
         now = self.now()
         self._stop_watching(job)
@@ -985,7 +985,7 @@ def claim(job_id: str, owner: str, *, seconds: float = STEP_LEASE_SECONDS) -> Jo
             attempts=F("attempts") + 1,
         )
         if claimed:
-            LeaseTerm.begin(f"job:{job_id}", owner, seconds=seconds)
+            LeaseTerm.begin(LeaseTerm.of_job(job_id), owner, seconds=seconds)
     return Job.objects.get(pk=job_id) if claimed else None
 
 
@@ -1061,7 +1061,7 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
             return
         if not _generate(job, client, now):
             return
-    _download_all(job, client, limits, give_up_at)
+    _download_all(job, client, give_up_at)
 
 
 @acting_on_job
@@ -1103,7 +1103,7 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
 
 
 @acting_on_job
-def _download_all(job: Job, client: DashScopeClient, limits: Limits, give_up_at: float) -> None:
+def _download_all(job: Job, client: DashScopeClient, give_up_at: float) -> None:
     """Store every result not stored yet; what cannot be fetched before `give_up_at`
     (monotonic) is tried again after a pause, in another step."""
     stored = set(job.images.values_list("index", flat=True))
@@ -1128,7 +1128,7 @@ def _download_all(job: Job, client: DashScopeClient, limits: Limits, give_up_at:
                             lease_owner="",
                             lease_until=Now() + timedelta(seconds=pause),
                         )
-                        LeaseTerm.end(f"job:{job.pk}", job.lease_owner)
+                        LeaseTerm.end(LeaseTerm.of_job(job.pk), job.lease_owner)
                     return
                 if error.code in UNFETCHABLE:
                     break  # trying the same URL again gives the same answer
