@@ -179,6 +179,15 @@ def test_a_sync_generation_is_retried_only_when_refused(emulated: Emulated):
         emulated.client.generate(request)
 
 
+def test_a_sync_generation_sent_once_hands_a_refusal_back(emulated: Emulated):
+    request = GenerationRequest(model="qwen-image-2.0", prompt="a sign", size="1024*1024", n=1)
+    inject(emulated, "generate:429x1")
+    with pytest.raises(DashScopeError) as refused:
+        emulated.client.generate(request, once=True)
+    assert refused.value.code == "Throttling.RateQuota" and refused.value.retryable
+    assert [e["method"] for e in emulated.emulator.requests] == ["POST"]
+
+
 def test_a_wrong_key_is_refused_once(emulated: Emulated):
     client = DashScopeClient(
         api_key="not-a-key",

@@ -101,6 +101,29 @@ def test_a_sync_only_model_is_generated_by_a_job_step(pipeline, member):
     assert pipeline.emulator.stats()["counts"]["generated"] == 1
 
 
+def test_a_refused_sync_generation_waits_in_the_queue_not_in_its_step(pipeline, member):
+    """A sync call may take minutes: a step that retried a refusal itself could outlast the
+    cluster's timeout, and be killed while the provider made images nobody would store."""
+    inject(pipeline, "generate:429x1")
+    job = pipeline.submit(
+        member,
+        model="qwen-image-2.0-pro",
+        prompt="A poster that says Hello",
+        parameters={"size": "1024*1024", "n": 1},
+    )
+    step = pipeline.until_handed_over(job)
+    run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and job.attempts == 0
+    assert job.events.last().message == "The provider is busy; trying again shortly."
+    assert len([e for e in pipeline.emulator.requests if e["method"] == "POST"]) == 1
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert job.images.count() == 1 and job.images_charged == 1
+    assert len([e for e in pipeline.emulator.requests if e["method"] == "POST"]) == 2
+
+
 def test_an_edit_sends_the_regions_where_they_were_drawn(pipeline, member):
     box = (100, 150, 400, 450)
     inputs = [

@@ -66,8 +66,8 @@ def test_every_line_of_a_job_step_carries_its_job_id(pipeline, member, json_log)
     other = pipeline.submit(member, **SYNC)
     step = pipeline.until_handed_over(job)
     assert step == str(job.pk)
-    # The first call answers 500: the client says so and tries again.
-    pipeline.emulator.config.faults = [FaultRule.parse("generate:500")]
+    # The first download answers 503: the client says so and tries again.
+    pipeline.emulator.config.faults = [FaultRule.parse("result:503")]
     json_log.clear()
 
     run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
@@ -76,7 +76,7 @@ def test_every_line_of_a_job_step_carries_its_job_id(pipeline, member, json_log)
     assert job.status == Job.Status.SUCCEEDED
     lines = json_log.lines()
     assert {line["logger"] for line in lines} == {"httpx", "studio.dashscope.client"}
-    assert any("failed with InternalError" in line["message"] for line in lines)
+    assert any("failed with DownloadFailed; try 2" in line["message"] for line in lines)
     assert any("/results/" in line["message"] for line in lines)  # the download
     for line in lines:
         assert line["job_id"] == str(job.pk), line

@@ -738,3 +738,6 @@ def test_a_steps_time_fits_inside_the_clusters_task_timeout():
     # The dispatcher's slice ends after the pass under way, which may be waiting on a
     # submit (a connect and a read timeout too); then it waits for the downloads it began.
     assert DISPATCH_SLICE_SECONDS + overrun + step + overrun < killed_after
+    # A sync step makes one provider call (a refusal waits in the studio's queue, not in
+    # the step), and its downloads start no retry once the step's time is up.
+    assert Timeouts().connect + Timeouts().generate + overrun < killed_after

@@ -181,8 +181,12 @@ class DashScopeClient:
 
     # -- generation -----------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest) -> TaskResult:
-        """Generate synchronously: the answer holds the images' URLs."""
+    def generate(self, request: GenerationRequest, *, once: bool = False) -> TaskResult:
+        """Generate synchronously: the answer holds the images' URLs.
+
+        With `once`, a refusal (429, 500-503) is raised instead of sent again after a
+        pause: each try may take minutes, and the caller has its own queue to wait in.
+        """
         endpoint = self._endpoint(request, asynchronous=False)
         body = self._send(
             "POST",
@@ -190,6 +194,7 @@ class DashScopeClient:
             json=build_body(request, endpoint),
             creates_work=True,
             read_timeout=self.timeouts.generate,
+            attempts=1 if once else None,
         )
         return parse_result(body, synchronous=True)
 
@@ -284,6 +289,14 @@ class DashScopeClient:
                 pause = self.retry.delay(attempt, error.retry_after, self._rng)
                 if give_up_at is not None and self._clock() + pause >= give_up_at:
                     raise
+                logger.info(
+                    "Download of %s failed with %s; try %d of %d in %.1fs",
+                    url_for_log(url),
+                    error.code,
+                    attempt + 1,
+                    self.retry.attempts,
+                    pause,
+                )
                 self._sleep(pause)
 
     def is_result_url(self, url: str) -> bool:
@@ -364,8 +377,10 @@ class DashScopeClient:
         params: dict[str, str | int] | None = None,
         creates_work: bool = False,
         read_timeout: float | None = None,
+        attempts: int | None = None,
     ) -> dict[str, Any]:
         timeout = self.timeouts.for_call(read_timeout or self.timeouts.read)
+        attempts = attempts or self.retry.attempts
         attempt = 0
         while True:
             attempt += 1
@@ -394,7 +409,7 @@ class DashScopeClient:
                         request_id=error.request_id,
                         retryable=False,
                     )
-            if not error.retryable or attempt >= self.retry.attempts:
+            if not error.retryable or attempt >= attempts:
                 raise error
             delay = self.retry.delay(attempt, error.retry_after, self._rng)
             logger.info(
@@ -403,7 +418,7 @@ class DashScopeClient:
                 path,
                 error.code,
                 attempt + 1,
-                self.retry.attempts,
+                attempts,
                 delay,
             )
             self._sleep(delay)

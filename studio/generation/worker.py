@@ -1067,7 +1067,11 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
 @acting_on_job
 def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
     try:
-        result = client.generate(job.to_generation_request())
+        # One try: a refused call goes back to the queue below, where the dispatcher paces
+        # it by the provider's limits. Retried here, each try could take minutes and keep
+        # the step past the cluster's timeout, whose kill would fail the job as uncertain
+        # while the provider might be making (and billing) its images.
+        result = client.generate(job.to_generation_request(), once=True)
     except SubmitUncertain as error:
         job.log("generate: no answer from the provider", code=error.code)
         finish(job, Job.Status.FAILED, code="SubmitUncertain", message=messages.SUBMIT_UNCERTAIN)
