@@ -32,6 +32,11 @@ T2I = {
     "prompt": "A lighthouse at dusk",
     "parameters": {"size": "1280*1280", "n": 2},
 }
+SYNC = {  # a sync-only model: a job step calls the provider
+    "model": "qwen-image-2.0-pro",
+    "prompt": "A poster that says Hello",
+    "parameters": {"size": "1024*1024", "n": 1},
+}
 
 
 def inject(pipeline: Pipeline, *specs: str) -> None:
@@ -87,12 +92,7 @@ def test_the_history_names_each_state_and_provider_call_without_secrets(pipeline
 
 
 def test_a_sync_only_model_is_generated_by_a_job_step(pipeline, member):
-    job = pipeline.submit(
-        member,
-        model="qwen-image-2.0-pro",
-        prompt="A poster that says Hello",
-        parameters={"size": "1024*1024", "n": 1},
-    )
+    job = pipeline.submit(member, **SYNC)
     pipeline.drive()
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -105,12 +105,7 @@ def test_a_refused_sync_generation_waits_in_the_queue_not_in_its_step(pipeline, 
     """A sync call may take minutes: a step that retried a refusal itself could outlast the
     cluster's timeout, and be killed while the provider made images nobody would store."""
     inject(pipeline, "generate:429x1")
-    job = pipeline.submit(
-        member,
-        model="qwen-image-2.0-pro",
-        prompt="A poster that says Hello",
-        parameters={"size": "1024*1024", "n": 1},
-    )
+    job = pipeline.submit(member, **SYNC)
     step = pipeline.until_handed_over(job)
     run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
     job.refresh_from_db()
@@ -303,12 +298,7 @@ def test_a_step_that_outlasts_its_lease_keeps_its_job(member, media, monkeypatch
     which would fail it as interrupted and lose the images the provider made and bills."""
     world = make_pipeline(step_lease_seconds=0.6)
     try:
-        job = world.submit(
-            member,
-            model="qwen-image-2.0-pro",
-            prompt="A poster that says Hello",
-            parameters={"size": "1024*1024", "n": 1},
-        )
+        job = world.submit(member, **SYNC)
         step = world.until_handed_over(job)
         answer = answer_held(monkeypatch, world.client, "generate")
         waiting = in_background(
