@@ -375,8 +375,18 @@ def test_boards_collect_images_and_filter_the_grid(client, people):
     )
     client.post(reverse("gallery-board", args=[third.pk]), {"board": board.pk})
     client.post(reverse("gallery-board", args=[first.pk]), {"board": board.pk, "remove": "1"})
-    page = client.get(reverse("gallery"), {"board": board.pk}).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("gallery"), {"board": board.pk}).content.decode()
     assert set(ids_on(page)) == {second.pk, third.pk}
+    # The filter's select and the selection bar list the same boards, read once.
+    assert f'<option value="{board.pk}" selected>Spring picks</option>' in page
+    assert f'<option value="{board.pk}">Spring picks</option>' in page
+    assert sum('FROM "gallery_board"' in q["sql"] for q in queries.captured_queries) == 1
+    # Another team's board is neither offered nor taken as a filter.
+    theirs = Board.objects.create(team=people["outsider"].team, name="Their picks")
+    page = client.get(reverse("gallery"), {"board": theirs.pk}).content.decode()
+    assert "Their picks" not in page
+    assert f'<option value="{theirs.pk}"' not in page.partition('name="board"')[2]
 
 
 def test_compare_shows_both_originals(client, people):

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -86,8 +87,8 @@ class GalleryFilter(forms.Form):
     )
     starred = forms.BooleanField(required=False, label="Starred by me")
     mentioned = forms.BooleanField(required=False, label="Mentioning me")
-    board = forms.ModelChoiceField(
-        queryset=Board.objects.none(), required=False, label="Board", widget=QuickSelect
+    board = forms.TypedChoiceField(
+        coerce=int, empty_value=None, required=False, label="Board", widget=QuickSelect
     )
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
@@ -99,9 +100,17 @@ class GalleryFilter(forms.Form):
             memberships__team_id=membership.team_id
         ).order_by("username")
         self.fields["author"].empty_label = "Anyone"
-        self.fields["board"].queryset = Board.objects.filter(team_id=membership.team_id)
-        self.fields["board"].empty_label = "Any board"
+        # Called when the select is drawn or a board is chosen, and read once: the page's
+        # selection bar lists the same boards.
+        self.fields["board"].choices = lambda: [
+            ("", "Any board"),
+            *((board.pk, board.name) for board in self.boards),
+        ]
         self.fields["model"].choices = [("", "Any model")] + [(m.name, m.label) for m in MODELS]
+
+    @cached_property
+    def boards(self) -> list[Board]:
+        return list(Board.objects.filter(team_id=self.membership.team_id))
 
     def images(self) -> QuerySet[GeneratedImage]:
         """The team's images that match, newest first (nothing else's, whatever is asked)."""

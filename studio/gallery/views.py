@@ -60,7 +60,7 @@ def gallery(request: AppRequest) -> HttpResponse:
     else:
         # Only the whole page shows the feed and the selection bar's boards.
         context["feed"] = _feed(membership.team_id)
-        context["boards"] = list(Board.objects.filter(team_id=membership.team_id))
+        context["boards"] = filters.boards
     return render(request, template, context)
 
 
