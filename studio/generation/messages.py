@@ -16,6 +16,7 @@ TIMED_OUT = (
 TIMED_OUT_WATCHING = (
     "Taking longer than usual. The studio keeps watching and will store the images if they arrive."
 )
+CANCELED_BEFORE_SENT = "Cancelled before it was sent; nothing was charged."
 EXPIRED = "The provider no longer knows this job (its records last 24 hours). Nothing was charged."
 WORKER_CRASHED = (
     "Processing this job stopped the studio's worker several times, so it was stopped. "

@@ -21,6 +21,7 @@ from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
 from studio.dashscope.catalog import ImageInputRule, ModelSpec, Option, UnknownModel, get_model
 from studio.dashscope.types import PLAIN_PARAMETERS, Box, GenerationRequest, InputImage
 from studio.dashscope.validation import Problem, check_request, images_requested
+from studio.generation import messages
 from studio.generation.models import Job, JobInput, ModelPrice, QuotaCharge, StagedImage
 from studio.generation.normalise import (
     NormalisedImage,
@@ -226,14 +227,24 @@ def cancel_job(job: Job, *, membership: Membership) -> str:
     if not _may_act_on(job, membership):
         raise PermissionDenied("Only the author or a team owner can cancel a job.")
     job.refresh_from_db()
+    # Only from the queue: a job the dispatcher is sending meanwhile may already be a task
+    # the provider runs and bills, and must be followed to its images.
     if job.status == Job.Status.QUEUED and finish(
-        job, Job.Status.CANCELED, message="Cancelled before it was sent; nothing was charged."
+        job,
+        Job.Status.CANCELED,
+        message=messages.CANCELED_BEFORE_SENT,
+        expect=(Job.Status.QUEUED,),
     ):
         return "Cancelled. Nothing was charged."
-    if job.status in (Job.Status.SUBMITTING, Job.Status.PENDING):
-        Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    # The request stands until the job ends, wherever it is by then: the dispatcher cancels
+    # a job put back in the queue, the provider a task still waiting, and a sync job's step
+    # a call not made yet.
+    if Job.objects.filter(
+        pk=job.pk, status__in=(Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.PENDING)
+    ).update(cancel_requested=True):
         job.log("Cancel requested.")
-        return "Cancelling: the provider will be asked to drop it."
+        return "Cancelling: unless the provider has started it, nothing will be charged."
+    job.refresh_from_db()
     if job.is_open:
         return "It is already running at the provider and can no longer be cancelled."
     return "It has already finished."

@@ -172,6 +172,8 @@ def poll_interval(age_seconds: float) -> float:
 
 
 TIMED_OUT_POLL_SECONDS = 30.0
+CANCEL_RETRY_SECONDS = 2.0  # between asks to cancel, when the provider did not do it
+RECOVERY_RETRY_SECONDS = 5.0  # between looks for lost submits, when a look failed
 
 # Until a model's duration is learnt, one of its running tasks, the probe, is looked at
 # every tenth of its age (from PROBE_SECONDS on), and the others no more than once a
@@ -287,6 +289,8 @@ class Dispatcher:
         self._after_commit: list[Callable[[], None]] = []
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
         self._probes: dict[str, str] = {}  # model -> the job whose end teaches its duration
+        self._next_recovery: datetime | None = None  # after a failed look for lost submits
+        self._next_cancel: dict[str, datetime] = {}  # job -> when to ask the provider again
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -342,7 +346,9 @@ class Dispatcher:
         for more (more jobs may have been queued meanwhile)."""
         now = self.now()
         waiting = Job.objects.filter(
-            Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now), status=Job.Status.QUEUED
+            Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now),
+            status=Job.Status.QUEUED,
+            cancel_requested=False,  # _cancel_requested() ends these
         )
         # One row per person and model (order_by() keeps DISTINCT from seeing created_at).
         pairs = set(waiting.order_by().values_list("model", "author_id").distinct())
@@ -622,6 +628,12 @@ class Dispatcher:
             tasks = list(page.tasks)
         except DashScopeError as error:
             jobs[0].log("list to find unanswered submits", code=error.code)
+            if self.now() - first < timedelta(seconds=self.limits.timeout_seconds):
+                # The provider could not say, which is not saying there is no task: the
+                # jobs stay as they are, and the recovery of interrupted submits looks
+                # again shortly.
+                self._next_recovery = self.now() + timedelta(seconds=RECOVERY_RETRY_SECONDS)
+                return
             tasks = []
         known = set(
             Job.objects.filter(provider_task_id__in=[t.task_id for t in tasks]).values_list(
@@ -660,7 +672,10 @@ class Dispatcher:
         self.enqueue_step(job)
 
     def _recover_interrupted_submits(self) -> None:
-        """Async jobs a dispatcher left SUBMITTING when it died: find their task, never resend."""
+        """Async jobs left SUBMITTING without a task id, by a dispatcher that died or by a
+        look at the provider that failed: find their task, never resend."""
+        if self._next_recovery is not None and self.now() < self._next_recovery:
+            return
         # A dispatcher starts only once the previous one's lease ran out, so a submit older
         # than a lease was started by a dispatcher that is gone.
         since = self.now() - timedelta(seconds=self.limits.dispatcher_lease_seconds)
@@ -677,19 +692,32 @@ class Dispatcher:
     # -- cancellation ---------------------------------------------------------------------
 
     def _cancel_requested(self) -> None:
+        """Act on cancels asked for after a job left the queue. The request stands until
+        the job ends: a cancel the provider refused or did not answer is asked again, and
+        a task found cancelled is the person's cancel, not a timeout."""
+        # Sent back to the queue (the provider was busy) after the cancel was asked for.
+        for job in Job.objects.filter(cancel_requested=True, status=Job.Status.QUEUED):
+            finish(
+                job,
+                Job.Status.CANCELED,
+                message=messages.CANCELED_BEFORE_SENT,
+                expect=(Job.Status.QUEUED,),
+            )
+        now = self.now()
         for job in Job.objects.filter(cancel_requested=True, status=Job.Status.PENDING):
+            if self._next_cancel.get(str(job.pk), now) > now:
+                continue
             if not self.queries.take():
                 return
             try:
                 self.client.cancel(job.provider_task_id)
             except DashScopeError as error:
                 job.log("Provider call: cancel", request_id=error.request_id or "", code=error.code)
-                Job.objects.filter(pk=job.pk).update(cancel_requested=False)
+                self._next_cancel[str(job.pk)] = now + timedelta(seconds=CANCEL_RETRY_SECONDS)
                 if error.code == "UnsupportedOperation":
-                    job.log(
-                        "The provider had already started it; it can no longer be "
-                        "cancelled, and its images will be stored."
-                    )
+                    # No longer waiting: started, or cancelled by an answer that was lost.
+                    # The next poll says which.
+                    Job.objects.filter(pk=job.pk).update(next_poll_at=now)
                 continue
             job.log("Provider call: cancel", code="ok")
             finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
@@ -790,7 +818,12 @@ class Dispatcher:
             job.move(
                 to,
                 expect=(job.status,),
-                message="Running at the provider.",
+                message=(
+                    "Running at the provider. It started before it could be cancelled; its "
+                    "images will be stored."
+                    if to == Job.Status.RUNNING and job.cancel_requested
+                    else "Running at the provider."
+                ),
                 next_poll_at=due,
                 **times,
             )
@@ -874,6 +907,7 @@ class Dispatcher:
         planned again (it finished, was cancelled, or is only watched slowly now). Were it
         the probe, the next blind look picks another."""
         self.forecast.forget(str(job.pk))
+        self._next_cancel.pop(str(job.pk), None)
         if self._probes.get(job.model) == str(job.pk):
             del self._probes[job.model]
 
@@ -937,12 +971,20 @@ def _usage(result: TaskResult) -> dict | None:
 
 
 @acting_on_job
-def finish(job: Job, status: str, *, code: str = "", message: str = "") -> bool:
-    """End a job and settle its quota for the images stored, in one transaction."""
+def finish(
+    job: Job,
+    status: str,
+    *,
+    code: str = "",
+    message: str = "",
+    expect: tuple[str, ...] = Job.OPEN,
+) -> bool:
+    """End a job that is still in one of `expect`, and settle its quota for the images
+    stored, in one transaction."""
     with transaction.atomic():
         moved = job.move(
             status,
-            expect=Job.OPEN,
+            expect=expect,
             message=message,
             error_code=code,
             error_message=message if status == Job.Status.FAILED else "",
@@ -1059,6 +1101,14 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
                 job, Job.Status.FAILED, code="SubmitUncertain", message=messages.SUBMIT_UNCERTAIN
             )
             return
+        if job.cancel_requested:
+            finish(
+                job,
+                Job.Status.CANCELED,
+                message=messages.CANCELED_BEFORE_SENT,
+                expect=(Job.Status.SUBMITTING,),
+            )
+            return
         if not _generate(job, client, now):
             return
     _download_all(job, client, give_up_at)
@@ -1095,7 +1145,7 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
         return False
     job.log("Provider call: generate", request_id=result.request_id, code="ok")
-    job.move(
+    moved = job.move(
         Job.Status.DOWNLOADING,
         expect=(Job.Status.SUBMITTING,),
         message="Made by the provider; downloading.",
@@ -1103,7 +1153,11 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
         usage=_usage(result),
         provider_request_id=result.request_id,
     )
-    return True
+    if not moved:
+        # Nothing ends a job being sent but its own step; should that change, the images
+        # the provider made would be lost here, and this says so.
+        logger.error("Job %s ended while its images were being made; they are not stored", job.pk)
+    return moved
 
 
 @acting_on_job

@@ -1,0 +1,144 @@
+"""Cancelling a job wherever it is: the person's request stands until the job ends, and a
+task the provider runs is never dropped by it."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.dashscope.client import RetryPolicy
+from studio.dashscope.emulator.config import FaultRule
+from studio.generation import services
+from studio.generation.models import Job
+from studio.generation.services import cancel_job
+from tests.pipeline import Pipeline, counters
+
+T2I = {"model": "wan2.6-t2i", "prompt": "A lighthouse", "parameters": {"size": "1280*1280", "n": 2}}
+SYNC = {
+    "model": "qwen-image-2.0-pro",
+    "prompt": "A poster that says Hello",
+    "parameters": {"size": "1024*1024", "n": 1},
+}
+
+
+def inject(pipeline: Pipeline, *specs: str) -> None:
+    pipeline.emulator.config.faults = [FaultRule.parse(spec) for spec in specs]
+
+
+def tries_once(pipeline: Pipeline) -> None:
+    """The dispatcher's client as the worker configures it: every call made once."""
+    pipeline.dispatcher.client = pipeline.make_client(retry=RetryPolicy(attempts=1))
+
+
+def waiting_at_the_provider(pipeline: Pipeline, member) -> Job:
+    pipeline.emulator.config.pending_seconds = 5.0
+    job = pipeline.submit(member, **T2I)
+    pipeline.tick()
+    job.refresh_from_db()
+    assert job.status == Job.Status.PENDING
+    return job
+
+
+def assert_cancelled_for_nothing(job: Job, member) -> None:
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED, (job.status, job.error_message)
+    assert job.images_charged == 0
+    assert counters(member)["person-day"] == (0, 0)
+
+
+def test_a_job_sent_while_it_is_cancelled_is_cancelled_at_the_provider(
+    pipeline, member, monkeypatch
+):
+    """The cancel read the job as queued; the dispatcher sent it before the cancel wrote.
+    The job is not ended then and there, which would leave a task nobody watches."""
+    job = pipeline.submit(member, **T2I)
+    finish = services.finish
+
+    def sent_meanwhile(*args, **kwargs):
+        pipeline.dispatcher.step()
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(services, "finish", sent_meanwhile)
+    answer = cancel_job(job, membership=member)
+    monkeypatch.setattr(services, "finish", finish)
+
+    assert answer.startswith("Cancelling")
+    pipeline.drive()
+    job.refresh_from_db()
+    # Still waiting at the provider, the task is cancelled there, not left to run unwatched.
+    assert pipeline.emulator.tasks[job.provider_task_id].canceled_at is not None
+    assert_cancelled_for_nothing(job, member)
+
+
+def test_a_cancel_the_provider_throttled_is_asked_again(pipeline, member):
+    tries_once(pipeline)
+    job = waiting_at_the_provider(pipeline, member)
+    cancel_job(job, membership=member)
+    inject(pipeline, "cancel:429x1")
+    pipeline.drive()
+    assert_cancelled_for_nothing(job, member)
+    asked = [e for e in pipeline.emulator.requests if e["path"].endswith("/cancel")]
+    assert len(asked) == 2
+
+
+def test_a_cancel_whose_answer_was_lost_still_reads_as_cancelled(pipeline, member):
+    tries_once(pipeline)
+    job = waiting_at_the_provider(pipeline, member)
+    cancel_job(job, membership=member)
+    inject(pipeline, "cancel:drop-afterx1")
+    pipeline.drive()
+    assert_cancelled_for_nothing(job, member)
+    assert "time limit" not in job.events.last().message
+
+
+def test_a_cancel_that_comes_too_late_says_the_images_will_be_stored(pipeline, member):
+    job = waiting_at_the_provider(pipeline, member)
+    pipeline.clock.advance(5.5)  # the provider starts it
+    cancel_job(job, membership=member)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.images_charged == 2
+    messages = [event.message for event in job.events.all()]
+    assert any("started before it could be cancelled" in m for m in messages), messages
+
+
+def test_a_sync_job_cancelled_while_waiting_for_a_worker_is_never_sent(pipeline, member):
+    job = pipeline.submit(member, **SYNC)
+    step = pipeline.until_handed_over(job)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUBMITTING
+    cancel_job(job, membership=member)
+    pipeline.steps.append(step)
+    pipeline.drive()
+    assert_cancelled_for_nothing(job, member)
+    assert not [e for e in pipeline.emulator.requests if e["method"] == "POST"]
+
+
+def test_a_job_cancelled_while_sent_and_put_back_in_the_queue_is_not_sent_again(
+    pipeline, member, monkeypatch
+):
+    tries_once(pipeline)
+    inject(pipeline, "submit:429x1")
+    job = pipeline.submit(member, **T2I)
+    answered = pipeline.dispatcher._after_submit
+
+    def cancelled_while_sending(sent: Job, *args, **kwargs):
+        cancel_job(sent, membership=member)  # before the provider's answer is read
+        return answered(sent, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.dispatcher, "_after_submit", cancelled_while_sending)
+    pipeline.drive()
+    assert_cancelled_for_nothing(job, member)
+    assert not pipeline.emulator.tasks
+
+
+@pytest.mark.parametrize("failures", ["list:500x1", "list:429x1"])
+def test_a_failed_look_for_a_lost_submit_is_tried_again(pipeline, member, failures):
+    """The submit's answer was lost after the provider made the task, and the first look
+    for it failed: the task is still found, and its images stored."""
+    tries_once(pipeline)
+    inject(pipeline, "submit:drop-after", failures)
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
+    assert len(pipeline.emulator.tasks) == 1 and job.images_charged == 2
