@@ -54,10 +54,11 @@ def test_input_image_limits_per_edit_model():
     wan27 = CATALOG["wan2.7-image-pro"].images
     assert (wan27.min_side, wan27.max_side) == (240, 8000)
     assert wan27.aspect.allows(240, 1920) and not wan27.aspect.allows(240, 1921)
-    assert wan27.accepted_max_bytes == 20 * 1024 * 1024
+    assert wan27.accepted_max_bytes == 20 * 1024 * 1024  # either reading of "20 MB"
+    assert wan27.max_bytes == 10 * 1000 * 1000  # what the studio sends fits both
     wan26 = CATALOG["wan2.6-image"].images
     assert (wan26.min_side, wan26.max_side, wan26.aspect) == (240, 8000, None)
-    assert wan26.max_bytes == 10 * 1024 * 1024
+    assert wan26.max_bytes == 10 * 1000 * 1000
     wan25 = CATALOG["wan2.5-i2i-preview"].images
     assert (wan25.min_side, wan25.max_side) == (384, 5000)
     assert wan25.aspect.allows(400, 1600) and not wan25.aspect.allows(400, 1601)

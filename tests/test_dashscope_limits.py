@@ -146,6 +146,17 @@ def cases_for(spec: ModelSpec) -> list[Case]:
                 ("4k",),
             )
         )
+    if rule.max_pixels_text_to_image and spec.supports(Option.ENABLE_SEQUENTIAL):
+        # A sequence is limited as editing is, by tier (above) and by custom size.
+        over = _square(rule.max_pixels + 10000)
+        cases.append(
+            Case(
+                "over 2K in a sequence",
+                lambda r: change(r, size=over, enable_sequential=True, n=2),
+                "size",
+                ("pixels",),
+            )
+        )
     if spec.images is not None:
         cases += _image_cases(spec)
     else:

@@ -149,3 +149,29 @@ def test_an_image_over_the_file_size_limit_is_recompressed_to_fit():
     assert len(result.data) <= WAN25.max_bytes
     assert result.format == "JPEG"
     assert "saved as JPEG to fit the file size limit" in result.adjustments
+
+
+def test_a_camera_jpeg_holding_a_second_picture_is_read_as_its_photo():
+    """Phones and cameras write a depth map or a second view into the JPEG (MPO)."""
+    photo = Image.new("RGB", (800, 600), (200, 30, 30))
+    depth = Image.new("RGB", (400, 300), (10, 10, 10))
+    output = io.BytesIO()
+    photo.save(output, format="MPO", save_all=True, append_images=[depth])
+    assert reopen(output.getvalue()).format == "MPO"
+    result = normalise(output.getvalue(), WAN27)
+    assert (result.width, result.height) == (800, 600)
+    assert reopen(result.data).format == "JPEG"
+    assert reopen(result.data).convert("RGB").getpixel((400, 300))[0] > 150  # the photo
+
+
+def test_scaling_down_never_pushes_an_image_out_of_the_aspect_range():
+    """An image accepted at the edge of the range (1:8 here) is scaled down, for a side or a
+    file size limit, without its rounded sides tipping it over the edge."""
+    from studio.generation.normalise import _scaled
+
+    for short in range(240, 1200, 7):
+        size = (short, short * 8)
+        for _ in range(4):  # the file size loop may scale several times
+            size = _scaled(size, 0.85)
+            assert WAN27.aspect.allows(*size), size
+        assert WAN27.aspect.allows(*_scaled((short * 8, short), 8000 / (short * 8 + 1)))

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-MB = 1024 * 1024
+MB = 1000 * 1000  # the documents' "10 MB" may mean either: the studio sends what fits both
+MIB = 1024 * 1024
 
 
 class Endpoint(StrEnum):
@@ -219,7 +220,7 @@ _WAN27_IMAGES = ImageInputRule(
     min_side=240,
     max_side=8000,
     max_bytes=10 * MB,  # 20 MB officially, 10 MB in other copies: send at most 10
-    accepted_max_bytes=20 * MB,
+    accepted_max_bytes=20 * MIB,
     aspect=AspectRange(1, 8),
 )
 
@@ -388,7 +389,7 @@ MODELS: tuple[ModelSpec, ...] = (
             min_side=240,
             max_side=8000,
             max_bytes=10 * MB,
-            accepted_max_bytes=10 * MB,
+            accepted_max_bytes=10 * MIB,
             aspect=None,
         ),
         size=SizeRule(
@@ -420,7 +421,7 @@ MODELS: tuple[ModelSpec, ...] = (
             min_side=384,
             max_side=5000,
             max_bytes=10 * MB,
-            accepted_max_bytes=10 * MB,
+            accepted_max_bytes=10 * MIB,
             aspect=AspectRange(1, 4),
         ),
         size=SizeRule(

@@ -82,7 +82,9 @@ def probe_image(data: bytes) -> ImageInfo:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=list(ACCEPTED_IMAGE_FORMATS)) as image:
                 width, height = image.size
-                fmt = image.format or ""
+                # A camera's JPEG with a second picture inside (MPO) is a JPEG all the
+                # same: its first picture is the photo.
+                fmt = "JPEG" if image.format == "MPO" else image.format or ""
                 alpha = _has_alpha(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UnreadableImage("the image has too many pixels to open safely") from None

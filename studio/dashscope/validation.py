@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from studio.dashscope.catalog import (
+    MB,
     SEED_MAX,
     ModelSpec,
     Option,
@@ -174,8 +175,8 @@ def _check_images(spec: ModelSpec, request: GenerationRequest, *, strict: bool) 
             problems.append(
                 Problem(
                     where,
-                    f"{label} is {info.bytes / 1024 / 1024:.1f} MB; the limit is "
-                    f"{max_bytes // 1024 // 1024} MB.",
+                    f"{label} is {info.bytes / MB:.1f} MB; the limit is "
+                    f"{round(max_bytes / MB)} MB.",
                 )
             )
     return problems
@@ -212,7 +213,8 @@ def _check_size(spec: ModelSpec, request: GenerationRequest, *, strict: bool) ->
     width, height = parsed
     pixels = width * height
     low = rule.min_pixels if strict else rule.accepted_min_pixels
-    high = rule.max_pixels_for(has_images=has_images)
+    # A sequence is limited as editing is: 2K at most.
+    high = rule.max_pixels_for(has_images=has_images or _sequential(request))
     problems = []
     if not low <= pixels <= high:
         problems.append(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
-from studio.dashscope.catalog import ImageInputRule
+from studio.dashscope.catalog import MB, ImageInputRule
 from studio.dashscope.images import MIME_TYPES, UnreadableImage, probe_image
 
 JPEG_QUALITY = 92
@@ -53,6 +54,15 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     return output.getvalue()
 
 
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """`size` times `scale`, the long side rounded down and the short side up: the aspect
+    ratio never grows, so an image accepted at the edge of the range stays inside it."""
+    width, height = size
+    if width >= height:
+        return max(1, math.floor(width * scale)), max(1, math.ceil(height * scale))
+    return max(1, math.ceil(width * scale)), max(1, math.floor(height * scale))
+
+
 def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
     try:
         info = probe_image(data)  # format from magic bytes, pixel cap from the header
@@ -85,9 +95,7 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
         raise ImageRefused(problem)
     if max(width, height) > rule.max_side:
         scale = rule.max_side / max(width, height)
-        image = image.resize(
-            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS
-        )
+        image = image.resize(_scaled(image.size, scale), Image.Resampling.LANCZOS)
         adjustments.append(f"scaled down from {width}×{height} to {image.width}×{image.height}")
 
     # Photos stay JPEG; drawings, screenshots and anything lossless stay lossless.
@@ -97,13 +105,10 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
         fmt, encoded = "JPEG", _encode(image, "JPEG")
         adjustments.append("saved as JPEG to fit the file size limit")
     while len(encoded) > rule.max_bytes:
-        image = image.resize(
-            (round(image.width * 0.85), round(image.height * 0.85)), Image.Resampling.LANCZOS
-        )
+        image = image.resize(_scaled(image.size, 0.85), Image.Resampling.LANCZOS)
         encoded = _encode(image, fmt)
         adjustments.append(
-            f"scaled down to {image.width}×{image.height} to fit "
-            f"{rule.max_bytes // 1024 // 1024} MB"
+            f"scaled down to {image.width}×{image.height} to fit {round(rule.max_bytes / MB)} MB"
         )
         if min(image.size) < rule.min_side:
             raise ImageRefused("This image is too detailed to fit the file size limit.")
