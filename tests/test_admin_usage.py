@@ -184,3 +184,14 @@ def test_studio_health_shows_the_queue_errors_and_unstored_results(client):
     assert "not running" in page
     client.force_login(create_user(username="bare", is_staff=True))
     assert client.get(reverse("admin-health")).status_code == 403
+
+
+def test_a_grouping_alone_in_the_address_reports_the_last_thirty_days_so(client, history, today):
+    client.force_login(staff_reader())
+    page = client.get(reverse("admin-usage"), {"by": "model"}).content.decode()
+    report = usage(today - timedelta(days=29), today, "model")
+    assert report.rows
+    for row in report.rows:
+        assert f"<td>{row.key}</td>" in page
+    assert f'value="{(today - timedelta(days=29)).isoformat()}"' in page
+    assert f'value="{today.isoformat()}"' in page

@@ -76,5 +76,19 @@ def test_the_form_says_the_price_and_the_budget_left(client, member):
     with_budget(member, "2.00", "0.03")
     client.force_login(member.user)
     page = client.get(reverse("generate") + "?model=wan2.6-t2i").content.decode()
-    assert "At 0.03 USD an image." in page
+    assert "This request uses <strong data-cost-images>1 image</strong>" in page
+    assert ">0.03 USD</strong>\n  at 0.03 USD an image." in page
+    # A form sent back for a fix says the cost of what it asks for.
+    page = client.post(
+        reverse("generate"), {"model": "wan2.6-t2i", "prompt": "", "n": 3}
+    ).content.decode()
+    assert "This request uses <strong data-cost-images>3 images</strong>" in page
+    assert ">0.09 USD</strong>" in page
+
+
+def test_fractions_of_a_cent_in_a_price_are_shown_not_rounded_away(client, member):
+    with_budget(member, "2.00", "0.035")
+    client.force_login(member.user)
+    page = client.get(reverse("generate") + "?model=wan2.6-t2i").content.decode()
+    assert ">0.035 USD</strong>" in page
     assert "<strong>2.00 USD</strong> of the team's 2.00 USD budget left" in page

@@ -112,7 +112,9 @@ def test_everything_the_form_offers_is_accepted_by_the_emulator(case, designer_c
     for value, _label in size_choices(spec, kind):
         accepted(client, kind, base_data(spec, kind, client) | {"size": value}, emulated)
     accepted(client, kind, base_data(spec, kind, client) | {"n": spec.n.max}, emulated)
-    longest = {"prompt": "画" * spec.prompt_max_chars}
+    # Characters, as the provider counts them: an emoji is one, not the two UTF-16 units
+    # a browser's maxlength would count.
+    longest = {"prompt": ("画🎨" * spec.prompt_max_chars)[: spec.prompt_max_chars]}
     if spec.supports(Option.NEGATIVE_PROMPT):
         longest["negative_prompt"] = "x" * (spec.negative_prompt_max_chars or 0)
     if spec.supports(Option.SEED):

@@ -11,7 +11,7 @@
   function initCounter(field) {
     if (field.dataset.counterReady) return;
     field.dataset.counterReady = "1";
-    var max = parseInt(field.getAttribute("maxlength"), 10);
+    var max = parseInt(field.dataset.max, 10);
     var counter = document.createElement("small");
     counter.className = "counter";
     counter.setAttribute("aria-live", "polite");
@@ -19,7 +19,8 @@
     function update() {
       var used = countChars(field);
       counter.textContent = used.toLocaleString() + " / " + max.toLocaleString();
-      counter.classList.toggle("counter-near", used > max * 0.9);
+      counter.classList.toggle("counter-near", used > max * 0.9 && used <= max);
+      counter.classList.toggle("counter-over", used > max);
     }
     field.addEventListener("input", update);
     update();
@@ -32,6 +33,12 @@
     function update() {
       var wanted = parseInt(n.value, 10) || 1;
       shown.textContent = wanted + (wanted === 1 ? " image" : " images");
+      var money = form.querySelector("[data-cost-money]");
+      if (money) {
+        // As the page writes it: at least cents, and a price's fractions of a cent.
+        var amount = (wanted * parseFloat(money.dataset.price)).toFixed(4).replace(/0{1,2}$/, "");
+        money.textContent = amount + " " + money.dataset.currency;
+      }
       form.querySelectorAll("[data-left]").forEach(function (line) {
         line.classList.toggle("over-quota", wanted > parseInt(line.dataset.left, 10));
       });

@@ -159,10 +159,11 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Reading usage needs the permission to view jobs.")
     today = timezone.localdate()
     defaults = {"start": today - timedelta(days=29), "end": today, "by": "day"}
-    form = UsageForm(request.GET or None, initial=defaults)
-    params = defaults
-    if form.is_bound and form.is_valid():
-        params = form.cleaned_data
+    # What the address leaves out (or empty) takes its default, so `?by=model` alone is
+    # the last thirty days by model, and the form shows the range the report covers.
+    given = {key: value for key, value in request.GET.items() if value}
+    form = UsageForm({**{key: str(value) for key, value in defaults.items()}, **given})
+    params = form.cleaned_data if form.is_valid() else defaults
     team = params.get("team")
     report = usage(params["start"], params["end"], params["by"], team.pk if team else None)
     if request.GET.get("format") == "csv":

@@ -130,6 +130,15 @@ class PromptField(forms.CharField):
     def to_python(self, value: Any) -> str:
         return super().to_python(value).replace("\r\n", "\n")
 
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        # No maxlength: a browser counts it in UTF-16 units, so an emoji would count twice
+        # and a paste be cut short. The counter and the check on sending count characters.
+        attrs = super().widget_attrs(widget)
+        attrs.pop("maxlength", None)
+        if self.max_length is not None:
+            attrs["data-max"] = str(self.max_length)
+        return attrs
+
 
 class GenerationForm(forms.Form):
     model = forms.ChoiceField(
@@ -152,7 +161,7 @@ class GenerationForm(forms.Form):
         self.fields["model"].initial = spec.name
         prompt = self.fields["prompt"]
         prompt.max_length = spec.prompt_max_chars
-        prompt.widget.attrs.update(maxlength=spec.prompt_max_chars, **{"data-counted": ""})
+        prompt.widget.attrs.update({"data-counted": "", "data-max": spec.prompt_max_chars})
         prompt.help_text = f"Up to {spec.prompt_max_chars:,} characters."
         if kind == Kind.EDIT:
             prompt.help_text = (
@@ -165,7 +174,7 @@ class GenerationForm(forms.Form):
                 required=False,
                 max_length=limit,
                 label="Avoid",
-                widget=forms.Textarea(attrs={"rows": 2, "maxlength": limit, "data-counted": ""}),
+                widget=forms.Textarea(attrs={"rows": 2, "data-counted": ""}),
                 help_text=f"What the image should not show. Up to {limit:,} characters.",
             )
         self.fields["size"] = forms.ChoiceField(

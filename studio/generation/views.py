@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -80,16 +81,29 @@ def _generating_membership(request: AppRequest) -> Membership:
 
 
 def _form_context(membership: Membership, form: GenerationForm) -> dict[str, Any]:
+    price = ModelPrice.table().get(form.spec.name)
+    try:
+        wanted = max(1, int(form["n"].value() or 1))
+    except (TypeError, ValueError):
+        wanted = 1
     return {
         "form": form,
         "spec": form.spec,
         "models": offered_models(membership.team, form.kind),
         "quota": QuotaCounter.images_left(membership, timezone.now()),
         "budget": QuotaCounter.budget_left(membership.team, timezone.now()),
-        "price": ModelPrice.table().get(form.spec.name),
+        "price": price,
+        "images_wanted": wanted,
+        "cost": money(price * wanted) if price is not None else None,
         "currency": ModelPrice.currency_in_use(),
         **_recent_jobs_context(membership),
     }
+
+
+def money(amount: Decimal) -> str:
+    """At least cents, and the fractions of a cent a price table may hold: 0.40, 0.035."""
+    text = f"{amount.normalize():f}"
+    return text if len(text.partition(".")[2]) >= 2 else f"{amount:.2f}"
 
 
 RECENT_JOBS = 8
