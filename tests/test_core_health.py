@@ -107,3 +107,15 @@ def test_heartbeats_of_long_dead_clusters_are_pruned_by_the_reconcile_schedule(d
     reconcile()
 
     assert list(WorkerHeartbeat.objects.values_list("name", flat=True)) == ["b:2:died-a-minute-ago"]
+
+
+def test_every_page_has_an_icon(client, db):
+    """Without one, every admin page logs a failed request for /favicon.ico."""
+    from django.contrib.staticfiles import finders
+
+    response = client.get("/favicon.ico")
+    assert (response.status_code, response["Location"]) == (301, "/static/favicon.svg")
+    with open(finders.find("favicon.svg"), "rb") as icon:
+        assert icon.read().startswith(b"<svg")
+    page = client.get("/accounts/login/").content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page

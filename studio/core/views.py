@@ -4,8 +4,9 @@ import logging
 
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -34,6 +35,12 @@ def home(request: AppRequest) -> HttpResponse:
         "edit_models": models_for(Kind.EDIT),
     }
     return render(request, "core/home.html", context)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that link no icon, such as the admin's."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @require_GET
