@@ -17,12 +17,25 @@ from PIL import Image
 
 from studio.accounts.models import Membership, QuotaCounter
 from studio.dashscope.emulator import EmulatorConfig
+from studio.dashscope.emulator.config import FaultRule
 from studio.generation.models import Job
 from studio.generation.normalise import NormalisedImage, normalise
 from studio.generation.services import InputUpload, create_job
 from studio.generation.worker import Dispatcher, Limits, run_step
 from tests.emulation import Emulated, make_image
 from tests.factories import create_membership, create_team, create_user
+
+# A sync-only model: a job step calls the provider.
+SYNC = {
+    "model": "qwen-image-2.0-pro",
+    "prompt": "A poster that says Hello",
+    "parameters": {"size": "1024*1024", "n": 1},
+}
+
+
+def inject(world: Emulated, *specs: str) -> None:
+    """The emulator's faults from now on, as `submit:429x1`, `list:500`..."""
+    world.emulator.config.faults = [FaultRule.parse(spec) for spec in specs]
 
 
 class Pipeline(Emulated):

@@ -114,7 +114,7 @@ def test_every_page_has_an_icon(client, db):
     from django.contrib.staticfiles import finders
 
     response = client.get("/favicon.ico")
-    assert (response.status_code, response["Location"]) == (301, "/static/favicon.svg")
+    assert (response.status_code, response["Location"]) == (302, "/static/favicon.svg")
     with open(finders.find("favicon.svg"), "rb") as icon:
         assert icon.read().startswith(b"<svg")
     page = client.get("/accounts/login/").content.decode()

@@ -6,22 +6,12 @@ from __future__ import annotations
 import pytest
 
 from studio.dashscope.client import RetryPolicy
-from studio.dashscope.emulator.config import FaultRule
 from studio.generation import services
 from studio.generation.models import Job
 from studio.generation.services import cancel_job
-from tests.pipeline import Pipeline, counters
+from tests.pipeline import SYNC, Pipeline, counters, inject
 
 T2I = {"model": "wan2.6-t2i", "prompt": "A lighthouse", "parameters": {"size": "1280*1280", "n": 2}}
-SYNC = {
-    "model": "qwen-image-2.0-pro",
-    "prompt": "A poster that says Hello",
-    "parameters": {"size": "1024*1024", "n": 1},
-}
-
-
-def inject(pipeline: Pipeline, *specs: str) -> None:
-    pipeline.emulator.config.faults = [FaultRule.parse(spec) for spec in specs]
 
 
 def tries_once(pipeline: Pipeline) -> None:
@@ -29,8 +19,8 @@ def tries_once(pipeline: Pipeline) -> None:
     pipeline.dispatcher.client = pipeline.make_client(retry=RetryPolicy(attempts=1))
 
 
-def waiting_at_the_provider(pipeline: Pipeline, member) -> Job:
-    pipeline.emulator.config.pending_seconds = 5.0
+def waiting_at_the_provider(pipeline: Pipeline, member, *, for_seconds: float = 5.0) -> Job:
+    pipeline.emulator.config.pending_seconds = for_seconds
     job = pipeline.submit(member, **T2I)
     pipeline.tick()
     job.refresh_from_db()
@@ -78,6 +68,19 @@ def test_a_cancel_the_provider_throttled_is_asked_again(pipeline, member):
     assert_cancelled_for_nothing(job, member)
     asked = [e for e in pipeline.emulator.requests if e["path"].endswith("/cancel")]
     assert len(asked) == 2
+
+
+def test_a_cancel_the_provider_keeps_failing_is_asked_less_and_less_often(pipeline, member):
+    tries_once(pipeline)
+    job = waiting_at_the_provider(pipeline, member, for_seconds=90.0)
+    cancel_job(job, membership=member)
+    inject(pipeline, "cancel:500x*")
+    pipeline.drive(lambda: pipeline.clock.now() > job.created_at.timestamp() + 60, tick=0.1)
+    asked = [e for e in pipeline.emulator.requests if e["path"].endswith("/cancel")]
+    assert 4 <= len(asked) <= 7  # after 2, 4, 8, 16, 30 s: not every pass
+    job.refresh_from_db()
+    lines = [e.message for e in job.events.all() if e.message == "Provider call: cancel"]
+    assert len(lines) == 1  # the first failure; the same failure again is no news
 
 
 def test_a_cancel_whose_answer_was_lost_still_reads_as_cancelled(pipeline, member):
@@ -129,6 +132,29 @@ def test_a_job_cancelled_while_sent_and_put_back_in_the_queue_is_not_sent_again(
     pipeline.drive()
     assert_cancelled_for_nothing(job, member)
     assert not pipeline.emulator.tasks
+
+
+def test_a_lost_submit_is_looked_for_while_the_provider_cannot_list_its_tasks(pipeline, member):
+    """Not found is not the same as not asked: the job waits, and its task is found and
+    stored once the provider answers again."""
+    tries_once(pipeline)
+    inject(pipeline, "submit:drop-after", "list:500x*")
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive(
+        lambda: pipeline.clock.now() > job.created_at.timestamp() + 600, seconds=700, tick=0.5
+    )
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUBMITTING and not job.provider_task_id
+    messages = [e.message for e in job.events.all()]
+    assert messages.count("No answer to its submit was recorded; looking for its task.") == 1
+    assert messages.count("Provider call: list, to find the task") == 1
+    lists = [e for e in pipeline.emulator.requests if "/tasks" in e["path"]]
+    assert len(lists) < 20  # ten minutes of looking, less and less often
+    inject(pipeline)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.images_charged == 2
+    assert len(pipeline.emulator.tasks) == 1
 
 
 @pytest.mark.parametrize("failures", ["list:500x1", "list:429x1"])

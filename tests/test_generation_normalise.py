@@ -175,3 +175,6 @@ def test_scaling_down_never_pushes_an_image_out_of_the_aspect_range():
             size = _scaled(size, 0.85)
             assert WAN27.aspect.allows(*size), size
         assert WAN27.aspect.allows(*_scaled((short * 8, short), 8000 / (short * 8 + 1)))
+    for side in range(5001, 8000, 37):  # a square stays square, within the largest side
+        width, height = _scaled((side, side), 5000 / side)
+        assert width == height <= 5000

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from studio.dashscope.emulator.config import FaultRule
 from studio.dashscope.emulator.render import BOX_COLOUR, box_on_canvas, placements
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.generation.worker import Limits, run_step
 from tests.pipeline import (
+    SYNC,
     Pipeline,
     answer_held,
     counters,
     in_background,
+    inject,
     make_pipeline,
     open_image,
     pipeline_config,
@@ -32,15 +33,6 @@ T2I = {
     "prompt": "A lighthouse at dusk",
     "parameters": {"size": "1280*1280", "n": 2},
 }
-SYNC = {  # a sync-only model: a job step calls the provider
-    "model": "qwen-image-2.0-pro",
-    "prompt": "A poster that says Hello",
-    "parameters": {"size": "1024*1024", "n": 1},
-}
-
-
-def inject(pipeline: Pipeline, *specs: str) -> None:
-    pipeline.emulator.config.faults = [FaultRule.parse(spec) for spec in specs]
 
 
 def stored_files(media: Path) -> list[Path]:
@@ -105,11 +97,14 @@ def test_a_refused_sync_generation_waits_in_the_queue_not_in_its_step(pipeline, 
     """A sync call may take minutes: a step that retried a refusal itself could outlast the
     cluster's timeout, and be killed while the provider made images nobody would store."""
     inject(pipeline, "generate:429x1")
+    pipeline.emulator.config.retry_after = 20
     job = pipeline.submit(member, **SYNC)
     step = pipeline.until_handed_over(job)
     run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
     job.refresh_from_db()
     assert job.status == Job.Status.QUEUED and job.attempts == 0
+    # Sent again when the provider said to, not before.
+    assert (job.next_poll_at - pipeline.now()).total_seconds() == pytest.approx(20, abs=0.5)
     assert job.events.last().message == "The provider is busy; trying again shortly."
     assert len([e for e in pipeline.emulator.requests if e["method"] == "POST"]) == 1
     pipeline.drive()

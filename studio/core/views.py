@@ -4,7 +4,7 @@ import logging
 
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
@@ -39,8 +39,9 @@ def home(request: AppRequest) -> HttpResponse:
 
 @require_GET
 def favicon(request: HttpRequest) -> HttpResponse:
-    """Browsers ask for /favicon.ico on pages that link no icon, such as the admin's."""
-    return HttpResponsePermanentRedirect(static("favicon.svg"))
+    """Browsers ask for /favicon.ico on pages that link no icon, such as the admin's. Not a
+    permanent redirect: the icon's address changes when its contents do."""
+    return HttpResponseRedirect(static("favicon.svg"))
 
 
 @require_GET

@@ -18,6 +18,11 @@ MB = 1000 * 1000  # the documents' "10 MB" may mean either: the studio sends wha
 MIB = 1024 * 1024
 
 
+def megabytes(size: int) -> str:
+    """A limit as the documents write it: 10 MB for 10,000,000 bytes and for 10 MiB."""
+    return f"{size // MIB if size % MIB == 0 else round(size / MB)} MB"
+
+
 class Endpoint(StrEnum):
     """Paths under the `/api/v1` base."""
 

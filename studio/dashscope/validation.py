@@ -18,6 +18,7 @@ from studio.dashscope.catalog import (
     Option,
     UnknownModel,
     get_model,
+    megabytes,
 )
 from studio.dashscope.types import GenerationRequest
 
@@ -175,8 +176,7 @@ def _check_images(spec: ModelSpec, request: GenerationRequest, *, strict: bool) 
             problems.append(
                 Problem(
                     where,
-                    f"{label} is {info.bytes / MB:.1f} MB; the limit is "
-                    f"{round(max_bytes / MB)} MB.",
+                    f"{label} is {info.bytes / MB:.1f} MB; the limit is {megabytes(max_bytes)}.",
                 )
             )
     return problems

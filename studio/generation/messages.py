@@ -9,6 +9,10 @@ SUBMIT_UNCERTAIN = (
     "The provider did not answer while this job was being sent, and the studio could not "
     "find it there. Nothing was charged; please try again."
 )
+SUBMIT_UNCHECKED = (
+    "The provider did not answer while this job was being sent, and could not be asked about "
+    "it for a day. Nothing was charged to your quota; the provider may have billed it."
+)
 TIMED_OUT = (
     "The provider did not start this job within the time limit, so it was cancelled. "
     "Nothing was charged; please try again."
@@ -16,6 +20,7 @@ TIMED_OUT = (
 TIMED_OUT_WATCHING = (
     "Taking longer than usual. The studio keeps watching and will store the images if they arrive."
 )
+CANCELED = "Cancelled; nothing was charged."
 CANCELED_BEFORE_SENT = "Cancelled before it was sent; nothing was charged."
 EXPIRED = "The provider no longer knows this job (its records last 24 hours). Nothing was charged."
 WORKER_CRASHED = (

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
-from studio.dashscope.catalog import MB, ImageInputRule
+from studio.dashscope.catalog import ImageInputRule, megabytes
 from studio.dashscope.images import MIME_TYPES, UnreadableImage, probe_image
 
 JPEG_QUALITY = 92
@@ -57,10 +57,10 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
     """`size` times `scale`, the long side rounded down and the short side up: the aspect
     ratio never grows, so an image accepted at the edge of the range stays inside it."""
-    width, height = size
-    if width >= height:
-        return max(1, math.floor(width * scale)), max(1, math.ceil(height * scale))
-    return max(1, math.ceil(width * scale)), max(1, math.floor(height * scale))
+    long_, short = max(size), min(size)
+    new_long = max(1, math.floor(long_ * scale))
+    new_short = min(new_long, max(1, math.ceil(short * scale)))  # a square stays square
+    return (new_long, new_short) if size[0] >= size[1] else (new_short, new_long)
 
 
 def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
@@ -108,7 +108,7 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
         image = image.resize(_scaled(image.size, 0.85), Image.Resampling.LANCZOS)
         encoded = _encode(image, fmt)
         adjustments.append(
-            f"scaled down to {image.width}×{image.height} to fit {round(rule.max_bytes / MB)} MB"
+            f"scaled down to {image.width}×{image.height} to fit {megabytes(rule.max_bytes)}"
         )
         if min(image.size) < rule.min_side:
             raise ImageRefused("This image is too detailed to fit the file size limit.")

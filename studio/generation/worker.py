@@ -172,8 +172,34 @@ def poll_interval(age_seconds: float) -> float:
 
 
 TIMED_OUT_POLL_SECONDS = 30.0
-CANCEL_RETRY_SECONDS = 2.0  # between asks to cancel, when the provider did not do it
-RECOVERY_RETRY_SECONDS = 5.0  # between looks for lost submits, when a look failed
+# A task can be listed for 24 hours: a submit left unanswered is looked for that long (less
+# a margin) while the provider cannot be asked, since it may have made and billed the task.
+LOOK_FOR_TASK_SECONDS = 23 * 3600
+
+
+@dataclass
+class Backoff:
+    """When to ask the provider again after it failed to do something: after `first`
+    seconds, then twice as long each time, up to `cap`."""
+
+    first: float
+    cap: float
+    failures: int = 0
+    code: str = ""
+    not_before: datetime | None = None
+
+    def ready(self, now: datetime) -> bool:
+        return self.not_before is None or now >= self.not_before
+
+    def failed(self, now: datetime, code: str) -> bool:
+        """Count a failure; True when it is news (the first, or another error than the last),
+        and so worth a line in the job's history."""
+        news = self.failures == 0 or code != self.code
+        self.not_before = now + timedelta(seconds=min(self.cap, self.first * 2**self.failures))
+        self.failures += 1
+        self.code = code
+        return news
+
 
 # Until a model's duration is learnt, one of its running tasks, the probe, is looked at
 # every tenth of its age (from PROBE_SECONDS on), and the others no more than once a
@@ -289,8 +315,11 @@ class Dispatcher:
         self._after_commit: list[Callable[[], None]] = []
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
         self._probes: dict[str, str] = {}  # model -> the job whose end teaches its duration
-        self._next_recovery: datetime | None = None  # after a failed look for lost submits
-        self._next_cancel: dict[str, datetime] = {}  # job -> when to ask the provider again
+        # Looks for the tasks of unanswered submits, and the jobs already said to be looked
+        # for (each says so once).
+        self._recovery = Backoff(first=5, cap=60)
+        self._looked_for: set[str] = set()
+        self._cancels: dict[str, Backoff] = {}  # job -> asks to cancel that failed
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -614,7 +643,7 @@ class Dispatcher:
         with no charge; it is never sent again, since a lagging list could hide its task.
         """
         if not self.queries.take():
-            return  # no query left this second; the recovery looks again next pass
+            return  # no query left this second; looked for again on the next pass
         jobs = sorted(jobs, key=lambda j: j.submit_started_at or j.created_at)
         first = jobs[0].submit_started_at or self.now()
         last = jobs[-1].submit_started_at or self.now()
@@ -627,14 +656,22 @@ class Dispatcher:
             )
             tasks = list(page.tasks)
         except DashScopeError as error:
-            jobs[0].log("list to find unanswered submits", code=error.code)
-            if self.now() - first < timedelta(seconds=self.limits.timeout_seconds):
+            if self._recovery.failed(self.now(), error.code):
+                jobs[0].log("Provider call: list, to find the task", code=error.code)
+            if self.now() - first < timedelta(seconds=LOOK_FOR_TASK_SECONDS):
                 # The provider could not say, which is not saying there is no task: the
-                # jobs stay as they are, and the recovery of interrupted submits looks
-                # again shortly.
-                self._next_recovery = self.now() + timedelta(seconds=RECOVERY_RETRY_SECONDS)
+                # jobs stay as they are, and _recover_interrupted_submits() looks again
+                # after a pause (it takes submits older than a dispatcher's lease).
                 return
-            tasks = []
+            for job in jobs:
+                finish(
+                    job,
+                    Job.Status.FAILED,
+                    code="SubmitUnchecked",
+                    message=messages.SUBMIT_UNCHECKED,
+                )
+            return
+        self._recovery = Backoff(first=5, cap=60)
         known = set(
             Job.objects.filter(provider_task_id__in=[t.task_id for t in tasks]).values_list(
                 "provider_task_id", flat=True
@@ -674,7 +711,7 @@ class Dispatcher:
     def _recover_interrupted_submits(self) -> None:
         """Async jobs left SUBMITTING without a task id, by a dispatcher that died or by a
         look at the provider that failed: find their task, never resend."""
-        if self._next_recovery is not None and self.now() < self._next_recovery:
+        if not self._recovery.ready(self.now()):
             return
         # A dispatcher starts only once the previous one's lease ran out, so a submit older
         # than a lease was started by a dispatcher that is gone.
@@ -684,7 +721,9 @@ class Dispatcher:
             status=Job.Status.SUBMITTING, provider_task_id="", submit_started_at__lt=since
         ):
             if job.is_asynchronous:
-                job.log("The dispatcher stopped while submitting; looking for the task.")
+                if str(job.pk) not in self._looked_for:
+                    self._looked_for.add(str(job.pk))
+                    job.log("No answer to its submit was recorded; looking for its task.")
                 interrupted[job.model].append(job)
         for jobs in interrupted.values():
             self._reconcile_uncertain(jobs)
@@ -700,27 +739,30 @@ class Dispatcher:
             finish(
                 job,
                 Job.Status.CANCELED,
-                message=messages.CANCELED_BEFORE_SENT,
+                message=messages.CANCELED,
                 expect=(Job.Status.QUEUED,),
             )
         now = self.now()
         for job in Job.objects.filter(cancel_requested=True, status=Job.Status.PENDING):
-            if self._next_cancel.get(str(job.pk), now) > now:
+            tries = self._cancels.setdefault(str(job.pk), Backoff(first=2, cap=30))
+            if not tries.ready(now):
                 continue
             if not self.queries.take():
                 return
             try:
                 self.client.cancel(job.provider_task_id)
             except DashScopeError as error:
-                job.log("Provider call: cancel", request_id=error.request_id or "", code=error.code)
-                self._next_cancel[str(job.pk)] = now + timedelta(seconds=CANCEL_RETRY_SECONDS)
+                if tries.failed(now, error.code):
+                    job.log(
+                        "Provider call: cancel", request_id=error.request_id or "", code=error.code
+                    )
                 if error.code == "UnsupportedOperation":
                     # No longer waiting: started, or cancelled by an answer that was lost.
                     # The next poll says which.
                     Job.objects.filter(pk=job.pk).update(next_poll_at=now)
                 continue
             job.log("Provider call: cancel", code="ok")
-            finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
+            finish(job, Job.Status.CANCELED, message=messages.CANCELED)
             self._stop_watching(job)
 
     # -- polling --------------------------------------------------------------------------
@@ -889,7 +931,7 @@ class Dispatcher:
                 message=messages.for_task_failure(result.code, result.message),
             )
         elif status is TaskStatus.CANCELED and job.cancel_requested:
-            finish(job, Job.Status.CANCELED, message="Cancelled; nothing was charged.")
+            finish(job, Job.Status.CANCELED, message=messages.CANCELED)
         elif status is TaskStatus.CANCELED:
             finish(job, Job.Status.FAILED, code="TimedOut", message=messages.TIMED_OUT)
         else:
@@ -907,7 +949,8 @@ class Dispatcher:
         planned again (it finished, was cancelled, or is only watched slowly now). Were it
         the probe, the next blind look picks another."""
         self.forecast.forget(str(job.pk))
-        self._next_cancel.pop(str(job.pk), None)
+        self._cancels.pop(str(job.pk), None)
+        self._looked_for.discard(str(job.pk))
         if self._probes.get(job.model) == str(job.pk):
             del self._probes[job.model]
 
@@ -1139,7 +1182,7 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
                 lease_owner="",
                 lease_until=None,
                 attempts=0,
-                next_poll_at=now() + timedelta(seconds=5),
+                next_poll_at=now() + timedelta(seconds=max(5.0, error.retry_after or 0.0)),
             )
         else:
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
