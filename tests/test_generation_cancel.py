@@ -168,3 +168,24 @@ def test_a_failed_look_for_a_lost_submit_is_tried_again(pipeline, member, failur
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
     assert len(pipeline.emulator.tasks) == 1 and job.images_charged == 2
+
+
+def test_a_sync_job_cancelled_while_it_is_made_says_why_it_is_charged(
+    pipeline, member, monkeypatch
+):
+    job = pipeline.submit(member, **SYNC)
+    step = pipeline.until_handed_over(job)
+    generate = pipeline.client.generate
+
+    def cancelled_while_made(*args, **kwargs):
+        result = generate(*args, **kwargs)
+        cancel_job(job, membership=member)
+        return result
+
+    monkeypatch.setattr(pipeline.client, "generate", cancelled_while_made)
+    pipeline.steps.append(step)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.images_charged == 1
+    messages = [event.message for event in job.events.all()]
+    assert any("before the cancel could stop it" in m for m in messages), messages

@@ -1188,10 +1188,15 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
         return False
     job.log("Provider call: generate", request_id=result.request_id, code="ok")
+    cancelled_meanwhile = Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
     moved = job.move(
         Job.Status.DOWNLOADING,
         expect=(Job.Status.SUBMITTING,),
-        message="Made by the provider; downloading.",
+        message=(
+            "Made by the provider before the cancel could stop it; its images will be stored."
+            if cancelled_meanwhile
+            else "Made by the provider; downloading."
+        ),
         result_urls=list(result.image_urls),
         usage=_usage(result),
         provider_request_id=result.request_id,
