@@ -28,6 +28,20 @@ def waiting_at_the_provider(pipeline: Pipeline, member, *, for_seconds: float = 
     return job
 
 
+def cancelled_while_waiting(pipeline: Pipeline, member, fault: str, **waiting) -> Job:
+    """A task waiting at the provider, cancelled by its author, whose cancels meet `fault`;
+    every call is made once, as the worker's dispatcher makes them."""
+    tries_once(pipeline)
+    job = waiting_at_the_provider(pipeline, member, **waiting)
+    cancel_job(job, membership=member)
+    inject(pipeline, fault)
+    return job
+
+
+def cancels_asked(pipeline: Pipeline) -> int:
+    return len([e for e in pipeline.emulator.requests if e["path"].endswith("/cancel")])
+
+
 def assert_cancelled_for_nothing(job: Job, member) -> None:
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELED, (job.status, job.error_message)
@@ -60,34 +74,23 @@ def test_a_job_sent_while_it_is_cancelled_is_cancelled_at_the_provider(
 
 
 def test_a_cancel_the_provider_throttled_is_asked_again(pipeline, member):
-    tries_once(pipeline)
-    job = waiting_at_the_provider(pipeline, member)
-    cancel_job(job, membership=member)
-    inject(pipeline, "cancel:429x1")
+    job = cancelled_while_waiting(pipeline, member, "cancel:429x1")
     pipeline.drive()
     assert_cancelled_for_nothing(job, member)
-    asked = [e for e in pipeline.emulator.requests if e["path"].endswith("/cancel")]
-    assert len(asked) == 2
+    assert cancels_asked(pipeline) == 2
 
 
 def test_a_cancel_the_provider_keeps_failing_is_asked_less_and_less_often(pipeline, member):
-    tries_once(pipeline)
-    job = waiting_at_the_provider(pipeline, member, for_seconds=90.0)
-    cancel_job(job, membership=member)
-    inject(pipeline, "cancel:500x*")
+    job = cancelled_while_waiting(pipeline, member, "cancel:500x*", for_seconds=90.0)
     pipeline.drive(lambda: pipeline.clock.now() > job.created_at.timestamp() + 60, tick=0.1)
-    asked = [e for e in pipeline.emulator.requests if e["path"].endswith("/cancel")]
-    assert 4 <= len(asked) <= 7  # after 2, 4, 8, 16, 30 s: not every pass
+    assert 4 <= cancels_asked(pipeline) <= 7  # after 2, 4, 8, 16, 30 s: not every pass
     job.refresh_from_db()
     lines = [e.message for e in job.events.all() if e.message == "Provider call: cancel"]
     assert len(lines) == 1  # the first failure; the same failure again is no news
 
 
 def test_a_cancel_whose_answer_was_lost_still_reads_as_cancelled(pipeline, member):
-    tries_once(pipeline)
-    job = waiting_at_the_provider(pipeline, member)
-    cancel_job(job, membership=member)
-    inject(pipeline, "cancel:drop-afterx1")
+    job = cancelled_while_waiting(pipeline, member, "cancel:drop-afterx1")
     pipeline.drive()
     assert_cancelled_for_nothing(job, member)
     assert "time limit" not in job.events.last().message
