@@ -89,6 +89,9 @@ def test_filters_and_search_narrow_the_grid(client, people):
     assert grid(starred="on") == {lamp.pk}
     assert grid(since=(now - timedelta(days=1)).date().isoformat()) == {lamp.pk, sofa.pk}
     assert grid(until=(now - timedelta(days=2)).date().isoformat()) == {chair.pk}
+    # A value that is not valid (a deleted board in an old link) is left out on its own.
+    assert grid(q="red", board=987654) == {chair.pk, sofa.pk}
+    assert grid(model="qwen-image-max", since="not a date") == {sofa.pk}
 
 
 def test_the_filters_show_what_was_chosen_and_names_as_text(client, people):

@@ -117,7 +117,10 @@ class GalleryFilter(forms.Form):
         rows = GeneratedImage.objects.filter(
             team_id=self.membership.team_id, deleted_at__isnull=True
         )
-        data = self.cleaned_data if self.is_valid() else {}
+        # A value that is not valid (a deleted board in an old link, a mistyped date) is
+        # left out on its own; the other filters still apply.
+        self.is_valid()
+        data = self.cleaned_data
         if data.get("q"):
             # Every word must appear; on a team's tens of thousands of prompts this scan
             # stays within a page's budget (make bench measures it).
