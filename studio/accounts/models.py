@@ -236,15 +236,8 @@ class QuotaCounter(models.Model):
         current_ids() read before it: a refusal raises QuotaExceeded and the caller's
         rollback undoes the reservations already made.
         """
-        team = membership.team
-        checks = (
-            (membership.user_id, "day", membership.daily_limit, "You have"),
-            (membership.user_id, "month", membership.monthly_limit, "You have"),
-            (None, "day", team.images_per_day, "Your team has"),
-            (None, "month", team.images_per_month, "Your team has"),
-        )
         ids = []
-        for user_id, name, limit, who in checks:
+        for user_id, name, limit in cls._limits(membership):
             period = Period.containing(name, moment)
             pk = counter_ids[(user_id, name)]
             rows = cls.objects.filter(pk=pk)
@@ -258,13 +251,26 @@ class QuotaCounter(models.Model):
                 left = max(0, room - counter.used - counter.reserved) if limit else 0
                 limit = room
                 this = "today" if name == "day" else "this month"
+                who = "You have" if user_id is not None else "Your team has"
                 raise QuotaExceeded(
                     f"{who} {left} of {limit} images left {this} and this request needs "
                     f"{images}; the limit {period.describe_renewal()}."
                 )
             ids.append(pk)
-        cls._reserve_money(team, ids[-1], cost, currency, moment)
+        cls._reserve_money(membership.team, ids[-1], cost, currency, moment)
         return ids
+
+    @staticmethod
+    def _limits(membership: Membership) -> tuple[tuple[int | None, str, int | None], ...]:
+        """(user id, or None for the team's, period, limit or None) of every counter that
+        applies to the person: their day and month, then the team's; the team's month last."""
+        team = membership.team
+        return (
+            (membership.user_id, "day", membership.daily_limit),
+            (membership.user_id, "month", membership.monthly_limit),
+            (None, "day", team.images_per_day),
+            (None, "month", team.images_per_month),
+        )
 
     @classmethod
     def _reserve_money(
@@ -290,20 +296,17 @@ class QuotaCounter(models.Model):
     @classmethod
     def images_left(cls, membership: Membership, moment: datetime) -> list[tuple[str, int, int]]:
         """(period, images left, limit) for each limit that applies to the person."""
-        team = membership.team
         current = {
             (counter.user_id, counter.period): counter
             for counter in cls.objects.of_person_and_team(membership, moment)
         }
         rows = []
-        for user_id, name, limit, label in (
-            (membership.user_id, "day", membership.daily_limit, "today"),
-            (membership.user_id, "month", membership.monthly_limit, "this month"),
-            (None, "day", team.images_per_day, "today for the team"),
-            (None, "month", team.images_per_month, "this month for the team"),
-        ):
+        for user_id, name, limit in cls._limits(membership):
             if limit is None:
                 continue
+            label = ("today" if name == "day" else "this month") + (
+                "" if user_id is not None else " for the team"
+            )
             counter = current.get((user_id, name))
             spent = (counter.used + counter.reserved) if counter else 0
             limit += counter.granted if counter else 0
@@ -337,12 +340,10 @@ class QuotaCounter(models.Model):
                 membership, moment
             ).values_list("pk", "user_id", "period")
         }
-        for user_id in (membership.user_id, None):
-            for period in ("day", "month"):
-                if (user_id, period) not in ids:
-                    user = membership.user if user_id is not None else None
-                    counter = cls.current_for(membership.team, user, period, moment)
-                    ids[(user_id, period)] = counter.pk
+        for user_id, period, _limit in cls._limits(membership):
+            if (user_id, period) not in ids:
+                user = membership.user if user_id is not None else None
+                ids[(user_id, period)] = cls.current_for(membership.team, user, period, moment).pk
         return ids
 
     @classmethod

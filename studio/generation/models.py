@@ -50,6 +50,8 @@ class Job(models.Model):
     ACTIVE = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.RUNNING, Status.DOWNLOADING)
     # Not final: the worker still has something to do or to watch.
     OPEN = (*ACTIVE, Status.TIMED_OUT)
+    # Not yet started at the provider: it can still be dropped without a charge.
+    CANCELLABLE = (Status.QUEUED, Status.SUBMITTING, Status.PENDING)
     AT_PROVIDER = (Status.SUBMITTING, Status.PENDING, Status.RUNNING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -114,8 +116,7 @@ class Job(models.Model):
 
     @property
     def is_cancellable(self) -> bool:
-        """Not yet started at the provider: it can still be dropped without a charge."""
-        return self.status in (self.Status.QUEUED, self.Status.SUBMITTING, self.Status.PENDING)
+        return self.status in self.CANCELLABLE
 
     @property
     def is_asynchronous(self) -> bool:

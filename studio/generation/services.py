@@ -239,9 +239,7 @@ def cancel_job(job: Job, *, membership: Membership) -> str:
     # The request stands until the job ends, wherever it is by then: the dispatcher cancels
     # a job put back in the queue, the provider a task still waiting, and a sync job's step
     # a call not made yet.
-    if Job.objects.filter(
-        pk=job.pk, status__in=(Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.PENDING)
-    ).update(cancel_requested=True):
+    if Job.objects.filter(pk=job.pk, status__in=Job.CANCELLABLE).update(cancel_requested=True):
         job.log("Cancel requested.")
         return "Cancelling: unless the provider has started it, nothing will be charged."
     job.refresh_from_db()

@@ -191,6 +191,9 @@ class Backoff:
     def ready(self, now: datetime) -> bool:
         return self.not_before is None or now >= self.not_before
 
+    def succeeded(self) -> None:
+        self.failures, self.code, self.not_before = 0, "", None
+
     def failed(self, now: datetime, code: str) -> bool:
         """Count a failure; True when it is news (the first, or another error than the last),
         and so worth a line in the job's history."""
@@ -671,7 +674,7 @@ class Dispatcher:
                     message=messages.SUBMIT_UNCHECKED,
                 )
             return
-        self._recovery = Backoff(first=5, cap=60)
+        self._recovery.succeeded()
         known = set(
             Job.objects.filter(provider_task_id__in=[t.task_id for t in tasks]).values_list(
                 "provider_task_id", flat=True
