@@ -45,7 +45,9 @@ wait_all() {  # wait up to $1 seconds for every child's process group to be gone
 }
 
 stop_all() {
-    trap - INT TERM EXIT
+    # Another signal while stopping (make passes a TERM on) must not cut the stopping short.
+    trap '' INT TERM HUP
+    trap - EXIT
     # SIGINT is what Ctrl-C in a terminal sends; qcluster then finishes its running tasks.
     signal_all INT
     if ! wait_all 15; then

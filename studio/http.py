@@ -23,6 +23,11 @@ class AppRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+# The headers on which a view that answers htmx with a part of its page chooses that part:
+# named in Vary, so a browser going back never shows a cached part as the whole page.
+PARTIAL_HEADERS = ("HX-Request", "HX-Target")
+
+
 def client_address(request: HttpRequest) -> str | None:
     """The address of the client, as the studio's own proxies saw it.
 

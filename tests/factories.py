@@ -36,6 +36,19 @@ def create_membership(
     return Membership.objects.create(team=team, user=user, role=role)
 
 
+def create_job_row(member: Membership, **fields) -> Job:
+    """A job row as the worker leaves it, without running anything: queued, unless
+    `fields` say otherwise."""
+    defaults = {
+        "kind": Job.Kind.TEXT_TO_IMAGE,
+        "model": "wan2.6-t2i",
+        "prompt": "p",
+        "parameters": {"size": "1280*1280", "n": 1},
+        "images_requested": 1,
+    }
+    return Job.objects.create(team=member.team, author=member.user, **(defaults | fields))
+
+
 def create_generated_image(
     member: Membership,
     *,
@@ -48,16 +61,8 @@ def create_generated_image(
 ) -> GeneratedImage:
     """A finished job's image row (no files on disk), as the gallery lists it."""
     at = at or timezone.now()
-    job = job or Job.objects.create(
-        team=member.team,
-        author=member.user,
-        kind=kind,
-        model=model,
-        prompt=prompt,
-        parameters={"size": "1280*1280", "n": 1},
-        images_requested=1,
-        status=Job.Status.SUCCEEDED,
-        created_at=at,
+    job = job or create_job_row(
+        member, kind=kind, model=model, prompt=prompt, status=Job.Status.SUCCEEDED, created_at=at
     )
     return GeneratedImage.objects.create(
         job=job,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.db.models import F
 from django.urls import reverse
 
 from studio.accounts.models import Membership
@@ -142,6 +143,24 @@ def test_the_audit_log_cannot_be_edited_even_by_a_superuser(client, member):
     assert entry.target == "x"
 
 
+def test_a_job_cannot_be_deleted_so_its_reservation_and_ledger_stay(client, member):
+    root = create_user(username="root", is_staff=True)
+    root.is_superuser = True
+    root.save()
+    client.force_login(root)
+    job = create_job(membership=member, **ONE_IMAGE)
+
+    assert client.post(reverse("admin:generation_job_delete", args=[job.pk])).status_code == 403
+    changelist = client.post(
+        reverse("admin:generation_job_changelist"),
+        {"action": "delete_selected", "_selected_action": [job.pk], "post": "yes"},
+    )
+    assert changelist.status_code == 200  # the action is not offered
+    assert Job.objects.filter(pk=job.pk).exists()
+    assert job.quota_charges.count() == 1
+    assert spend(member, 10) == 9  # the reservation still counts against the month
+
+
 def team_form(team, **changes) -> dict:
     data = {
         "name": team.name,
@@ -191,6 +210,73 @@ def test_member_changes_are_audited(client, member):
     client.post(url, membership_form(member, role=Membership.Role.REVIEWER))
     entry = Entry.objects.get(action=Entry.Action.MEMBER)
     assert entry.changes == {"role": ["designer", "reviewer"]}
+
+
+def test_a_membership_keeps_its_person_and_team_and_every_removal_is_audited(client, member):
+    client.force_login(staff("change_member_limits", "delete_membership"))
+    other_team = create_team(name="Zeta", slug="zeta")
+    url = reverse("admin:accounts_membership_change", args=[member.pk])
+    client.post(url, membership_form(member, team=other_team.pk, role=Membership.Role.OWNER))
+    member.refresh_from_db()
+    assert (member.team.slug, member.role) == ("pixel", Membership.Role.OWNER)
+
+    # On the team's page, a row's person cannot be swapped for another either.
+    stranger = create_user(username="stranger")
+    row = {
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "1",
+        "memberships-0-id": member.pk,
+        "memberships-0-team": member.team_id,
+        "memberships-0-user": stranger.pk,
+        "memberships-0-role": Membership.Role.OWNER,
+    }
+    team_page = reverse("admin:accounts_team_change", args=[member.team_id])
+    assert client.post(team_page, team_form(member.team) | row).status_code == 302
+    member.refresh_from_db()
+    assert member.user.username == "dana"
+
+    colleague = create_membership(team=member.team, user=create_user(username="ravi"))
+    changelist = reverse("admin:accounts_membership_changelist")
+    client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [member.pk, colleague.pk], "post": "yes"},
+    )
+    assert not Membership.objects.exists()
+    removed = Entry.objects.filter(action=Entry.Action.MEMBER, changes__role__1=None)
+    assert sorted(e.target for e in removed) == sorted([str(member), str(colleague)])
+
+
+def test_a_grant_out_of_range_is_refused_with_its_range(client, member):
+    client.force_login(staff("change_member_limits"))
+    changelist = reverse("admin:accounts_membership_changelist")
+    for amount in ("0", "100001", "9" * 30, "two"):
+        action = {"action": "grant_images", "_selected_action": [member.pk], "amount": amount}
+        page = client.post(changelist, action, follow=True).content.decode()
+        assert "from 1 to 100,000" in page, amount
+    assert not Entry.objects.filter(action=Entry.Action.GRANT).exists()
+
+
+def test_resetting_a_persons_use_frees_their_limit_and_the_team_keeps_its_count(client, member):
+    from django.utils import timezone
+
+    from studio.accounts.models import QuotaCounter, Team
+
+    Team.objects.filter(pk=member.team_id).update(images_per_month=15)
+    assert spend(member, 12) == 10
+    Job.objects.update(status=Job.Status.SUCCEEDED)
+    QuotaCounter.objects.update(used=F("reserved"), reserved=0)  # as if all settled
+    client.force_login(staff("change_member_limits"))
+    action = {"action": "reset_period", "_selected_action": [member.pk]}
+    client.post(reverse("admin:accounts_membership_changelist"), action)
+
+    assert spend(member, 12) == 5  # the team's 15 hold: it used 10 already
+    entries = Entry.objects.filter(action=Entry.Action.QUOTA).order_by("id")
+    assert [e.changes for e in entries] == [
+        {"used this day": [10, 0]},
+        {"used this month": [10, 0]},
+    ]
+    team = QuotaCounter.objects.of(member.team_id, None).current("month", timezone.now()).get()
+    assert team.used + team.reserved == 15
 
 
 def test_generating_reviewing_deleting_and_downloading_are_audited(client, member, media):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from studio.generation.models import Job, ModelPrice, QuotaCharge
 from studio.generation.reports import usage
-from tests.factories import create_membership, create_team, create_user
+from tests.factories import create_job_row, create_membership, create_team, create_user
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +90,7 @@ def direct(jobs, key):
         ("day", lambda j: timezone.localtime(j.created_at).date().isoformat()),
         ("person", lambda j: j.author.username),
         ("model", lambda j: j.model),
-        ("team", lambda j: j.team.name),
+        ("team", lambda j: f"{j.team.name} ({j.team.slug})"),
     ],
 )
 def test_totals_match_a_direct_count(history, today, by, key):
@@ -155,21 +155,10 @@ def test_usage_needs_staff_and_the_view_permission(client, history):
 
 def test_studio_health_shows_the_queue_errors_and_unstored_results(client):
     member = create_membership(team=create_team(), user=create_user(username="hq"))
-    waiting = Job.objects.create(
-        team=member.team,
-        author=member.user,
-        kind=Job.Kind.TEXT_TO_IMAGE,
-        model="wan2.6-t2i",
-        prompt="p",
-        images_requested=1,
-    )
-    lost = Job.objects.create(
-        team=member.team,
-        author=member.user,
-        kind=Job.Kind.TEXT_TO_IMAGE,
+    waiting = create_job_row(member)
+    lost = create_job_row(
+        member,
         model="qwen-image-max",
-        prompt="p",
-        images_requested=1,
         status=Job.Status.FAILED,
         error_code="DownloadFailed",
         error_message="The result could not be downloaded.",
@@ -195,3 +184,27 @@ def test_a_grouping_alone_in_the_address_reports_the_last_thirty_days_so(client,
         assert f"<td>{row.key}</td>" in page
     assert f'value="{(today - timedelta(days=29)).isoformat()}"' in page
     assert f'value="{today.isoformat()}"' in page
+
+
+def test_two_teams_of_one_name_are_two_rows(today):
+    for slug in ("pixel", "pixel-2"):
+        member = create_membership(
+            team=create_team(name="Pixel Works", slug=slug), user=create_user(username=slug)
+        )
+        create_job_row(member, images_charged=1, status=Job.Status.SUCCEEDED)
+    report = usage(today - timedelta(days=1), today, "team")
+    assert {row.key: row.images for row in report.rows} == {
+        "Pixel Works (pixel)": 1,
+        "Pixel Works (pixel-2)": 1,
+    }
+
+
+def test_a_chart_of_ninety_days_shows_the_latest_sixty(history, today):
+    from studio.generation.reports import chart_bars
+
+    bars = chart_bars(usage(today - timedelta(days=89), today, "day"))
+    assert len(bars) == 60
+    assert (bars[0].label, bars[-1].label) == (
+        (today - timedelta(days=59)).isoformat(),
+        today.isoformat(),
+    )

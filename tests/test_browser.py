@@ -170,6 +170,18 @@ def test_reordering_two_images_moves_their_regions_and_chips(page):
     assert page.input_value("textarea[name=prompt]").strip() == "image 2"
 
 
+def test_fit_shows_a_tall_image_whole_so_a_region_can_span_its_height(page):
+    page.goto("/edit/")
+    add_images(page, file("banner.png", picture(500, 4000), "image/png"))
+    frame = card(page, 1).locator(".region-frame").bounding_box()
+    shown = card(page, 1).locator("[data-stage] img").bounding_box()
+    assert shown["height"] <= frame["height"] + 1  # the whole image, no scrolling
+    draw_box(page, 1, (50, 100, 450, 3900))
+    assert close_to(boxes_of(page, 1)[0], (50, 100, 450, 3900), tolerance=12)
+    page.get_by_role("button", name="Zoom in").click()
+    assert card(page, 1).locator("[data-stage] img").bounding_box()["height"] > frame["height"]
+
+
 def test_a_third_region_on_one_image_is_refused(page):
     page.goto("/edit/")
     add_images(page, file("one.png", picture(1000, 800), "image/png"))
@@ -242,9 +254,69 @@ def test_a_queued_job_can_be_cancelled_from_its_page(page):
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
     wait_for_status(page, "Queued")
     assert "1 in line" in page.locator("#job-status").inner_text()
-    page.get_by_role("button", name="Cancel").click()
+    # From the keyboard: the status redraws itself every second meanwhile, and the focus
+    # stays on the button.
+    page.get_by_role("button", name="Cancel").focus()
+    page.wait_for_timeout(2500)
+    assert page.evaluate("document.activeElement.id") == "job-cancel"
+    page.keyboard.press("Enter")
     wait_for_status(page, "Canceled")
     assert Job.objects.get().status == Job.Status.CANCELED
+
+
+def hold_requests(page: Any, pattern: str, method: str) -> list[Any]:
+    """Requests to `pattern` by `method` are held until the test lets each go."""
+    held: list[Any] = []
+
+    def handle(route: Any) -> None:
+        if route.request.method == method:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(pattern, handle)
+    return held
+
+
+def test_pressing_generate_again_while_it_is_sent_makes_one_job(page):
+    held = hold_requests(page, "**/generate/", "POST")
+    page.goto("/generate/")
+    page.fill("textarea[name=prompt]", "A quiet harbour")
+    button = page.get_by_role("button", name="Generate")
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    # Pressed by the mouse itself, which does not wait for the page the first press asked
+    # for: that page is held back, as on a slow line, and the person presses again.
+    for _ in range(3):
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(200)
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    assert Job.objects.count() == 1
+
+
+def test_an_edit_waits_for_the_images_still_being_checked(page):
+    page.goto("/edit/")
+    add_images(page, file("first.png", picture(800, 600), "image/png"))
+    held = hold_requests(page, "**/edit/inputs", "POST")
+    page.set_input_files("input[name=files]", [file("second.png", picture(700, 500), "image/png")])
+    page.locator(".input-loading").wait_for()
+    page.fill("textarea[name=prompt]", "Put the lamp from image 1 into image 2")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    note = page.locator("[data-submit-wait]")
+    note.wait_for()
+    assert "1 left" in note.inner_text()
+    assert not Job.objects.exists()
+
+    held[0].continue_()
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-input-cards] > li:not(.input-loading)').length == 2"
+    )
+    assert note.is_hidden()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    assert Job.objects.get().inputs.count() == 2
 
 
 def stored_image(member, prompt: str, color: tuple[int, int, int], minutes_ago: int):

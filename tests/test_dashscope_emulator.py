@@ -284,6 +284,28 @@ def test_list_is_flat_filtered_and_limited_to_24_hours(emulated):
     assert too_wide.status_code == 400
 
 
+def test_times_are_written_and_read_in_the_zone_configured(emulated):
+    from datetime import UTC, datetime, timedelta
+
+    emulated.emulator.config.utc_offset_minutes = 480
+    task_id = submit(emulated, t2i_body())
+    now = datetime.fromtimestamp(emulated.clock.now(), UTC)
+    written = datetime.strptime(
+        fetch(emulated, task_id)["output"]["submit_time"][:19], "%Y-%m-%d %H:%M:%S"
+    )
+    assert abs((written - (now + timedelta(hours=8)).replace(tzinfo=None)).total_seconds()) < 2
+
+    def listed(moment: datetime) -> int:
+        window = {
+            "start_time": (moment - timedelta(minutes=1)).strftime("%Y%m%d%H%M%S"),
+            "end_time": (moment + timedelta(minutes=1)).strftime("%Y%m%d%H%M%S"),
+        }
+        return emulated.get("/tasks", **window).json()["total"]
+
+    assert listed(now + timedelta(hours=8)) == 1  # a window written in Beijing time
+    assert listed(now) == 0  # the same moment written in UTC is eight hours earlier
+
+
 def test_edit_results_show_each_region_where_it_was_drawn(emulated):
     first = make_image(1200, 800, fmt="JPEG", color=(30, 30, 30))
     second = make_image(900, 1200, fmt="JPEG", color=(30, 30, 30))
@@ -402,10 +424,17 @@ def test_expired_tasks_and_results_are_forgotten(emulated):
     emulated.clock.advance(10)
     url = fetch(emulated, old)["output"]["choices"][0]["message"]["content"][0]["image"]
     emulated.clock.advance(25 * 3600)
+    expired = emulated.http.get(url)
     submit(emulated, t2i_body())
     assert old not in emulated.emulator.tasks
     assert len(emulated.emulator.results) == 1
-    assert emulated.http.get(url).status_code == 404
+    # An expired URL reads the same before and after its result is cleaned away, as OSS
+    # checks the signature and its expiry before looking for the object.
+    after = emulated.http.get(url)
+    assert (expired.status_code, after.status_code) == (403, 403)
+    assert "Request has expired." in expired.text and "Request has expired." in after.text
+    tampered = emulated.http.get(url.replace("Expires=", "Expires=9"))
+    assert tampered.status_code == 403 and "SignatureDoesNotMatch" in tampered.text
 
 
 def test_a_sync_call_needs_a_free_running_slot(emulated):

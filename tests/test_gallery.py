@@ -159,6 +159,43 @@ def test_reviewers_set_review_states_and_the_feed_says_so(client, people):
     assert image.review_state == "approved"
 
 
+def test_a_review_records_the_state_it_replaced_and_skips_what_was_trashed_meanwhile(people, rf):
+    from studio.gallery.views import _set_state
+
+    first, second = (create_generated_image(people["designer"]) for _ in range(2))
+    # Read by one reviewer's page; before the click lands, a colleague approves the first
+    # and an owner trashes the second.
+    seen = list(GeneratedImage.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk"))
+    GeneratedImage.objects.filter(pk=first.pk).update(review_state="approved")
+    GeneratedImage.objects.filter(pk=second.pk).update(deleted_at=timezone.now())
+
+    request = rf.post("/")
+    request.user = people["reviewer"].user
+    _set_state(seen, "rejected", request)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.review_state, second.review_state) == ("rejected", "in_review")
+    (audited,) = Entry.objects.filter(action=Entry.Action.REVIEW)
+    assert audited.changes == {"review_state": ["approved", "rejected"]}
+    assert Activity.objects.filter(verb=Activity.Verb.REVIEWED).count() == 1
+
+
+def test_pages_that_answer_htmx_with_a_part_name_its_headers_in_vary(client, people):
+    image = create_generated_image(people["designer"])
+    client.force_login(people["designer"].user)
+    for url in (
+        reverse("gallery"),
+        reverse("gallery-image", args=[image.pk]),
+        reverse("gallery-activity"),
+        reverse("generate"),
+        reverse("edit"),
+        reverse("job-detail", args=[image.job_id]),
+    ):
+        vary = client.get(url)["Vary"]
+        assert "HX-Request" in vary and "HX-Target" in vary, url
+
+
 def test_stars_toggle_for_designers_and_not_for_viewers(client, people):
     image = create_generated_image(people["owner"])
     client.force_login(people["designer"].user)
@@ -347,6 +384,19 @@ def test_a_comment_can_be_pinned_to_an_area_and_mention_a_colleague(client, peop
     assert ids_on(mentions) == [image.pk]
 
 
+def test_a_mention_at_the_end_of_a_sentence_names_the_colleague(client, people):
+    image = create_generated_image(people["owner"])
+    client.force_login(people["designer"].user)
+    body = "Looks good, @reviewer. Ask @owner-, not @nobody."
+    client.post(reverse("gallery-comment", args=[image.pk]), {"body": body})
+    from studio.gallery.models import Comment
+
+    mentioned = Comment.objects.get().mentions.values_list("username", flat=True)
+    assert sorted(mentioned) == ["owner", "reviewer"]
+    page = client.get(reverse("gallery-image", args=[image.pk])).content.decode()
+    assert '<mark class="mention">@reviewer</mark>.' in page
+
+
 @pytest.mark.parametrize(
     ("box", "words"),
     [("1,2,3", "four whole numbers"), ("0,0,2000,10", "inside the 1280×1280 image")],
@@ -405,7 +455,9 @@ def test_compare_shows_both_originals(client, people):
     assert f"?image={first.pk}&amp;image={second.pk}" in html  # a link to share
 
 
-def test_a_zip_of_the_selection_holds_the_originals_and_a_manifest(client, people, media):
+def test_a_zip_of_the_selection_holds_the_originals_and_a_manifest(
+    client, people, media, monkeypatch
+):
     import io
     import json
     import zipfile
@@ -418,15 +470,31 @@ def test_a_zip_of_the_selection_holds_the_originals_and_a_manifest(client, peopl
         image.image.save(f"{n}.png", ContentFile(f"png-{n}".encode()), save=True)
         images.append(image)
     client.force_login(people["viewer"].user)
+    # Held in memory up to a size, then on disk: here it goes to disk after 100 bytes.
+    monkeypatch.setattr("studio.gallery.views.ZIP_IN_MEMORY_BYTES", 100)
     response = client.post(
         reverse("gallery-bulk"), {"action": "zip", "image": [i.pk for i in images]}
     )
     assert response["Content-Type"] == "application/zip"
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert response["Content-Disposition"].startswith('attachment; filename="pixel-')
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     manifest = json.loads(archive.read("manifest.json"))
     assert [m["prompt"] for m in manifest] == ["Vase 0", "Vase 1", "Vase 2"]
     assert [archive.read(m["file"]) for m in manifest] == [b"png-0", b"png-1", b"png-2"]
     assert manifest[0]["parameters"] == {"size": "1280*1280", "n": 1}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("image", "²"), ("image", "٣"), ("board", "abc"), ("board", "²")]
+)
+def test_ids_that_are_not_numbers_are_ignored_not_an_error(client, people, field, value):
+    image = create_generated_image(people["designer"])
+    client.force_login(people["designer"].user)
+    ids = [str(image.pk), value] if field == "image" else [str(image.pk)]
+    data = {"action": "board", "image": ids, "board": value if field == "board" else ""}
+    assert client.post(reverse("gallery-bulk"), data).status_code == 302
+    single = client.post(reverse("gallery-board", args=[image.pk]), {"board": value})
+    assert single.status_code == 302
 
 
 def test_bulk_review_needs_a_reviewer(client, people):
@@ -484,6 +552,33 @@ def test_the_trash_hides_images_and_owners_restore_them_within_thirty_days(clien
     assert GeneratedImage.purge_trash(timezone.now() + timedelta(days=29)) == 0
     assert GeneratedImage.purge_trash(timezone.now() + timedelta(days=31)) == 1
     assert not GeneratedImage.objects.filter(pk=image.pk).exists()
+
+
+def test_a_trashed_image_is_gone_from_every_page_but_the_owners_trash(client, people, media):
+    from django.core.files.base import ContentFile
+
+    image = create_generated_image(people["designer"])
+    image.thumbnail.save("0.webp", ContentFile(b"webp"), save=True)
+    job = image.job
+    original = reverse("job-image", args=[job.pk, image.index, "original"])
+    thumb = reverse("job-image", args=[job.pk, image.index, "thumb"])
+    client.force_login(people["owner"].user)
+    client.post(reverse("gallery-delete", args=[image.pk]))
+
+    for who in ("viewer", "designer", "reviewer"):
+        client.force_login(people[who].user)
+        assert client.get(f"{original}?download=1").status_code == 404
+        assert client.get(thumb).status_code == 404
+        assert thumb not in client.get(reverse("job-detail", args=[job.pk])).content.decode()
+        assert thumb not in client.get(reverse("gallery-activity")).content.decode()
+    client.force_login(people["designer"].user)
+    assert thumb not in client.get(reverse("generate")).content.decode()  # recent jobs
+    reuse = reverse("use-as-input", args=[job.pk, image.index])
+    assert client.post(reuse).status_code == 404
+
+    client.force_login(people["owner"].user)
+    assert client.get(thumb).status_code == 200  # the trash page shows it
+    assert thumb in client.get(reverse("gallery-trash")).content.decode()
 
 
 def test_the_selection_never_redirects_elsewhere(client, people):

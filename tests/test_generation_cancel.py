@@ -173,6 +173,31 @@ def test_a_failed_look_for_a_lost_submit_is_tried_again(pipeline, member, failur
     assert len(pipeline.emulator.tasks) == 1 and job.images_charged == 2
 
 
+@pytest.mark.parametrize("seen_before", [False, True])
+def test_a_lost_submit_is_found_whatever_zone_the_provider_writes_its_times_in(
+    pipeline, member, seen_before
+):
+    """The documents never say in which zone the provider writes its times: here it is
+    Beijing's, eight hours east of UTC, for the task list's window too."""
+    pipeline.emulator.config.utc_offset_minutes = 480
+    tries_once(pipeline)
+    if seen_before:  # the dispatcher has read some of its times already
+        pipeline.submit(member, **T2I)
+        pipeline.drive()
+    lists_before = pipeline.emulator.counts["lists"]
+    inject(pipeline, "submit:drop-after")
+    job = pipeline.submit(member, **T2I)
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
+    assert job.images_charged == 2
+    # Its times are kept in UTC, as the studio's own are.
+    for kept in (job.provider_submitted_at, job.provider_finished_at):
+        assert abs((kept - job.submit_started_at).total_seconds()) < 60, kept
+    # Knowing the zone, one look; not knowing it, UTC first and then Beijing's.
+    assert pipeline.emulator.counts["lists"] - lists_before == (1 if seen_before else 2)
+
+
 def test_a_sync_job_cancelled_while_it_is_made_says_why_it_is_charged(
     pipeline, member, monkeypatch
 ):

@@ -210,6 +210,12 @@ def test_cards_move_and_go_without_javascript(designer_client):
     page = edit_post(designer_client, [b, a, c], remove=b).content.decode()
     assert re.findall(r'data-input="([0-9a-f-]+)"', page) == [a, c]
     assert not Job.objects.exists()
+    # The switches stay as set: "Improve my prompt" left unticked, the watermark ticked.
+    moved = edit_post(
+        designer_client, [a, c], move=f"{c}:-1", watermark="on", model="wan2.6-image"
+    ).content.decode()
+    boxes = dict(re.findall(r'<input type="checkbox" name="(\w+)"([^>]*)>', moved))
+    assert "checked" in boxes["watermark"] and "checked" not in boxes["prompt_extend"]
 
 
 def test_files_sent_with_the_form_are_staged_without_javascript(designer_client):
@@ -257,6 +263,21 @@ def test_use_as_input_and_remix_start_an_edit_from_a_job(pipeline: Pipeline, mem
     assert StagedImage.objects.count() == 2
 
 
+def test_a_remix_leaves_out_an_image_the_model_now_used_cannot_take(designer_client, member):
+    stage(designer_client, 1250, 250)  # 5:1, which wan2.7 takes and wan2.5 does not
+    edit_post(designer_client, staged_ids(), prompt="Wider")
+    edited = Job.objects.get()
+    # The team may no longer use wan2.7: the remix falls to the model it may use.
+    member.team.allowed_models = ["wan2.5-i2i-preview", "wan2.6-t2i"]
+    member.team.save()
+
+    response = designer_client.get(reverse("edit") + f"?remix={edited.pk}", follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Image 1 of the job cannot be used with" in page
+    assert "data-input=" not in page
+
+
 def test_the_job_page_shows_each_reference_image_with_its_regions(designer_client):
     stage(designer_client, 1000, 500)
     (staged,) = staged_ids()
@@ -281,6 +302,27 @@ def test_old_staged_images_are_purged_with_their_files(designer_client, media):
     import os
 
     assert not os.path.exists(path)
+
+
+def test_an_edit_naming_an_image_no_longer_kept_says_so_and_is_not_sent(designer_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for _ in range(2):
+        assert stage(designer_client, 800, 600).status_code == 200
+    first, second = staged_ids()
+    StagedImage.objects.filter(pk=first).update(created_at=timezone.now() - timedelta(hours=25))
+    StagedImage.purge()
+
+    response = edit_post(designer_client, [first, second])
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Image 1 of this form is no longer kept" in page and "add it again" in page
+    assert not Job.objects.exists()
+    # An address naming it (a remix link, an old tab) says the same.
+    page = designer_client.get(reverse("edit"), {"input": [first, second]}).content.decode()
+    assert "Image 1 of this form is no longer kept" in page
 
 
 def test_a_palette_is_written_as_colours_with_optional_shares():

@@ -140,6 +140,22 @@ def test_cmyk_and_greyscale_become_rgb():
         assert reopen(normalise(output.getvalue(), WAN27).data).mode == "RGB"
 
 
+def test_a_16_bit_greyscale_png_keeps_its_tones():
+    import struct
+
+    width, height = 400, 300
+    # A left-to-right ramp from black to white, in 16 bits.
+    row = b"".join(struct.pack(">H", x * 65535 // (width - 1)) for x in range(width))
+    output = io.BytesIO()
+    Image.frombytes("I;16B", (width, height), row * height).save(output, format="PNG")
+
+    result = reopen(normalise(output.getvalue(), WAN27).data)
+    assert result.mode == "RGB"
+    ramp = [result.getpixel((x, 150))[0] for x in (0, 100, 200, 300, 399)]
+    assert ramp[0] == 0 and ramp[-1] == 255
+    assert [round(v / 255, 1) for v in ramp[1:4]] == [0.3, 0.5, 0.8]
+
+
 def test_an_image_over_the_file_size_limit_is_recompressed_to_fit():
     noisy = Image.effect_noise((3000, 3000), 120).convert("RGB")
     output = io.BytesIO()

@@ -234,3 +234,24 @@ def notice_lags(pipeline, jobs: list[Job]) -> list[float]:
     return [
         noticed[job.pk] - tasks[Job.objects.get(pk=job.pk).provider_task_id].end_at for job in jobs
     ]
+
+
+@pytest.mark.parametrize(
+    ("offset", "shift"),
+    [
+        (-8 * 3600 + 1.3, -8 * 3600),  # Beijing's time, answered a little late
+        (5.5 * 3600 - 40, 5.5 * 3600),  # India's half hour
+        (1.8, 0),  # the same zone
+        (300, 0),  # drift, not a zone
+        (-8 * 3600 + 420, 0),  # seven minutes from any zone: a wrong clock
+        (177 * 86400, 0),  # a clock months out
+    ],
+)
+def test_the_providers_zone_is_told_from_drift_and_wrong_clocks(offset, shift):
+    from datetime import timedelta
+
+    from studio.generation.worker import Forecast
+
+    forecast = Forecast()
+    forecast.offsets.extend([offset + 0.5, offset])
+    assert forecast.zone_shift() == timedelta(seconds=shift)

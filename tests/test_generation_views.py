@@ -78,6 +78,14 @@ def test_a_request_the_provider_would_refuse_is_shown_next_to_the_field(designer
     assert response.status_code == 200 and not Job.objects.exists()
     assert "aspect ratio must be between 1:4 to 4:1" in page
     assert "field-custom_size has-error" in page
+    # The field names its help and its error for screen readers, and both are there.
+    import re
+
+    described = re.search(r'name="custom_size"[^>]*aria-describedby="([^"]+)"', page)
+    assert described, "the size field names nothing that describes it"
+    for described_by in described[1].split():
+        assert f'id="{described_by}"' in page, described_by
+    assert "id_custom_size_error" in described[1]
 
 
 def test_a_spent_quota_is_said_before_and_after_submitting(designer_client, member):

@@ -289,7 +289,7 @@ def test_the_gallery_zip_holds_the_originals_from_the_bucket(bucket, pipeline, m
         reverse("gallery-bulk"), {"action": "zip", "image": [i.pk for i in images]}
     )
 
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     manifest = json.loads(archive.read("manifest.json"))
     assert [m["missing"] for m in manifest] == [False, False]
     assert [sha256(archive.read(m["file"])) for m in manifest] == [i.sha256 for i in images]
@@ -318,6 +318,14 @@ def test_pages_allow_images_from_the_bucket_and_never_carry_a_signed_url(
         assert bucket.endpoint in img_src, (url, img_src)
         assert "X-Amz-" not in html and "Signature=" not in html, url
         assert bucket.endpoint not in html, url
+
+    member.user.is_staff = member.user.is_superuser = True
+    member.user.save()
+    admin_page = client.get(reverse("admin:generation_job_change", args=[job.pk]))
+    assert admin_page.status_code == 200
+    html = admin_page.content.decode()
+    assert image.image.name in html  # where it is stored, as text
+    assert "X-Amz-" not in html and "Signature=" not in html
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,6 +29,8 @@
     this.field = card.querySelector("[data-boxes]");
     this.message = card.querySelector("[data-region-message]");
     this.zoom = 0;
+    // "Fit" shows the whole image in its frame, a tall one by its height (see app.css).
+    this.stage.style.setProperty("--ratio", this.width / this.height);
     this.boxes = parse(this.field.value);
     this.bind();
     this.render();
@@ -251,7 +253,7 @@
     this.card.querySelectorAll("[data-zoom]").forEach(function (button) {
       button.addEventListener("click", function () {
         self.zoom = clamp(self.zoom + parseInt(button.dataset.zoom, 10), 0, ZOOMS.length - 1);
-        self.stage.style.width = ZOOMS[self.zoom] * 100 + "%";
+        self.stage.style.setProperty("--zoom", ZOOMS[self.zoom]);
         self.card.querySelector("[data-zoom-level]").textContent =
           self.zoom === 0 ? "Fit" : ZOOMS[self.zoom] * 100 + "%";
       });
@@ -440,10 +442,36 @@
   function stageAll(form, files) {
     // One at a time, so the images keep the order they were given in.
     var chain = Promise.resolve();
+    uploading(form, files.length);
     Array.prototype.forEach.call(files, function (file) {
-      chain = chain.then(function () { return stage(form, file); });
+      var done = function () { uploading(document.getElementById("edit-form") || form, -1); };
+      chain = chain.then(function () { return stage(form, file); }).then(done, done);
     });
     return chain;
+  }
+
+  // Images still being checked are not in the form yet: an edit sent now would go without
+  // them, and "image 2" in the prompt would mean another picture. Counted on the page, as
+  // the form may be redrawn (a model switch) while they are on their way.
+  var pendingUploads = 0;
+
+  function uploading(form, change) {
+    pendingUploads = Math.max(0, pendingUploads + change);
+    var note = form.querySelector("[data-submit-wait]");
+    if (note && !pendingUploads) note.hidden = true;
+  }
+
+  function holdWhileUploading(event) {
+    var form = event.target;
+    if (form.id !== "edit-form" || !pendingUploads) return;
+    if (event.submitter && event.submitter.name) return; // moving or removing an image
+    event.preventDefault();
+    var note = form.querySelector("[data-submit-wait]");
+    if (note) {
+      note.textContent = "Wait until the images being checked are added (" + pendingUploads +
+        " left), then press Edit again.";
+      note.hidden = false;
+    }
   }
 
   function initForm(form) {
@@ -494,6 +522,9 @@
     event.preventDefault();
     stageAll(form, files);
   });
+
+  // On the document, capturing, so it is asked before the form is marked as sending.
+  document.addEventListener("submit", holdWhileUploading, true);
 
   document.addEventListener("DOMContentLoaded", function () {
     function init(root) {

@@ -14,13 +14,26 @@
     var max = parseInt(field.dataset.max, 10);
     var counter = document.createElement("small");
     counter.className = "counter";
-    counter.setAttribute("aria-live", "polite");
+    // Read out only when the state changes (near the limit, over it, back within it), not
+    // on every key: a live count interrupts the typing it counts.
+    var announce = document.createElement("span");
+    announce.className = "visually-hidden";
+    announce.setAttribute("aria-live", "polite");
     field.insertAdjacentElement("afterend", counter);
+    counter.insertAdjacentElement("afterend", announce);
+    var state = "within";
     function update() {
       var used = countChars(field);
       counter.textContent = used.toLocaleString() + " / " + max.toLocaleString();
-      counter.classList.toggle("counter-near", used > max * 0.9 && used <= max);
-      counter.classList.toggle("counter-over", used > max);
+      var now = used > max ? "over" : used > max * 0.9 ? "near" : "within";
+      counter.classList.toggle("counter-near", now === "near");
+      counter.classList.toggle("counter-over", now === "over");
+      if (now !== state) {
+        announce.textContent = now === "over" ? (used - max).toLocaleString() +
+          " characters over the limit of " + max.toLocaleString() + "." : now === "near" ?
+          (max - used).toLocaleString() + " characters left." : "Within the limit.";
+        state = now;
+      }
     }
     field.addEventListener("input", update);
     update();
@@ -87,6 +100,34 @@
     input.addEventListener("input", check);
     check();
   }
+
+  // A form marked data-submit-once is sent once: a second press while the first is on its
+  // way (the page looks stuck on a slow connection) would make and charge a second job.
+  // Buttons with a name of their own (moving or removing an image without scripts) are
+  // not the form's sending and pass.
+  function release(form) {
+    delete form.dataset.sending;
+    form.removeAttribute("aria-busy");
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.hasAttribute || !form.hasAttribute("data-submit-once")) return;
+    if (event.submitter && event.submitter.name) return;
+    if (form.dataset.sending) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sending = "1";
+    form.setAttribute("aria-busy", "true");
+    // Should the answer never come (the person pressed Stop), the form works again.
+    setTimeout(function () { release(form); }, 15000);
+  });
+
+  // A page restored by Back is live again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sending]").forEach(release);
+  });
 
   function init(root) {
     root.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });

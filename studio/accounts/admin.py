@@ -61,8 +61,18 @@ def _member_limits_readonly(request: HttpRequest) -> list[str]:
     return [] if request.user.has_perm("accounts.change_member_limits") else list(MEMBER_LIMITS)
 
 
+class MembershipInlineForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "user" in self.fields:
+            # A row is one person's membership (their counters and history are); another
+            # person is added as a row of their own.
+            self.fields["user"].disabled = True
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    form = MembershipInlineForm
     extra = 0
     autocomplete_fields = ["user"]
     fields = ["user", "role", *MEMBER_LIMITS]
@@ -162,10 +172,15 @@ def _audit_memberships(request: HttpRequest, team: Team, before: dict[int, Membe
             )
 
 
+GRANT_AMOUNT = forms.IntegerField(min_value=1, max_value=100_000)
+
+
 class GrantForm(ActionForm):
     """The action bar's extra fields: how many images, for which period."""
 
-    amount = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Images")
+    # Text here, checked by the action: a value this form refused would make the list say
+    # only "No action selected".
+    amount = forms.CharField(required=False, label="Images")
     period = forms.ChoiceField(
         choices=QuotaCounter.PeriodName.choices, required=False, initial="month"
     )
@@ -191,10 +206,15 @@ class MembershipAdmin(admin.ModelAdmin):
 
     @admin.action(description="Grant extra images for this period", permissions=["limits"])
     def grant_images(self, request: HttpRequest, members: QuerySet[Membership]) -> None:
-        amount = request.POST.get("amount", "")
+        try:
+            amount = GRANT_AMOUNT.clean(request.POST.get("amount", ""))
+        except forms.ValidationError:
+            amount = None
         period = request.POST.get("period") or "month"
-        if not amount.isdigit() or int(amount) < 1 or period not in ("day", "month"):
-            self.message_user(request, "Say how many images to grant.", messages.ERROR)
+        if amount is None or period not in QuotaCounter.PeriodName.values:
+            self.message_user(
+                request, "Say how many images to grant, from 1 to 100,000.", messages.ERROR
+            )
             return
         now = timezone.now()
         for member in members.select_related("team", "user"):
@@ -204,37 +224,40 @@ class MembershipAdmin(admin.ModelAdmin):
                 Entry.Action.GRANT,
                 member,
                 team=member.team,
-                changes={f"granted this {period}": [None, int(amount)]},
+                changes={f"granted this {period}": [None, amount]},
             )
         self.message_user(request, f"Granted {amount} extra images this {period}.")
 
-    @admin.action(description="Reset the images used today and this month", permissions=["limits"])
+    @admin.action(
+        description="Reset the person's images used today and this month (not the team's)",
+        permissions=["limits"],
+    )
     def reset_period(self, request: HttpRequest, members: QuerySet[Membership]) -> None:
         now = timezone.now()
         for member in members.select_related("team", "user"):
             for period in ("day", "month"):
-                counter = (
-                    QuotaCounter.objects.of(member.team_id, member.user_id)
-                    .current(period, now)
-                    .first()
-                )
-                if counter and counter.used:
-                    # Reservations of jobs still running are kept: they settle as usual.
-                    QuotaCounter.objects.filter(pk=counter.pk).update(used=0)
+                cleared = QuotaCounter.clear_use(member, period, now)
+                if cleared:
                     record(
                         request,
                         Entry.Action.QUOTA,
                         member,
                         team=member.team,
-                        changes={f"used this {period}": [counter.used, 0]},
+                        changes={f"used this {period}": [cleared, 0]},
                     )
-        self.message_user(request, "Reset the images used this day and month.")
+        self.message_user(
+            request,
+            "Reset the images used this day and month; the team's totals still count them.",
+        )
 
     def has_limits_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.change_member_limits")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return _member_limits_readonly(request)
+        # A membership is of one person in one team: its quota counters and its history
+        # are. Moving it would carry neither; remove it and add another instead.
+        fixed = ["user", "team"] if obj is not None else []
+        return fixed + _member_limits_readonly(request)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         # This period's counts as columns of the query, so the list sorts by them.
@@ -256,6 +279,18 @@ class MembershipAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         record(request, Entry.Action.MEMBER, obj, team=obj.team, changes={"role": [obj.role, None]})
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        """The list's "delete selected": each removal audited, as one alone would be."""
+        for member in queryset.select_related("team", "user"):
+            record(
+                request,
+                Entry.Action.MEMBER,
+                member,
+                team=member.team,
+                changes={"role": [member.role, None]},
+            )
+        super().delete_queryset(request, queryset)
 
     @admin.display(description="Per day")
     def daily_limit_shown(self, member: Membership) -> str:

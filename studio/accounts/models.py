@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 
 if TYPE_CHECKING:
@@ -321,6 +321,25 @@ class QuotaCounter(models.Model):
         counter = cls.objects.of(team, None).current("month", moment).first()
         spent = (counter.cost_used + counter.cost_reserved) if counter else Decimal(0)
         return max(Decimal(0), team.monthly_budget - spent), team.monthly_budget
+
+    @classmethod
+    def clear_use(cls, membership: Membership, period: str, moment: datetime) -> int:
+        """Set the person's images used this day or month back to 0; how many were cleared.
+
+        Reservations of jobs still running stay and settle as usual. The team's own count
+        keeps them: the provider made those images, and the team's limit is its spend.
+        """
+        with transaction.atomic():
+            counter = (
+                cls.objects.select_for_update()
+                .of(membership.team_id, membership.user_id)
+                .current(period, moment)
+                .first()
+            )
+            if counter is None or not counter.used:
+                return 0
+            cls.objects.filter(pk=counter.pk).update(used=0)
+            return counter.used
 
     @classmethod
     def grant(cls, membership: Membership, period: str, images: int, moment: datetime) -> None:

@@ -11,6 +11,7 @@ from django.http import Http404
 
 from studio.accounts.access import current_membership
 from studio.accounts.models import Membership
+from studio.gallery.models import Board
 from studio.generation.models import GeneratedImage
 from studio.http import AppRequest
 
@@ -48,14 +49,26 @@ def image_for(
 
 def team_images(membership: Membership, ids: list[str]) -> list[GeneratedImage]:
     """Those of `ids` that are the team's images (not in the trash), in the order given."""
-    wanted = [int(i) for i in ids if str(i).isdigit()][:200]
+    wanted = [pk for pk in map(as_id, ids) if pk is not None][:200]
     found = {
         image.pk: image
-        for image in GeneratedImage.objects.select_related("job", "job__author", "team").filter(
-            pk__in=wanted, team_id=membership.team_id, deleted_at__isnull=True
-        )
+        for image in GeneratedImage.objects.kept()
+        .select_related("job", "job__author", "team")
+        .filter(pk__in=wanted, team_id=membership.team_id)
     }
     return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+
+def team_board(membership: Membership, board_id: str | None) -> Board | None:
+    """The team's board of that id, or None (for another team's, or for what is no id)."""
+    pk = as_id(board_id)
+    return Board.objects.filter(team_id=membership.team_id, pk=pk).first() if pk else None
+
+
+def as_id(value: object) -> int | None:
+    """A row id sent by a form, or None for anything else ("²" is a digit, not an id)."""
+    text = str(value)
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def require(allowed: bool, action: str) -> None:

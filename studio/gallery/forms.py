@@ -114,9 +114,7 @@ class GalleryFilter(forms.Form):
 
     def images(self) -> QuerySet[GeneratedImage]:
         """The team's images that match, newest first (nothing else's, whatever is asked)."""
-        rows = GeneratedImage.objects.filter(
-            team_id=self.membership.team_id, deleted_at__isnull=True
-        )
+        rows = GeneratedImage.objects.kept().filter(team_id=self.membership.team_id)
         # A value that is not valid (a deleted board in an old link, a mistyped date) is
         # left out on its own; the other filters still apply.
         self.is_valid()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import shutil
+import tempfile
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -14,23 +15,30 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from studio.accounts.models import Membership
 from studio.audit.models import Entry, entry, record
-from studio.gallery.access import gallery_membership, image_for, require, team_images
+from studio.gallery.access import (
+    gallery_membership,
+    image_for,
+    require,
+    team_board,
+    team_images,
+)
 from studio.gallery.forms import Cursor, GalleryFilter
 from studio.gallery.models import Activity, Board, BoardImage, Comment, Star
 from studio.gallery.templatetags.gallery_text import MENTION
 from studio.generation.forms import parse_boxes
 from studio.generation.models import GeneratedImage
-from studio.http import AppRequest
+from studio.http import PARTIAL_HEADERS, AppRequest
 
 FEED_SIZE = 12
 logger = logging.getLogger(__name__)
@@ -38,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 @login_required
+@vary_on_headers(*PARTIAL_HEADERS)
 def gallery(request: AppRequest) -> HttpResponse:
     membership = gallery_membership(request)
     filters = GalleryFilter(request.GET, membership)
@@ -66,6 +75,7 @@ def gallery(request: AppRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@vary_on_headers(*PARTIAL_HEADERS)
 def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
     image, membership = image_for(request, image_id)
     filters = GalleryFilter(request.GET, membership)
@@ -144,6 +154,7 @@ def image_star(request: AppRequest, image_id: int) -> HttpResponse:
 
 @require_GET
 @login_required
+@vary_on_headers(*PARTIAL_HEADERS)
 def activity(request: AppRequest) -> HttpResponse:
     membership = gallery_membership(request)
     context = {"feed": _feed(membership.team_id, size=100 if not request.htmx else FEED_SIZE)}
@@ -280,7 +291,7 @@ def image_board(request: AppRequest, image_id: int) -> HttpResponse:
     """Put an image on a board, or take it off."""
     image, membership = image_for(request, image_id)
     require(membership.can_generate, "change boards")
-    board = Board.objects.filter(team_id=membership.team_id, pk=request.POST.get("board")).first()
+    board = team_board(membership, request.POST.get("board"))
     if board is not None:
         if request.POST.get("remove"):
             BoardImage.objects.filter(board=board, image=image).delete()
@@ -348,9 +359,7 @@ def bulk(request: AppRequest) -> HttpResponse:
             )
     elif action == "board":
         require(membership.can_generate, "change boards")
-        board = Board.objects.filter(
-            team_id=membership.team_id, pk=request.POST.get("board")
-        ).first()
+        board = team_board(membership, request.POST.get("board"))
         if board is not None:
             _add_to_board(board, images, request.user)
             messages.success(request, f"{len(images)} image(s) on the board “{board.name}”.")
@@ -374,27 +383,42 @@ def _set_state(images: list[GeneratedImage], state: str, request: AppRequest) ->
         return
     user, now, label = request.user, timezone.now(), GeneratedImage.Review(state).label
     with transaction.atomic():
+        # The states as they are now, not as the page was read: a colleague may have
+        # reviewed or trashed an image since. Locked, so two reviews one after the other
+        # each record what they really changed.
+        before = dict(
+            GeneratedImage.objects.select_for_update()
+            .kept()
+            .filter(pk__in=[image.pk for image in images])
+            .exclude(review_state=state)
+            .values_list("pk", "review_state")
+        )
+        changed = [image for image in images if image.pk in before]
+        if not changed:
+            return
         Entry.objects.bulk_create(
             entry(
                 request,
                 Entry.Action.REVIEW,
                 image,
                 team=image.team,
-                changes={"review_state": [image.review_state, state]},
+                changes={"review_state": [before[image.pk], state]},
             )
-            for image in images
+            for image in changed
         )
-        GeneratedImage.objects.filter(pk__in=[image.pk for image in images]).update(
+        GeneratedImage.objects.filter(pk__in=before).update(
             review_state=state, reviewed_by=user, reviewed_at=now
         )
-        Activity.about(images, user, Activity.Verb.REVIEWED, label)
-    for image in images:
+        Activity.about(changed, user, Activity.Verb.REVIEWED, label)
+    for image in changed:
         image.review_state = state
 
 
 def _zip_response(images: list[GeneratedImage], membership: Membership) -> HttpResponse:
-    """The originals and a manifest of what made each, as one zip."""
-    buffer = io.BytesIO()
+    """The originals and a manifest of what made each, as one zip: in memory while small,
+    on disk beyond that (200 originals can be a gigabyte), and streamed from there."""
+    # Closed by the response once sent.
+    buffer = tempfile.SpooledTemporaryFile(max_size=ZIP_IN_MEMORY_BYTES)  # noqa: SIM115
     manifest = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for number, image in enumerate(images, start=1):
@@ -402,8 +426,9 @@ def _zip_response(images: list[GeneratedImage], membership: Membership) -> HttpR
             ext = image.mime.split("/")[-1].replace("jpeg", "jpg")
             name = f"{number:03d}-{job.model}-{str(job.pk)[:8]}-{image.index + 1}.{ext}"
             try:
-                with image.image.open("rb") as file:
-                    archive.writestr(name, file.read())  # already compressed: stored as is
+                # Already compressed: stored as is, copied a piece at a time.
+                with image.image.open("rb") as file, archive.open(name, "w") as member:
+                    shutil.copyfileobj(file, member)
             except OSError:
                 # Said in the manifest rather than failing the whole download.
                 logger.error("Image %s is missing from the media store", image.pk)
@@ -426,9 +451,16 @@ def _zip_response(images: list[GeneratedImage], membership: Membership) -> HttpR
             )
         archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{membership.team.slug}-{stamp}.zip"'
-    return response
+    buffer.seek(0)
+    return FileResponse(
+        buffer,
+        as_attachment=True,
+        filename=f"{membership.team.slug}-{stamp}.zip",
+        content_type="application/zip",
+    )
+
+
+ZIP_IN_MEMORY_BYTES = 16 * 1024 * 1024
 
 
 def _trash(images: list[GeneratedImage], request: AppRequest) -> None:
@@ -437,7 +469,8 @@ def _trash(images: list[GeneratedImage], request: AppRequest) -> None:
     with transaction.atomic():
         fresh = set(
             GeneratedImage.objects.select_for_update()
-            .filter(pk__in=[image.pk for image in images], deleted_at__isnull=True)
+            .kept()
+            .filter(pk__in=[image.pk for image in images])
             .values_list("pk", flat=True)
         )
         trashed = [image for image in images if image.pk in fresh]
@@ -470,7 +503,8 @@ def trash(request: AppRequest) -> HttpResponse:
     membership = gallery_membership(request)
     require(membership.can_manage, "see the trash")
     images = list(
-        GeneratedImage.objects.filter(team_id=membership.team_id, deleted_at__isnull=False)
+        GeneratedImage.objects.trashed()
+        .filter(team_id=membership.team_id)
         .select_related("job", "deleted_by")
         .order_by("-deleted_at")[:200]
     )
@@ -485,8 +519,10 @@ def trash(request: AppRequest) -> HttpResponse:
 def image_restore(request: AppRequest, image_id: int) -> HttpResponse:
     image, membership = image_for(request, image_id, trashed=True)
     require(membership.can_manage, "restore images")
-    if GeneratedImage.objects.filter(pk=image.pk, deleted_at__isnull=False).update(
-        deleted_at=None, deleted_by=None
+    if (
+        GeneratedImage.objects.trashed()
+        .filter(pk=image.pk)
+        .update(deleted_at=None, deleted_by=None)
     ):
         record(request, Entry.Action.RESTORE, image, team=image.team)
         Activity.about([image], request.user, Activity.Verb.RESTORED)

@@ -36,6 +36,12 @@ class ReadOnlyInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="Stored as")
+    def stored_as(self, row: JobInput | GeneratedImage) -> str:
+        """The file's name in the media store, as text: a file field is shown as a link
+        to its URL, which on S3 is signed."""
+        return row.image.name
+
 
 class JobEventInline(ReadOnlyInline):
     model = JobEvent
@@ -44,12 +50,12 @@ class JobEventInline(ReadOnlyInline):
 
 class JobInputInline(ReadOnlyInline):
     model = JobInput
-    fields = ["position", "image", "width", "height", "boxes", "adjustments"]
+    fields = ["position", "stored_as", "width", "height", "boxes", "adjustments"]
 
 
 class GeneratedImageInline(ReadOnlyInline):
     model = GeneratedImage
-    fields = ["index", "image", "width", "height", "bytes", "sha256"]
+    fields = ["index", "stored_as", "width", "height", "bytes", "sha256", "deleted_at"]
 
 
 @admin.register(Job)
@@ -102,6 +108,11 @@ class JobAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a job would take its ledger rows with it and leave its reservation
+        # in the quota counters, and take its images out of the usage report.
         return False
 
     @admin.display(description="Worker steps")

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from studio.accounts.models import QuotaCounter, Team
+from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.dashscope.catalog import get_model
 from studio.dashscope.types import GenerationRequest, InputImage
 
@@ -286,6 +286,15 @@ class StagedImage(models.Model):
         return gone
 
 
+class GeneratedImageQuerySet(models.QuerySet["GeneratedImage"]):
+    def kept(self) -> GeneratedImageQuerySet:
+        """Not in the trash: what every page but the trash shows."""
+        return self.filter(deleted_at__isnull=True)
+
+    def trashed(self) -> GeneratedImageQuerySet:
+        return self.filter(deleted_at__isnull=False)
+
+
 class GeneratedImage(models.Model):
     class Review(models.TextChoices):
         IN_REVIEW = "in_review", "In review"
@@ -329,6 +338,8 @@ class GeneratedImage(models.Model):
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = GeneratedImageQuerySet.as_manager()
+
     class Meta:
         ordering = ["job", "index"]
         constraints = [
@@ -339,6 +350,10 @@ class GeneratedImage(models.Model):
 
     def __str__(self) -> str:
         return f"Result {self.index + 1} of job {self.job_id}"
+
+    def is_visible_to(self, membership: Membership) -> bool:
+        """An image in the trash is seen only by those who may restore it."""
+        return self.deleted_at is None or membership.can_manage
 
     @classmethod
     def purge_trash(cls, now: Any = None) -> int:

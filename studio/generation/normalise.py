@@ -87,7 +87,11 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
         white.paste(rgba, mask=rgba.getchannel("A"))
         image = white
     elif image.mode != "RGB":
-        image = image.convert("RGB")  # CMYK, 16-bit, greyscale: the provider wants RGB
+        if image.mode.startswith("I") and (image.mode != "I" or image.getextrema()[1] > 255):
+            # 16-bit greyscale: brought to 8 bits first, as converting clips all above 255
+            # (nearly the whole picture) to white.
+            image = image.point(lambda value: value / 256).convert("L")
+        image = image.convert("RGB")  # CMYK, greyscale: the provider wants RGB
 
     width, height = image.size
     problem = refusal(width, height, rule)

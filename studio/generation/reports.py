@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Count, DecimalField, F, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import CharField, Count, DecimalField, F, QuerySet, Sum, Value
+from django.db.models.functions import Concat, TruncDate
 from django.utils import timezone
 
 from studio.generation.models import Job, ModelPrice, QuotaCharge
@@ -25,19 +26,27 @@ GROUPS = {
     "model": "Model",
     "team": "Team",
 }
-_KEYS = {
-    "day": TruncDate("created_at"),
-    "person": F("author__username"),
-    "model": F("model"),
-    "team": F("team__name"),
-}
-# The same keys, read from a ledger row through its job.
-_CHARGE_KEYS = {
-    "day": TruncDate("job__created_at"),
-    "person": F("job__author__username"),
-    "model": F("job__model"),
-    "team": F("job__team__name"),
-}
+
+
+def _keys(through: str = "") -> dict[str, Any]:
+    """What rows are grouped by, read from a job or, `through` "job__", from a ledger row."""
+    return {
+        "day": TruncDate(f"{through}created_at"),
+        "person": F(f"{through}author__username"),
+        "model": F(f"{through}model"),
+        # Names may repeat; the slug tells two teams of one name apart.
+        "team": Concat(
+            F(f"{through}team__name"),
+            Value(" ("),
+            F(f"{through}team__slug"),
+            Value(")"),
+            output_field=CharField(),
+        ),
+    }
+
+
+_KEYS = _keys()
+_CHARGE_KEYS = _keys("job__")
 FAILED = (Job.Status.FAILED, Job.Status.TIMED_OUT, Job.Status.CANCELED)
 
 
@@ -136,6 +145,9 @@ def usage(start: date, end: date, by: str = "day", team_id: int | None = None) -
     return UsageReport(start=start, end=end, by=by, rows=ordered)
 
 
+CHART_BARS = 60
+
+
 @dataclass(frozen=True)
 class Bar:
     x: float
@@ -147,8 +159,9 @@ class Bar:
 
 
 def chart_bars(report: UsageReport, *, width: int = 720, height: int = 200) -> list[Bar]:
-    """Bars of images per row, laid out for an SVG the size given; drawn by the template."""
-    rows = report.rows[:60]
+    """Bars of images per row, laid out for an SVG the size given; drawn by the template.
+    At most CHART_BARS: the latest days, or the rows with the most images."""
+    rows = report.rows[-CHART_BARS:] if report.by == "day" else report.rows[:CHART_BARS]
     if not rows:
         return []
     top = max(max(r.images for r in rows), 1)

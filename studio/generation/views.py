@@ -10,11 +10,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from studio.accounts.access import current_membership
 from studio.accounts.models import Membership, QuotaCounter
@@ -28,7 +30,7 @@ from studio.generation.forms import (
     palette_text,
     size_choices,
 )
-from studio.generation.models import Job, ModelPrice, StagedImage
+from studio.generation.models import GeneratedImage, Job, ModelPrice, StagedImage
 from studio.generation.normalise import ImageRefused, scale_boxes
 from studio.generation.services import (
     JobRefused,
@@ -40,7 +42,7 @@ from studio.generation.services import (
     stage_image,
     uploads_for,
 )
-from studio.http import AppRequest
+from studio.http import PARTIAL_HEADERS, AppRequest
 from studio.media import serve_image
 
 
@@ -112,7 +114,7 @@ RECENT_JOBS = 8
 def _recent_jobs_context(membership: Membership) -> dict[str, Any]:
     jobs = list(
         Job.objects.filter(team_id=membership.team_id, author_id=membership.user_id)
-        .prefetch_related("images")
+        .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()))
         .order_by("-created_at")[:RECENT_JOBS]
     )
     return {"recent_jobs": jobs, "recent_open": any(job.is_open for job in jobs)}
@@ -129,6 +131,7 @@ def recent_jobs(request: AppRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@vary_on_headers(*PARTIAL_HEADERS)
 def generate(request: AppRequest) -> HttpResponse:
     membership = _generating_membership(request)
     remix = _remix_source(request, membership, Job.Kind.TEXT_TO_IMAGE)
@@ -161,6 +164,7 @@ def generate(request: AppRequest) -> HttpResponse:
 
 # What a model switch carries over: what the designer wrote, not the model's own options.
 KEPT_FIELDS = ("prompt", "negative_prompt", "seed", "color_palette")
+SWITCHES = ("prompt_extend", "thinking_mode", "watermark")
 
 
 def _audit_generate(request: AppRequest, job: Job) -> None:
@@ -211,17 +215,18 @@ MAX_UPLOAD_BYTES = 40 * 1024 * 1024
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@vary_on_headers(*PARTIAL_HEADERS)
 def edit(request: AppRequest) -> HttpResponse:
     membership = _generating_membership(request)
     remix = _remix_source(request, membership, Job.Kind.EDIT)
     spec = _chosen_spec(request, Kind.EDIT, membership, remix.model if remix else "")
     problems: list[str] = []
     if remix:
-        if "input" not in request.GET:
+        if "restaged" not in request.GET:
             # Staged once, then named in the address: a reload shows the same copies
-            # instead of staging the job's images again.
-            staged = _restage_job_inputs(membership, remix, spec)
-            query = [("remix", str(remix.pk)), ("model", spec.name)]
+            # instead of staging the job's images again (or none, if none could be).
+            staged = _restage_job_inputs(request, membership, remix, spec)
+            query = [("remix", str(remix.pk)), ("model", spec.name), ("restaged", "1")]
             for staged_id, boxes in staged:
                 query += [("input", staged_id), (f"boxes-{staged_id}", boxes)]
             return redirect(f"{reverse('edit')}?{urlencode(query)}")
@@ -229,7 +234,8 @@ def edit(request: AppRequest) -> HttpResponse:
             spec, kind=Kind.EDIT, initial=_remix_initial(remix), team=membership.team
         )
         items = [(i, request.GET.get(f"boxes-{i}", "")) for i in request.GET.getlist("input")]
-        return _render_edit(request, membership, form, assess_inputs(membership, items, spec))
+        inputs = assess_inputs(membership, items, spec)
+        return _render_edit(request, membership, form, inputs, _gone(items, inputs))
     if request.method == "GET":
         form = GenerationForm(
             spec,
@@ -238,7 +244,8 @@ def edit(request: AppRequest) -> HttpResponse:
             team=membership.team,
         )
         items = [(i, request.GET.get(f"boxes-{i}", "")) for i in request.GET.getlist("input")]
-        return _render_edit(request, membership, form, assess_inputs(membership, items, spec))
+        inputs = assess_inputs(membership, items, spec)
+        return _render_edit(request, membership, form, inputs, _gone(items, inputs))
 
     items = [(i, request.POST.get(f"boxes-{i}", "")) for i in request.POST.getlist("input")]
     items = _apply_card_action(items, request.POST)
@@ -251,9 +258,15 @@ def edit(request: AppRequest) -> HttpResponse:
         else:
             items.append((str(staged.pk), ""))
     inputs = assess_inputs(membership, items, spec)
+    problems += _gone(items, inputs)
     acting = any(k in request.POST for k in ("switch_model", "remove", "move", "add_files"))
     if acting:
-        kept = {k: request.POST.get(k, "") for k in (*KEPT_FIELDS, "size", "custom_size", "n")}
+        kept: dict[str, object] = {
+            k: request.POST.get(k, "") for k in (*KEPT_FIELDS, "size", "custom_size", "n")
+        }
+        if "switch_model" not in request.POST:
+            # The same model: its switches stay as set (an unticked box is not sent at all).
+            kept |= {name: name in request.POST for name in SWITCHES}
         form = GenerationForm(spec, kind=Kind.EDIT, initial=kept, team=membership.team)
         if "switch_model" in request.POST:
             form.initial["size"] = default_size(spec, Kind.EDIT)
@@ -275,6 +288,8 @@ def edit(request: AppRequest) -> HttpResponse:
         else:
             try:
                 job = form.submit(membership, uploads_for(inputs, spec))
+            except ImageRefused as refused:
+                problems.append(str(refused))  # an image that could not be fitted to the model
             except JobRefused as refused:
                 status = refused.status
                 for problem in form.add_problems(refused.problems):
@@ -333,6 +348,22 @@ def _render_edit(
     return render(request, template, context, status=status)
 
 
+def _gone(items: list[tuple[str, str]], inputs: list[StagedInput]) -> list[str]:
+    """What to say of images the form names that the studio no longer keeps: added more
+    than a day ago (or never this person's). Said, so an edit never goes without them."""
+    kept = {str(item.staged.pk) for item in inputs}
+    gone = [n for n, (staged_id, _) in enumerate(items, start=1) if staged_id not in kept]
+    if not gone:
+        return []
+    which = ", ".join(str(n) for n in gone)
+    hours = int(StagedImage.KEEP_FOR.total_seconds() // 3600)
+    return [
+        f"Image{'s' if len(gone) > 1 else ''} {which} of this form "
+        f"{'are' if len(gone) > 1 else 'is'} no longer kept (added images are kept for "
+        f"{hours} hours); add {'them' if len(gone) > 1 else 'it'} again."
+    ]
+
+
 def _stage_upload(membership: Membership, upload: UploadedFile, spec: ModelSpec) -> StagedImage:
     assert spec.images is not None
     if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
@@ -343,15 +374,25 @@ def _stage_upload(membership: Membership, upload: UploadedFile, spec: ModelSpec)
     return stage_image(membership, upload.read(), name=upload.name or "", rule=spec.images)
 
 
-def _restage_job_inputs(membership: Membership, job: Job, spec: ModelSpec) -> list[tuple[str, str]]:
-    """A remixed edit's inputs, staged again for the person remixing, boxes and all."""
+def _restage_job_inputs(
+    request: AppRequest, membership: Membership, job: Job, spec: ModelSpec
+) -> list[tuple[str, str]]:
+    """A remixed edit's inputs, staged again for the person remixing, boxes and all; those
+    the chosen model cannot take are left out, and the person told why."""
     assert spec.images is not None
     items = []
     for item in job.inputs.all():
         with item.image.open("rb") as file:
-            staged = stage_image(
-                membership, file.read(), name=f"Image {item.position}", rule=spec.images
-            )
+            try:
+                staged = stage_image(
+                    membership, file.read(), name=f"Image {item.position}", rule=spec.images
+                )
+            except ImageRefused as refused:
+                messages.error(
+                    request,
+                    f"Image {item.position} of the job cannot be used with {spec.label}: {refused}",
+                )
+                continue
         boxes = scale_boxes(
             [tuple(b) for b in item.boxes], (item.width, item.height), (staged.width, staged.height)
         )
@@ -390,7 +431,7 @@ def use_as_input(request: AppRequest, job_id: UUID, index: int) -> HttpResponse:
     job, _membership = get_job_for_user(request, job_id)
     # Staged for the team the studio acts in, where the edit form will look for it.
     membership = _generating_membership(request)
-    image = job.images.filter(index=index).first()
+    image = job.images.kept().filter(index=index).first()
     if image is None:
         raise Http404("No such image.")
     spec = _chosen_spec(request, Kind.EDIT, membership, request.POST.get("model", ""))
@@ -439,6 +480,7 @@ def job_retry(request: AppRequest, job_id: UUID) -> HttpResponse:
 
 @require_GET
 @login_required
+@vary_on_headers(*PARTIAL_HEADERS)
 def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
     job, membership = get_job_for_user(request, job_id)
     inputs = list(job.inputs.all())
@@ -447,7 +489,7 @@ def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
         "may_act": membership.user_id == job.author_id or membership.can_manage,
         "may_generate": membership.can_generate,
         "events": job.events.all(),
-        "images": job.images.all(),
+        "images": job.images.kept(),
         "inputs": inputs,
         "position": job.queue_position(),
         "elapsed": _elapsed(job),
@@ -482,9 +524,10 @@ def job_input(request: AppRequest, job_id: UUID, position: int) -> HttpResponse:
 @require_GET
 @login_required
 def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> HttpResponse:
-    job, _membership = get_job_for_user(request, job_id)
+    job, membership = get_job_for_user(request, job_id)
     image = job.images.filter(index=index).first()
-    if image is None or variant not in ("thumb", "original"):
+    # Owners see trashed images' thumbnails on the trash page; nobody else sees them.
+    if image is None or variant not in ("thumb", "original") or not image.is_visible_to(membership):
         raise Http404("No such image.")
     field = image.thumbnail if variant == "thumb" else image.image
     mime = "image/webp" if variant == "thumb" else image.mime

@@ -51,7 +51,7 @@ from PIL import Image
 
 from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
-from studio.dashscope.types import TaskResult, TaskStatus
+from studio.dashscope.types import TaskResult, TaskStatus, TaskSummary
 from studio.generation import messages, shutdown
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.logs import log_context
@@ -261,6 +261,27 @@ class Forecast:
             return None
         return provider_time + timedelta(seconds=min(self.offsets))
 
+    def zone_shift(self) -> timedelta:
+        """Our clock minus the provider's written times, when that is a time zone rather
+        than drift: the documents never say in which zone the provider writes its times."""
+        if not self.offsets:
+            return timedelta(0)
+        offset = min(self.offsets)
+        zone = 900 * round(offset / 900)  # zones go by 15 minutes, from -12 h to +14 h
+        if (
+            abs(offset) < ZONE_SHIFT_FROM_SECONDS
+            or abs(zone) > 14 * 3600
+            or abs(offset - zone) > ZONE_DRIFT_SECONDS
+        ):
+            return timedelta(0)  # drift, or a clock that is simply wrong: ours is trusted
+        return timedelta(seconds=zone)
+
+    def zone_shifts(self) -> list[timedelta]:
+        """The zone shifts worth trying, most likely first: the one the provider's answers
+        were written in so far or, before any, UTC's and then UTC+8's (Beijing's and
+        Singapore's), as our clock less the provider's."""
+        return [self.zone_shift()] if self.offsets else [timedelta(0), timedelta(hours=-8)]
+
     def expected_end(self, model: str, started: datetime) -> datetime | None:
         seconds = self.duration(model)
         if seconds is None:
@@ -282,6 +303,12 @@ class Forecast:
     def resume(self, state: dict) -> None:
         self.durations.update(state.get("durations", {}))
         self.offsets.extend(state.get("offsets", []))
+
+
+# A difference between the provider's written times and our clock beyond this is taken for
+# a time zone, not for drift or a slow answer.
+ZONE_SHIFT_FROM_SECONDS = 600
+ZONE_DRIFT_SECONDS = 120  # what a zone's offset may be off by, clocks and answers being late
 
 
 def _provider_time(value: datetime | None) -> datetime | None:
@@ -645,44 +672,46 @@ class Dispatcher:
         else used the account meanwhile: nothing is adopted. A job left without a task fails
         with no charge; it is never sent again, since a lagging list could hide its task.
         """
-        if not self.queries.take():
-            return  # no query left this second; looked for again on the next pass
         jobs = sorted(jobs, key=lambda j: j.submit_started_at or j.created_at)
         first = jobs[0].submit_started_at or self.now()
         last = jobs[-1].submit_started_at or self.now()
-        try:
-            page = self.client.list_tasks(
-                model=jobs[0].model,
-                start_time=(first - timedelta(seconds=5)).astimezone(UTC).strftime("%Y%m%d%H%M%S"),
-                end_time=(last + timedelta(seconds=120)).astimezone(UTC).strftime("%Y%m%d%H%M%S"),
-                page_size=100,
-            )
-            tasks = list(page.tasks)
-        except DashScopeError as error:
-            if self._recovery.failed(self.now(), error.code):
-                jobs[0].log("Provider call: list, to find the task", code=error.code)
-            if self.now() - first < timedelta(seconds=LOOK_FOR_TASK_SECONDS):
-                # The provider could not say, which is not saying there is no task: the
-                # jobs stay as they are, and _recover_interrupted_submits() looks again
-                # after a pause (it takes submits older than a dispatcher's lease).
+        window = (first - timedelta(seconds=5), last + timedelta(seconds=120))
+        # The list is asked for a window in the provider's written time, whose zone the
+        # documents never name. Only tasks it says it created within the window (in epoch
+        # milliseconds, which need no zone) are taken.
+        orphans: list[TaskSummary] = []
+        for shift in self.forecast.zone_shifts():
+            if not self.queries.take():
+                return  # no query left this second; looked for again on the next pass
+            try:
+                tasks = self._list_window(jobs[0].model, window, shift)
+            except DashScopeError as error:
+                if self._recovery.failed(self.now(), error.code):
+                    jobs[0].log("Provider call: list, to find the task", code=error.code)
+                if self.now() - first < timedelta(seconds=LOOK_FOR_TASK_SECONDS):
+                    # The provider could not say, which is not saying there is no task:
+                    # the jobs stay as they are, and _recover_interrupted_submits() looks
+                    # again after a pause (it takes submits older than a dispatcher's lease).
+                    return
+                for job in jobs:
+                    finish(
+                        job,
+                        Job.Status.FAILED,
+                        code="SubmitUnchecked",
+                        message=messages.SUBMIT_UNCHECKED,
+                    )
                 return
-            for job in jobs:
-                finish(
-                    job,
-                    Job.Status.FAILED,
-                    code="SubmitUnchecked",
-                    message=messages.SUBMIT_UNCHECKED,
+            self._recovery.succeeded()
+            known = set(
+                Job.objects.filter(provider_task_id__in=[t.task_id for t in tasks]).values_list(
+                    "provider_task_id", flat=True
                 )
-            return
-        self._recovery.succeeded()
-        known = set(
-            Job.objects.filter(provider_task_id__in=[t.task_id for t in tasks]).values_list(
-                "provider_task_id", flat=True
             )
-        )
-        orphans = sorted(
-            (t for t in tasks if t.task_id not in known), key=lambda t: t.created_at_ms or 0
-        )
+            orphans = sorted(
+                (t for t in tasks if t.task_id not in known), key=lambda t: t.created_at_ms or 0
+            )
+            if orphans:
+                break
         if len(orphans) > len(jobs):
             orphans = []
         for index, job in enumerate(jobs):
@@ -704,6 +733,27 @@ class Dispatcher:
                     code="SubmitUncertain",
                     message=messages.SUBMIT_UNCERTAIN,
                 )
+
+    def _list_window(
+        self, model: str, window: tuple[datetime, datetime], shift: timedelta
+    ) -> list[TaskSummary]:
+        """The model's tasks created within `window` (our clock), asked for in the
+        provider's written time: ours less `shift`."""
+
+        def written(moment: datetime) -> str:
+            return (moment - shift).astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+        page = self.client.list_tasks(
+            model=model, start_time=written(window[0]), end_time=written(window[1]), page_size=100
+        )
+        # Drift between the clocks is allowed for; a zone is not.
+        low = int((window[0].timestamp() - ZONE_SHIFT_FROM_SECONDS) * 1000)
+        high = int((window[1].timestamp() + ZONE_SHIFT_FROM_SECONDS) * 1000)
+        return [
+            task
+            for task in page.tasks
+            if task.created_at_ms is None or low <= task.created_at_ms <= high
+        ]
 
     @acting_on_job
     def _hold_and_enqueue(self, job: Job) -> None:
@@ -832,20 +882,24 @@ class Dispatcher:
         self, job: Job, result: TaskResult, answered_at: datetime, freed: dict[str, list[datetime]]
     ) -> None:
         now = self.now()
-        times = {
-            "provider_submitted_at": _provider_time(result.submit_time)
-            or job.provider_submitted_at,
-            "provider_started_at": _provider_time(result.scheduled_time) or job.provider_started_at,
-        }
-        self.forecast.created(str(job.pk), _provider_time(result.submit_time))
         status = result.status
+        # What this answer teaches of the provider's clock first: the times below are
+        # kept in UTC with it.
+        self.forecast.created(str(job.pk), _provider_time(result.submit_time))
+        first_duration = False
+        if status is TaskStatus.SUCCEEDED:
+            first_duration = self.forecast.duration(job.model) is None
+            self.forecast.learn(job.model, result, answered_at)
+        times = {
+            "provider_submitted_at": self._stored_time(result.submit_time)
+            or job.provider_submitted_at,
+            "provider_started_at": self._stored_time(result.scheduled_time)
+            or job.provider_started_at,
+        }
         if status.is_final:
             self._stop_watching(job)
-            if status is TaskStatus.SUCCEEDED:
-                first = self.forecast.duration(job.model) is None
-                self.forecast.learn(job.model, result, answered_at)
-                if first:
-                    self._replan(job.model)
+            if first_duration:
+                self._replan(job.model)
             self._finished_at_provider(job, result, times)
             freed[job.model].append(self.forecast.ours(_provider_time(result.end_time)) or now)
             return
@@ -873,6 +927,12 @@ class Dispatcher:
             )
         else:
             Job.objects.filter(pk=job.pk).update(next_poll_at=due, **times)
+
+    def _stored_time(self, written: datetime | None) -> datetime | None:
+        """A time the provider wrote, as the job keeps it: in UTC, whatever zone it was
+        written in."""
+        moment = _provider_time(written)
+        return moment + self.forecast.zone_shift() if moment else None
 
     def _next_poll(
         self, job: Job, status: TaskStatus, started: datetime | None, now: datetime
@@ -908,7 +968,7 @@ class Dispatcher:
                 code="SUCCEEDED",
                 result_urls=list(result.image_urls),
                 usage=_usage(result),
-                provider_finished_at=_provider_time(result.end_time),
+                provider_finished_at=self._stored_time(result.end_time),
                 lease_owner="",
                 lease_until=Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS),
                 **times,

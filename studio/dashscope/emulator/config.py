@@ -120,6 +120,9 @@ class EmulatorConfig:
     task_ttl_seconds: float = 24 * 3600  # then a task id reads UNKNOWN
     result_ttl_seconds: float = 24 * 3600  # then a result URL answers 403
     retry_after: int | None = None  # a Retry-After header on 429s, if set
+    # The zone of the provider's wall-clock times (submit_time..., the list's start_time and
+    # end_time), in minutes east of UTC. The documents never name it; Beijing would be 480.
+    utc_offset_minutes: int = 0
     public_url: str | None = None  # origin for result URLs; default: the request's Host
     log_path: str | None = None  # JSON lines, one per request
     faults: list[FaultRule] = field(default_factory=list)

@@ -20,7 +20,7 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -106,8 +106,8 @@ def _request_id() -> str:
     return str(uuid.uuid4())
 
 
-def _wire_time(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
+def _wire_time(epoch: float, offset_minutes: int = 0) -> str:
+    moment = datetime.fromtimestamp(epoch, timezone(timedelta(minutes=offset_minutes)))
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
@@ -537,19 +537,23 @@ class Emulator:
             )
         return _json(200, self._task_body(task, status, now, origin))
 
+    def _written(self, epoch: float) -> str:
+        """A moment as the provider writes it in a task, in the configured zone."""
+        return _wire_time(epoch, self.config.utc_offset_minutes)
+
     def _task_body(self, task: Task, status: str, now: float, origin: str) -> dict[str, Any]:
         legacy = task.endpoint.body_style is not BodyStyle.MESSAGES
         output: dict[str, Any] = {
             "task_id": task.task_id,
             "task_status": status,
-            "submit_time": _wire_time(task.submitted_at),
+            "submit_time": self._written(task.submitted_at),
         }
         if status != "PENDING" and task.canceled_at is None:
-            output["scheduled_time"] = _wire_time(task.start_at)
+            output["scheduled_time"] = self._written(task.start_at)
         if status == "CANCELED":
-            output["end_time"] = _wire_time(task.canceled_at or now)
+            output["end_time"] = self._written(task.canceled_at or now)
         elif status in ("SUCCEEDED", "FAILED"):
-            output["end_time"] = _wire_time(task.end_at)
+            output["end_time"] = self._written(task.end_at)
         total = len(task.outputs) or images_requested(task.request)
         failed_images = sum(1 for o in task.outputs if isinstance(o, tuple))
         body: dict[str, Any] = {"request_id": _request_id(), "output": output}
@@ -595,8 +599,9 @@ class Emulator:
     def _list(self, query: dict[str, str]) -> EmResponse:
         self.counts["lists"] += 1
         now = self.clock.now()
-        start = _list_time(query.get("start_time"), now - 24 * 3600)
-        end = _list_time(query.get("end_time"), now)
+        zone = self.config.utc_offset_minutes
+        start = _list_time(query.get("start_time"), now - 24 * 3600, zone)
+        end = _list_time(query.get("end_time"), now, zone)
         if end - start > 24 * 3600:
             raise invalid("The time span between start_time and end_time cannot exceed 24 hours.")
         try:
@@ -668,8 +673,8 @@ class Emulator:
 
     def _result(self, result_id: str, query: dict[str, str]) -> EmResponse:
         self.counts["result_downloads"] += 1
-        if result_id not in self.results:
-            return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
+        # As OSS does: the signature and its expiry first, then whether the object is there,
+        # so an expired URL answers the same before and after the result is cleaned away.
         expires_raw, signature = query.get("Expires", ""), query.get("Signature", "")
         if not expires_raw.isdigit() or not signature:
             return _oss_error(403, "AccessDenied", "AccessDenied")
@@ -681,6 +686,8 @@ class Emulator:
             )
         if self.clock.now() > int(expires_raw):
             return _oss_error(403, "AccessDenied", "Request has expired.")
+        if result_id not in self.results:
+            return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
         return EmResponse(200, self._png(result_id), content_type="image/png")
 
     def _png(self, result_id: str) -> bytes:
@@ -886,10 +893,11 @@ def _list_row(task: Task, status: str) -> dict[str, Any]:
     }
 
 
-def _list_time(value: str | None, default: float) -> float:
+def _list_time(value: str | None, default: float, offset_minutes: int = 0) -> float:
     if not value:
         return default
+    zone = timezone(timedelta(minutes=offset_minutes))
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC).timestamp()
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=zone).timestamp()
     except ValueError:
         raise invalid("start_time and end_time must be written YYYYMMDDhhmmss.") from None

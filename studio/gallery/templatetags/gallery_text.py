@@ -11,7 +11,8 @@ from studio.gallery.models import Comment
 
 register = template.Library()
 
-MENTION = re.compile(r"@([\w.@+-]+)")
+# A username's characters, but not a full stop or hyphen at its end: "Thanks @dan." names dan.
+MENTION = re.compile(r"@([\w.@+-]*[\w@+])")
 
 
 @register.filter

@@ -47,6 +47,11 @@ class Command(BaseCommand):
         parser.add_argument("--retry-after", type=int, help="Retry-After seconds on 429s")
         parser.add_argument("--public-url", help="origin used in result URLs")
         parser.add_argument(
+            "--utc-offset-minutes",
+            type=int,
+            help="zone of the times the provider writes, minutes east of UTC (480: Beijing)",
+        )
+        parser.add_argument(
             "--fault",
             action="append",
             default=[],
@@ -73,6 +78,7 @@ class Command(BaseCommand):
                 "task_ttl_seconds",
                 "result_ttl_seconds",
                 "retry_after",
+                "utc_offset_minutes",
                 "public_url",
             )
         }

@@ -1,0 +1,64 @@
+"""`make run`'s script: whatever stops it, nothing it started is left running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alive(pids: list[int]) -> list[int]:
+    living = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        if state != "Z":
+            living.append(pid)
+    return living
+
+
+def test_a_second_signal_while_stopping_does_not_leave_the_servers_running(tmp_path):
+    # Stand-ins for the servers, deaf to SIGINT as a server started in the background by a
+    # script is, so the script has to wait and then send SIGTERM.
+    started = tmp_path / "started"
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/bash\ntrap '' INT\necho $$ >> {started}\nexec sleep 300\n")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"} | {"PY": str(fake)}
+    script = subprocess.Popen(
+        ["bash", "scripts/run.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            not started.exists() or len(started.read_text().split()) < 3
+        ):
+            time.sleep(0.1)
+        servers = [int(pid) for pid in started.read_text().split()]
+        assert len(servers) == 3  # the emulator, the web server and the worker
+
+        # Stopped as make is stopped: SIGTERM to the group, then make passes one on.
+        os.killpg(script.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        script.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and alive(servers):
+            time.sleep(0.2)
+        assert alive(servers) == []
+    finally:
+        for pid in alive(servers if "servers" in locals() else []):
+            os.kill(pid, signal.SIGKILL)
+        script.kill()
+        script.wait()
