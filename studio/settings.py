@@ -355,6 +355,9 @@ STUDIO_PROVIDER_QUEUE_AHEAD = env_int(
 )
 # A job still waiting this long after it was submitted is timed out (and watched on).
 STUDIO_JOB_TIMEOUT_SECONDS = env_int("STUDIO_JOB_TIMEOUT_SECONDS", 120)
+# A job the provider keeps turning away (busy, or failing) is failed after this long, with
+# nothing charged, rather than left waiting in the queue without end.
+STUDIO_PROVIDER_BUSY_GIVE_UP_SECONDS = env_int("STUDIO_PROVIDER_BUSY_GIVE_UP_SECONDS", 1800)
 # Jobs one person may submit in any minute: a runaway script or a stuck key stops here.
 STUDIO_SUBMITS_PER_MINUTE = env_int("STUDIO_SUBMITS_PER_MINUTE", 60)
 # Steps of one job that may start without finishing before the job is failed.

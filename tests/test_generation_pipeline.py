@@ -176,6 +176,45 @@ def test_throttled_submits_succeed_after_backoff_without_extra_charge(pipeline, 
     assert counters(member)["person-day"] == (2, 0)
 
 
+@pytest.mark.parametrize("spec", ["submit:500x*", "submit:429x*"])
+def test_a_job_the_provider_always_turns_away_fails_after_the_limit(member, media, spec):
+    """A busy or broken provider does not keep a job, and its reservation, queued forever;
+    it is sent again less and less often meanwhile."""
+    world = make_pipeline(busy_give_up_seconds=600)
+    try:
+        inject(world, spec)
+        job = world.submit(member, **T2I)
+        world.drive(seconds=900, tick=2)
+        job.refresh_from_db()
+        assert job.status == Job.Status.FAILED
+        assert job.error_code.split(".")[0] in ("InternalError", "Throttling")
+        assert job.error_message.startswith(
+            "The provider turned this job away as busy for 10 minutes (last answer"
+        )
+        assert "Nothing was charged" in job.error_message
+        assert 600 <= (world.now() - job.created_at).total_seconds() <= 700
+        sends = job.events.filter(message="The provider is busy; trying again shortly.")
+        assert 10 <= sends.count() <= 30  # pauses of up to a minute, not every two seconds
+        assert counters(member)["person-day"] == (0, 0)
+        assert job.images_charged == 0 and not world.emulator.tasks
+    finally:
+        world.close()
+
+
+def test_a_sync_job_the_provider_always_turns_away_fails_after_the_limit(member, media):
+    world = make_pipeline(busy_give_up_seconds=300)
+    try:
+        inject(world, "generate:500x*")
+        job = world.submit(member, **SYNC)
+        world.drive(seconds=600, tick=2)
+        job.refresh_from_db()
+        assert job.status == Job.Status.FAILED
+        assert "turned this job away as busy for 5 minutes" in job.error_message
+        assert counters(member)["person-day"] == (0, 0)
+    finally:
+        world.close()
+
+
 def test_an_exhausted_provider_quota_fails_at_once(pipeline, member):
     inject(pipeline, "submit:429-quota")
     job = pipeline.submit(member, **T2I)

@@ -66,6 +66,17 @@ def for_task_failure(code: str | None, message: str | None) -> str:
     )
 
 
+def turned_away(error: DashScopeError, seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    text = (
+        f"The provider turned this job away as busy for {minutes} minute"
+        f"{'s' if minutes != 1 else ''} "
+        f"(last answer {error.code}: {error.message}). Nothing was charged; please try "
+        "again later, and tell an administrator if it goes on."
+    )
+    return _with_request(text, error.request_id)
+
+
 def refused(error: RequestRefused) -> str:
     return "This request breaks a provider limit: " + " ".join(p.message for p in error.problems)
 

@@ -86,6 +86,9 @@ class Job(models.Model):
     # Downloads that failed for a passing reason (a 5xx, a dropped connection); retried
     # with growing pauses for about an hour, well inside the URLs' 24 hours.
     download_failures = models.PositiveSmallIntegerField(default=0)
+    # When the provider first turned the job away as busy (a 429 or 5xx to its submit); it
+    # is failed once that has gone on for too long.
+    turned_away_at = models.DateTimeField(null=True, blank=True)
     # Signed result URLs between the provider's answer and their download; secrets, so
     # never shown anywhere, and cleared as soon as the images are stored.
     result_urls = models.JSONField(default=list, blank=True)

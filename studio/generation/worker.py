@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -108,6 +108,8 @@ class Limits:
     # by the provider at once instead of after the studio notices. A colleague's job then
     # waits at most one extra turn of the slots.
     queue_ahead: int = 0
+    # How long a job may be turned away by a busy provider before it is failed.
+    busy_give_up_seconds: float = 1800.0
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -120,6 +122,7 @@ class Limits:
             dispatcher_lease_seconds=settings.STUDIO_DISPATCHER_LEASE_SECONDS,
             step_lease_seconds=settings.STUDIO_STEP_LEASE_SECONDS,
             queue_ahead=settings.STUDIO_PROVIDER_QUEUE_AHEAD,
+            busy_give_up_seconds=settings.STUDIO_PROVIDER_BUSY_GIVE_UP_SECONDS,
         )
 
 
@@ -583,12 +586,7 @@ class Dispatcher:
             finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
         elif isinstance(error, DashScopeError) and error.retryable:
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
-            job.move(
-                Job.Status.QUEUED,
-                expect=(Job.Status.SUBMITTING,),
-                message="The provider is busy; trying again shortly.",
-                next_poll_at=now + timedelta(seconds=2),
-            )
+            turned_away(job, error, now, self.limits, least_pause=2.0)
         elif isinstance(error, DashScopeError):
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
@@ -1107,6 +1105,44 @@ def finish(
     return moved
 
 
+def turned_away(
+    job: Job,
+    error: DashScopeError,
+    now: datetime,
+    limits: Limits,
+    *,
+    least_pause: float,
+    **fields: Any,
+) -> None:
+    """The provider turned a job being sent away as busy: back to the queue, to be sent
+    again after a pause that grows with how long this has gone on (half of it, up to a
+    minute), or failed with nothing charged once it has gone on longer than the limit."""
+    since = job.turned_away_at or now
+    waited = (now - since).total_seconds()
+    if waited >= limits.busy_give_up_seconds:
+        finish(
+            job,
+            Job.Status.FAILED,
+            code=error.code,
+            message=messages.turned_away(error, waited),
+            expect=(Job.Status.SUBMITTING,),
+        )
+        return
+    pause = min(BUSY_LONGEST_PAUSE, max(least_pause, waited / 2, error.retry_after or 0.0))
+    job.move(
+        Job.Status.QUEUED,
+        expect=(Job.Status.SUBMITTING,),
+        message="The provider is busy; trying again shortly.",
+        attempts=0,
+        turned_away_at=since,
+        next_poll_at=now + timedelta(seconds=pause),
+        **fields,
+    )
+
+
+BUSY_LONGEST_PAUSE = 60.0  # seconds between sends of a job a busy provider turns away
+
+
 def enqueue_job_step(job: Job) -> None:
     from django_q.tasks import async_task
 
@@ -1214,13 +1250,13 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
                 expect=(Job.Status.SUBMITTING,),
             )
             return
-        if not _generate(job, client, now):
+        if not _generate(job, client, limits, now):
             return
     _download_all(job, client, give_up_at)
 
 
 @acting_on_job
-def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
+def _generate(job: Job, client: DashScopeClient, limits: Limits, now: Clock) -> bool:
     try:
         # One try: a refused call goes back to the queue below, where the dispatcher paces
         # it by the provider's limits. Retried here, each try could take minutes and keep
@@ -1237,14 +1273,8 @@ def _generate(job: Job, client: DashScopeClient, now: Clock) -> bool:
     except DashScopeError as error:
         job.log("Provider call: generate", request_id=error.request_id or "", code=error.code)
         if error.retryable:
-            job.move(
-                Job.Status.QUEUED,
-                expect=(Job.Status.SUBMITTING,),
-                message="The provider is busy; trying again shortly.",
-                lease_owner="",
-                lease_until=None,
-                attempts=0,
-                next_poll_at=now() + timedelta(seconds=max(5.0, error.retry_after or 0.0)),
+            turned_away(
+                job, error, now(), limits, least_pause=5.0, lease_owner="", lease_until=None
             )
         else:
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
