@@ -114,6 +114,44 @@ def test_a_refused_sync_generation_waits_in_the_queue_not_in_its_step(pipeline, 
     assert len([e for e in pipeline.emulator.requests if e["method"] == "POST"]) == 2
 
 
+def test_a_sync_job_whose_dispatcher_died_before_handing_it_over_is_handed_over(pipeline, member):
+    """The dispatcher marks a sync job as sent and dies before its step is queued: the job
+    must not stay "sent" for ever, holding its reservation."""
+    job = pipeline.submit(member, **SYNC)
+    enqueue = pipeline.dispatcher.enqueue_step
+
+    def die(job):
+        raise SystemExit("the dispatcher died")
+
+    pipeline.dispatcher.enqueue_step = die
+    with pytest.raises(SystemExit):
+        pipeline.dispatcher.step()
+    pipeline.dispatcher.enqueue_step = enqueue
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUBMITTING and job.lease_until is not None
+    # The next dispatcher hands it over once the hold runs out.
+    Job.objects.filter(pk=job.pk).update(lease_until=pipeline.now() - timedelta(1))
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert job.images_charged == 1 and counters(member)["person-day"] == (1, 0)
+
+
+def test_a_sync_job_left_sent_without_a_hold_is_handed_over(pipeline, member):
+    """What a dispatcher that died between marking a sync job sent and holding it for its
+    step left behind: a job no step holds and no hold will ever run out on."""
+    job = pipeline.submit(member, **SYNC)
+    job.move(
+        Job.Status.SUBMITTING,
+        expect=(Job.Status.QUEUED,),
+        submit_started_at=pipeline.now() - timedelta(minutes=5),
+    )
+    pipeline.drive()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert counters(member)["person-day"] == (1, 0)
+
+
 def test_an_edit_sends_the_regions_where_they_were_drawn(pipeline, member):
     box = (100, 150, 400, 450)
     inputs = [

@@ -309,3 +309,76 @@ def test_an_edit_that_fails_after_its_reservation_leaves_no_reference_image_behi
     with pytest.raises(RuntimeError):
         send_an_edit(member, images=1)
     assert_nothing_kept(media)
+
+
+def test_an_edit_whose_dispatcher_could_not_be_woken_is_kept_and_queued(
+    db, media, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Waking the dispatcher comes after the commit: if it fails, the job that committed
+    keeps its images and is sent by the next dispatcher; the designer sees no error."""
+    from studio.generation import tasks
+
+    member = create_membership(
+        team=create_team(name="Roomy", slug="roomy"), user=create_user(username="ria")
+    )
+
+    def locked():
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(tasks, "kick", locked)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = send_an_edit(member, images=1)
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED
+    stored = job.inputs.get()
+    assert stored.image.storage.exists(stored.image.name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_jobs_ended_by_one_poll_do_not_deadlock_a_colleague_creating_a_job(pipeline, member):
+    """Two tasks of one team fail and are seen in one poll. Settling both in the poll's
+    transaction held the team's counters while waiting for the second person's, which
+    that person's new job held while waiting for the team's: a deadlock."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite locks the whole database")
+    import time
+
+    from tests.pipeline import another_member
+
+    bob = another_member(member.team, "bob")
+    t2i = {"model": "wan2.6-t2i", "parameters": {"size": "1280*1280", "n": 1}}
+    pipeline.submit(member, prompt="A lamp #fail", **t2i)
+    pipeline.submit(bob, prompt="A lamp #fail", **t2i)
+    at_provider = (Job.Status.PENDING, Job.Status.RUNNING)
+    pipeline.drive(lambda: Job.objects.filter(status__in=at_provider).count() == 2)
+    settle = QuotaCounter.settle.__func__
+    outcomes: list[str] = []
+    threads: list[threading.Thread] = []
+
+    def bob_creates_a_job() -> None:
+        try:
+            create_job(membership=bob, prompt="Another lamp", now=pipeline.now(), **t2i)
+            outcomes.append("created")
+        except Exception as exc:  # reported below
+            outcomes.append(repr(exc))
+        finally:
+            connection.close()
+
+    def settle_then_let_bob_in(cls, counter_ids, **how):
+        settle(cls, counter_ids, **how)
+        if not threads:
+            threads.append(threading.Thread(target=bob_creates_a_job))
+            threads[0].start()
+            time.sleep(1.5)  # bob's job takes his counters and waits for the team's
+
+    QuotaCounter.settle = classmethod(settle_then_let_bob_in)
+    try:
+        pipeline.drive(lambda: not Job.objects.filter(status__in=at_provider).exists())
+    finally:
+        QuotaCounter.settle = classmethod(settle)
+        for thread in threads:
+            thread.join()
+    assert outcomes == ["created"]
+    failed = Job.objects.filter(status=Job.Status.FAILED)
+    assert failed.count() == 2 and all(job.images_charged == 0 for job in failed)
+    assert counters(member)["team-day"] == (0, 1)  # bob's new job, reserved

@@ -192,7 +192,10 @@ def create_job(
             counter_ids=reserved_ids,
             unit_price=unit_price,
         )
-        transaction.on_commit(_kick_dispatcher)
+        # Robust: waking the dispatcher runs after the commit, and a failure there must
+        # not report the committed job as failed (nor take its files): the reconcile
+        # schedule starts a dispatcher within a minute anyway.
+        transaction.on_commit(_kick_dispatcher, robust=True)
     return job
 
 

@@ -346,6 +346,7 @@ class Dispatcher:
         # transaction.on_commit(): the pass's own commit is the moment, even where a caller
         # (a test) holds an outer transaction that never commits.
         self._after_commit: list[Callable[[], None]] = []
+        self._ending: set[object] = set()  # jobs this pass ends once it has committed
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
         self._probes: dict[str, str] = {}  # model -> the job whose end teaches its duration
         # Looks for the tasks of unanswered submits, and the jobs already said to be looked
@@ -493,18 +494,23 @@ class Dispatcher:
                     candidates.remove(job)
                     # Distinct times keep the order in which the provider will queue them.
                     sent_at = now + timedelta(microseconds=len(submissions))
+                    # A sync call is slow: a worker's step makes it. The job is held for
+                    # that step in the same update, so a dispatcher that dies before
+                    # handing it over leaves a hold that runs out and is handed over again.
+                    hold = {} if job.is_asynchronous else self._hold()
                     if not job.move(
                         Job.Status.SUBMITTING,
                         expect=(Job.Status.QUEUED,),
                         message="Sent to the provider.",
                         submit_started_at=sent_at,
+                        **hold,
                     ):
                         continue
                     room -= 1
                     per_author[(model, job.author_id)] += 1
                     last_served[(model, job.author_id)] = now
                     if not job.is_asynchronous:
-                        self._hold_and_enqueue(job)  # a sync call is slow: a worker makes it
+                        self.enqueue_step(job)
                         continue
                     if model not in senders:
                         senders[model] = queue.SimpleQueue()
@@ -534,6 +540,7 @@ class Dispatcher:
                 while True:
                     arrived.append(answers.get_nowait())
             unanswered -= len(arrived)
+            self._after_commit, self._ending = [], set()
             with transaction.atomic():
                 for job, submitted, error, answered_at, taken in arrived:
                     self.submits[job.model].answered(taken, answered_at.timestamp())
@@ -542,6 +549,7 @@ class Dispatcher:
                         uncertain[job.model].append(job)
                     elif self._after_submit(job, submitted, error, answered_at, watched[job.model]):
                         watched[job.model] += 1
+            self._run_after_commit()
         # Only now, with every answered task id committed, can the unanswered be told apart.
         for jobs in uncertain.values():
             self._reconcile_uncertain(jobs)
@@ -583,22 +591,41 @@ class Dispatcher:
                 attempts=0,
             )
         if isinstance(error, RequestRefused):
-            finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
+            self._finish_after_commit(
+                job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error)
+            )
         elif isinstance(error, DashScopeError) and error.retryable:
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
-            turned_away(job, error, now, self.limits, least_pause=2.0)
+            turned_away(
+                job, error, now, self.limits, least_pause=2.0, ending=self._finish_after_commit
+            )
         elif isinstance(error, DashScopeError):
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
-            finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
+            self._finish_after_commit(
+                job, Job.Status.FAILED, code=error.code, message=messages.for_error(error)
+            )
         else:
             logger.exception("Submitting job %s failed", job.pk, exc_info=error)
-            finish(
+            self._finish_after_commit(
                 job,
                 Job.Status.FAILED,
                 code="SubmitFailed",
                 message="The studio could not send this job; nothing was charged.",
             )
         return False
+
+    def _finish_after_commit(self, job: Job, status: str, **how: Any) -> None:
+        """End a job once the pass's commit is made, in a transaction of its own. Settling
+        several jobs' quotas in one transaction takes their counters' rows in an order a
+        designer's new job (its person's rows, then the team's) can deadlock against."""
+        self._ending.add(job.pk)
+        self._after_commit.append(functools.partial(finish, job, status, **how))
+
+    def _run_after_commit(self) -> None:
+        for then in self._after_commit:
+            then()
+        self._after_commit = []
+        self._ending.clear()
 
     def _first_poll(self, job: Job, now: datetime, ahead: int) -> datetime:
         seconds = self.forecast.duration(job.model)
@@ -620,11 +647,8 @@ class Dispatcher:
     def _running_now(self, model: str) -> list[Job]:
         """The model's tasks the provider is running: its oldest `running_per_model`
         (first in, first out), whether or not a poll has seen them start."""
-        return list(
-            Job.objects.filter(model=model, status__in=_WATCHED).order_by("submit_started_at")[
-                : self.limits.running_per_model
-            ]
-        )
+        running = Job.objects.filter(model=model, status__in=_WATCHED).exclude(pk__in=self._ending)
+        return list(running.order_by("submit_started_at")[: self.limits.running_per_model])
 
     def _arrived(self, job: Job) -> datetime | None:
         """No earlier than its submit was answered, if this dispatcher sent it."""
@@ -753,10 +777,14 @@ class Dispatcher:
             if task.created_at_ms is None or low <= task.created_at_ms <= high
         ]
 
+    @staticmethod
+    def _hold() -> dict[str, Any]:
+        """A job's fields while it waits for the step it is handed to."""
+        return {"lease_owner": "", "lease_until": Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS)}
+
     @acting_on_job
     def _hold_and_enqueue(self, job: Job) -> None:
-        hold = Now() + timedelta(seconds=DISPATCH_HOLD_SECONDS)
-        Job.objects.filter(pk=job.pk).update(lease_owner="", lease_until=hold)
+        Job.objects.filter(pk=job.pk).update(**self._hold())
         self.enqueue_step(job)
 
     def _recover_interrupted_submits(self) -> None:
@@ -840,7 +868,7 @@ class Dispatcher:
         # What the answers change is written in one commit; downloads and cancels start
         # after it.
         freed: dict[str, list[datetime]] = defaultdict(list)
-        self._after_commit = []
+        self._after_commit, self._ending = [], set()
         with transaction.atomic():
             Job.objects.filter(pk__in=[job.pk for job, _ in batch]).update(polls=F("polls") + 1)
             for job, taken, result, error, answered_at in answered:
@@ -863,9 +891,7 @@ class Dispatcher:
                 self._observe(job, result, answered_at, freed)
             for model, times in freed.items():
                 self._slots_freed(model, sorted(times))
-        for then in self._after_commit:
-            then()
-        self._after_commit = []
+        self._run_after_commit()
 
     @acting_on_job
     def _fetch(self, job: Job) -> tuple[TaskResult | None, DashScopeError | None, datetime]:
@@ -984,18 +1010,22 @@ class Dispatcher:
             "Provider call: status", request_id=result.request_id, code=result.code or status.value
         )
         if status is TaskStatus.FAILED:
-            finish(
+            self._finish_after_commit(
                 job,
                 Job.Status.FAILED,
                 code=result.code or "Failed",
                 message=messages.for_task_failure(result.code, result.message),
             )
         elif status is TaskStatus.CANCELED and job.cancel_requested:
-            finish(job, Job.Status.CANCELED, message=messages.CANCELED)
+            self._finish_after_commit(job, Job.Status.CANCELED, message=messages.CANCELED)
         elif status is TaskStatus.CANCELED:
-            finish(job, Job.Status.FAILED, code="TimedOut", message=messages.TIMED_OUT)
+            self._finish_after_commit(
+                job, Job.Status.FAILED, code="TimedOut", message=messages.TIMED_OUT
+            )
         else:
-            finish(job, Job.Status.FAILED, code="Expired", message=messages.EXPIRED)
+            self._finish_after_commit(
+                job, Job.Status.FAILED, code="Expired", message=messages.EXPIRED
+            )
 
     def _deadline(self, job: Job, provider_submitted: datetime | None) -> datetime:
         ours = job.submit_started_at or job.created_at
@@ -1046,11 +1076,17 @@ class Dispatcher:
     # -- steps ----------------------------------------------------------------------------
 
     def _hand_over_steps(self) -> None:
-        """Re-enqueue steps whose worker vanished (lease or hold expired)."""
+        """Re-enqueue steps whose worker vanished (lease or hold expired), and sync jobs
+        sent without a hold at all (by a dispatcher before holds were set with the send)."""
+        held_since = Now() - timedelta(seconds=DISPATCH_HOLD_SECONDS)
         stale = Job.objects.filter(
-            Q(status=Job.Status.DOWNLOADING)
-            | Q(status=Job.Status.SUBMITTING, lease_until__isnull=False),
-        ).filter(lease_until__lt=Now())
+            Q(status__in=(Job.Status.DOWNLOADING, Job.Status.SUBMITTING), lease_until__lt=Now())
+            | Q(
+                status=Job.Status.SUBMITTING,
+                lease_until__isnull=True,
+                submit_started_at__lt=held_since,
+            )
+        )
         for job in stale:
             if job.status == Job.Status.SUBMITTING and job.is_asynchronous:
                 continue  # see _recover_interrupted_submits()
@@ -1112,6 +1148,7 @@ def turned_away(
     limits: Limits,
     *,
     least_pause: float,
+    ending: Callable[..., object] = finish,
     **fields: Any,
 ) -> None:
     """The provider turned a job being sent away as busy: back to the queue, to be sent
@@ -1120,7 +1157,7 @@ def turned_away(
     since = job.turned_away_at or now
     waited = (now - since).total_seconds()
     if waited >= limits.busy_give_up_seconds:
-        finish(
+        ending(
             job,
             Job.Status.FAILED,
             code=error.code,
