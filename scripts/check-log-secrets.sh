@@ -9,10 +9,13 @@ if [[ ! -f "$log" ]]; then
     exit 2
 fi
 
+# -a: a log with a stray binary byte is still read as text (otherwise grep only says
+# "binary file matches" and prints no lines). -i for signatures: URL parameters are matched
+# without regard to case by the redaction, and `x-oss-signature` is lower case.
 # `sk-` must not follow a letter, so words like "task-1234567" or "disk-usage" don't count.
-key_lines=$(grep -nE '(^|[^A-Za-z])sk-[A-Za-z0-9]{6,}' "$log" | cut -d: -f1 | paste -sd, - || true)
+key_lines=$(grep -naE '(^|[^A-Za-z])sk-[A-Za-z0-9]{6,}' "$log" | cut -d: -f1 | paste -sd, - || true)
 # A signature counts only with a value after it; an empty one gives nothing away.
-sig_lines=$(grep -nP 'Signature=(?!\*\*\*|%2A%2A%2A|REDACTED)[^\s&]' "$log" | cut -d: -f1 | paste -sd, - || true)
+sig_lines=$(grep -naiP 'Signature=(?!\*\*\*|%2A%2A%2A|REDACTED)[^\s&]' "$log" | cut -d: -f1 | paste -sd, - || true)
 
 status=0
 if [[ -n "$key_lines" ]]; then

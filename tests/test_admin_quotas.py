@@ -364,3 +364,22 @@ def test_the_team_list_shows_the_teams_own_use_this_period(client, member):
     client.force_login(staff())
     page = client.get(reverse("admin:accounts_team_changelist")).content.decode()
     assert "0 / 3 / 97" in page
+
+
+def test_every_model_price_is_in_one_currency(client, member):
+    from decimal import Decimal
+
+    from studio.generation.models import ModelPrice
+
+    root = create_user(username="root", is_staff=True)
+    root.is_superuser = True
+    root.save()
+    client.force_login(root)
+    ModelPrice.objects.create(model="wan2.6-t2i", price_per_image=Decimal("0.03"))
+    add = reverse("admin:generation_modelprice_add")
+    other = {"model": "qwen-image-2.0-pro", "price_per_image": "0.20"}
+    refused = client.post(add, other | {"currency": "CNY"})
+    assert refused.status_code == 200
+    assert "The other prices are in USD" in refused.content.decode()
+    assert client.post(add, other | {"currency": "usd"}).status_code == 302
+    assert ModelPrice.objects.get(model="qwen-image-2.0-pro").currency == "USD"

@@ -387,6 +387,18 @@ def test_the_served_emulator_really_drops_connections_and_slows_down(served_emul
         served_emulator.control("faults", {"faults": ""})
 
 
+def test_a_web_page_cannot_work_the_served_emulators_controls(served_emulator):
+    """What a page on another site can send without asking first: a text/plain POST."""
+    origin = served_emulator.base_url.removesuffix("/api/v1")
+    response = httpx.post(
+        f"{origin}/_emulator/faults",
+        content=b'{"faults": "submit:500x1000"}',
+        headers={"Content-Type": "text/plain", "Origin": "https://elsewhere.example"},
+    )
+    assert response.status_code == 415
+    assert served_emulator.control("stats")["faults"] == []
+
+
 def test_configuration_comes_from_the_environment_and_flags():
     config = EmulatorConfig.from_env(
         {

@@ -485,7 +485,15 @@ def test_a_zip_of_the_selection_holds_the_originals_and_a_manifest(
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("image", "²"), ("image", "٣"), ("board", "abc"), ("board", "²")]
+    ("field", "value"),
+    [
+        ("image", "²"),
+        ("image", "٣"),
+        ("image", "9" * 25),  # more than the database's integers hold
+        ("board", "abc"),
+        ("board", "²"),
+        ("board", "9" * 25),
+    ],
 )
 def test_ids_that_are_not_numbers_are_ignored_not_an_error(client, people, field, value):
     image = create_generated_image(people["designer"])
@@ -495,6 +503,8 @@ def test_ids_that_are_not_numbers_are_ignored_not_an_error(client, people, field
     assert client.post(reverse("gallery-bulk"), data).status_code == 302
     single = client.post(reverse("gallery-board", args=[image.pk]), {"board": value})
     assert single.status_code == 302
+    compare = client.get(reverse("gallery-compare"), {"image": ids})
+    assert compare.status_code in (200, 302)
 
 
 def test_bulk_review_needs_a_reviewer(client, people):

@@ -238,6 +238,31 @@ def test_files_sent_with_the_form_are_staged_without_javascript(designer_client)
     assert Job.objects.get().inputs.get().boxes == [[0, 0, 400, 300]]
 
 
+def test_more_files_than_the_model_takes_are_named_and_never_read(designer_client, monkeypatch):
+    from studio.generation import views
+
+    read: list[str] = []
+    real = views.stage_image
+
+    def counting(membership, data, *, name, rule):
+        read.append(name)
+        return real(membership, data, name=name, rule=rule)
+
+    monkeypatch.setattr(views, "stage_image", counting)
+    files = [upload_file(f"photo-{n}.png", 320, 240) for n in range(1, 13)]
+    response = designer_client.post(
+        reverse("edit"),
+        {"model": "wan2.7-image-pro", "prompt": "Brighter", "add_files": "1", "files": files},
+    )
+    page = response.content.decode()
+    assert read == [f"photo-{n}.png" for n in range(1, 10)]
+    assert len(staged_ids()) == 9
+    assert (
+        "Wan 2.7 Image Pro takes at most 9 images; not added: photo-10.png, photo-11.png, "
+        "photo-12.png." in page
+    )
+
+
 def test_use_as_input_and_remix_start_an_edit_from_a_job(pipeline: Pipeline, member, client, media):
     client.force_login(member.user)
     made = pipeline.submit(

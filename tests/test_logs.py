@@ -189,3 +189,28 @@ def test_an_unknown_log_format_is_refused():
 
     assert result.returncode != 0
     assert "STUDIO_LOG_FORMAT must be plain or json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (b"Bearer sk-0123456789abcdef\n", "API key"),
+        (b"a stray \x00 byte\nBearer sk-0123456789abcdef\n", "API key"),  # not skipped as binary
+        (b"GET /r.png?x-oss-signature=deadbeefcafe\n", "URL signature"),
+        (b"GET /r.png?Signature=abc123&Expires=1\n", "URL signature"),
+        (b"GET /r.png?Signature=***&Expires=1 for task-1234567\n", None),
+    ],
+)
+def test_the_log_check_of_make_test_finds_what_was_not_redacted(tmp_path, text, found):
+    log = tmp_path / "test.log"
+    log.write_bytes(text)
+    run = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "check-log-secrets.sh"), str(log)],
+        capture_output=True,
+        text=True,
+    )
+    if found is None:
+        assert run.returncode == 0, run.stderr
+    else:
+        assert run.returncode == 1 and f"unredacted {found}" in run.stderr
+        assert "deadbeef" not in run.stderr + run.stdout and "0123456789" not in run.stderr

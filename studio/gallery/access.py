@@ -65,10 +65,17 @@ def team_board(membership: Membership, board_id: str | None) -> Board | None:
     return Board.objects.filter(team_id=membership.team_id, pk=pk).first() if pk else None
 
 
+MAX_ID = 2**63 - 1  # the largest a database's bigint (and SQLite's integer) holds
+
+
 def as_id(value: object) -> int | None:
-    """A row id sent by a form, or None for anything else ("²" is a digit, not an id)."""
+    """A row id sent by a form, or None for anything else ("²" is a digit, not an id, and
+    an id too large for the database is no row's)."""
     text = str(value)
-    return int(text) if text.isascii() and text.isdigit() else None
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
 
 
 def require(allowed: bool, action: str) -> None:

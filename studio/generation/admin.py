@@ -136,6 +136,22 @@ class ModelPriceForm(forms.ModelForm):
         model = ModelPrice
         fields = ["model", "price_per_image", "currency"]
 
+    def clean_currency(self) -> str:
+        """One currency for every price: budgets, estimates and the usage report add the
+        amounts up, and 0.20 CNY plus 0.03 USD is no amount at all."""
+        currency = self.cleaned_data["currency"].strip().upper()
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+            raise forms.ValidationError("Write the currency as its three-letter code, as USD.")
+        others = ModelPrice.objects.exclude(pk=self.instance.pk).exclude(currency=currency)
+        in_use = others.values_list("currency", flat=True).first()
+        if in_use:
+            raise forms.ValidationError(
+                f"The other prices are in {in_use}, and budgets and the usage report add "
+                f"prices up: enter this one in {in_use} too. To change the currency, delete "
+                "the other prices and enter them again in the new one."
+            )
+        return currency
+
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):

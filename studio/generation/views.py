@@ -249,7 +249,16 @@ def edit(request: AppRequest) -> HttpResponse:
 
     items = [(i, request.POST.get(f"boxes-{i}", "")) for i in request.POST.getlist("input")]
     items = _apply_card_action(items, request.POST)
-    for upload in request.FILES.getlist("files"):
+    assert spec.images is not None
+    most = spec.images.count[1]
+    files = request.FILES.getlist("files")
+    room = max(0, most - len(items))
+    if len(files) > room:
+        # Refused unread: decoding an image is the costly part, and these cannot be used.
+        names = ", ".join(upload.name or "unnamed" for upload in files[room:])
+        problems.append(f"{spec.label} takes at most {most} images; not added: {names}.")
+        files = files[:room]
+    for upload in files:
         # Without JavaScript the files come with the form; they are staged the same way.
         try:
             staged = _stage_upload(membership, upload, spec)

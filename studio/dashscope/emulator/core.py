@@ -715,6 +715,11 @@ class Emulator:
             return _json(200, self.stats())
         if request.method != "POST":
             return _error(405, "MethodNotAllowed", "Use POST.")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            # A web page can send a form or text/plain POST to any address, the local
+            # emulator's included, without asking first; a JSON one it cannot.
+            return _error(415, "UnsupportedMediaType", "Send controls as application/json.")
         if action == "faults":
             try:
                 rules = parse_faults(str(body.get("faults", "")))
