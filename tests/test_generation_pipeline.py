@@ -83,6 +83,30 @@ def test_the_history_names_each_state_and_provider_call_without_secrets(pipeline
     assert "Signature" not in text and "sk-" not in text and "http" not in text
 
 
+def test_a_job_sent_into_a_free_slot_is_seen_running_without_being_late(pipeline, member):
+    """Once a model's duration is known its jobs are looked at when they should end; one
+    early look still shows the designer the job running, and the end is not looked for
+    later than it would have been."""
+    first = pipeline.submit(member, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
+    pipeline.drive()
+    pipeline.emulator.config.pending_seconds = 0.5
+    job = pipeline.submit(member, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
+    sent = pipeline.now()
+    pipeline.drive()
+    job.refresh_from_db()
+    statuses = list(job.events.values_list("status", flat=True))
+    assert statuses[: statuses.index("downloading")] == [
+        "queued",
+        "submitting",
+        "pending",
+        "running",
+    ]
+    assert job.polls == 2
+    # The task ran 0.5 s pending and 3 s running: found done within a pass or two of that.
+    assert (pipeline.now() - sent).total_seconds() <= 3.5 + 1.5
+    assert first.pk != job.pk
+
+
 def test_a_sync_only_model_is_generated_by_a_job_step(pipeline, member):
     job = pipeline.submit(member, **SYNC)
     pipeline.drive()

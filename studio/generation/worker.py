@@ -213,6 +213,8 @@ class Backoff:
 # spending the query budget on every one of them. A 1 s task is then noticed within a
 # fifth of a second, a 30 s one within three.
 PROBE_SECONDS = 0.2
+# A task sent into a free slot is looked at this soon, so the designer sees it running.
+EARLY_LOOK_SECONDS = 1.0
 PROBE_SHARE = 0.1
 
 
@@ -634,7 +636,14 @@ class Dispatcher:
             # _slots_freed() brings this forward when it starts.
             return now + timedelta(seconds=max(2 * (seconds or 1.0), 2.0))
         end = self.forecast.expected_end(job.model, now)
-        return end or now + timedelta(seconds=self._blind_interval(job, 0.0))
+        if end is None:
+            return now + timedelta(seconds=self._blind_interval(job, 0.0))
+        if end - now > timedelta(seconds=2 * EARLY_LOOK_SECONDS):
+            # Sent into a free slot, it starts at once: one early look lets the designer see
+            # it running (and is the only way to, as the next look is at its expected end).
+            # Only here: a task sent to wait behind others is looked at when it starts.
+            return now + timedelta(seconds=EARLY_LOOK_SECONDS)
+        return end
 
     def _blind_interval(self, job: Job, age: float) -> float:
         """Seconds until the next look at a running task of a model whose duration is not
@@ -970,6 +979,11 @@ class Dispatcher:
         if seconds is None:
             return now + timedelta(seconds=cadence)
         if status is TaskStatus.PENDING:
+            if job.pk in {running.pk for running in self._running_now(job.model)}:
+                # It has a slot and is about to start: it ends no sooner than a run from now.
+                end = self.forecast.expected_end(job.model, now)
+                assert end is not None
+                return end
             # Waiting for a slot: _slots_freed() brings the poll forward when it starts.
             return now + timedelta(seconds=max(seconds, cadence))
         end = self.forecast.expected_end(job.model, self.forecast.ours(started) or now)
