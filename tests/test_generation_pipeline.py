@@ -18,6 +18,7 @@ from studio.generation.worker import Limits, run_step
 from tests.pipeline import (
     SYNC,
     Pipeline,
+    another_member,
     answer_held,
     counters,
     in_background,
@@ -138,29 +139,6 @@ def test_a_refused_sync_generation_waits_in_the_queue_not_in_its_step(pipeline, 
     assert len([e for e in pipeline.emulator.requests if e["method"] == "POST"]) == 2
 
 
-def test_a_sync_job_whose_dispatcher_died_before_handing_it_over_is_handed_over(pipeline, member):
-    """The dispatcher marks a sync job as sent and dies before its step is queued: the job
-    must not stay "sent" for ever, holding its reservation."""
-    job = pipeline.submit(member, **SYNC)
-    enqueue = pipeline.dispatcher.enqueue_step
-
-    def die(job):
-        raise SystemExit("the dispatcher died")
-
-    pipeline.dispatcher.enqueue_step = die
-    with pytest.raises(SystemExit):
-        pipeline.dispatcher.step()
-    pipeline.dispatcher.enqueue_step = enqueue
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUBMITTING and job.lease_until is not None
-    # The next dispatcher hands it over once the hold runs out.
-    Job.objects.filter(pk=job.pk).update(lease_until=pipeline.now() - timedelta(1))
-    pipeline.drive()
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED, job.error_message
-    assert job.images_charged == 1 and counters(member)["person-day"] == (1, 0)
-
-
 def test_a_sync_job_left_sent_without_a_hold_is_handed_over(pipeline, member):
     """What a dispatcher that died between marking a sync job sent and holding it for its
     step left behind: a job no step holds and no hold will ever run out on."""
@@ -261,6 +239,56 @@ def test_a_job_the_provider_always_turns_away_fails_after_the_limit(member, medi
         assert job.images_charged == 0 and not world.emulator.tasks
     finally:
         world.close()
+
+
+def test_time_a_job_waited_in_the_studios_queue_is_not_counted_as_turned_away(member, media):
+    """Turned away once, then kept in the queue for longer than the limit while a
+    colleague's job had the only slot: one more refusal does not fail it."""
+    world = make_pipeline(running_per_model=1, busy_give_up_seconds=600, timeout_seconds=3600)
+    try:
+        world.emulator.config.running_seconds = 700
+        colleague = another_member(member.team, "eli")
+        inject(world, "submit:429x4")  # the client's four tries: one refusal
+        job = world.submit(member, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
+        world.tick()
+        world.submit(colleague, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
+        world.drive(lambda: Job.objects.filter(status=Job.Status.PENDING).exists())
+        inject(world, "submit:429x4")  # and once more, 700 s later
+        world.drive(lambda: not Job.objects.get(pk=job.pk).is_open, seconds=2000, tick=2)
+        job.refresh_from_db()
+        assert job.status == Job.Status.SUCCEEDED, job.error_message
+    finally:
+        world.close()
+
+
+def test_a_job_cancelled_while_the_provider_turns_it_away_ends_cancelled(member, media):
+    world = make_pipeline(busy_give_up_seconds=60)
+    try:
+        inject(world, "submit:429x*")
+        job = world.submit(member, **T2I)
+        real = world.dispatcher._after_submit
+
+        def cancelled_while_sending(sent, *args, **kwargs):
+            if world.clock.now() - sent.created_at.timestamp() > 70:
+                Job.objects.filter(pk=sent.pk).update(cancel_requested=True)
+            return real(sent, *args, **kwargs)
+
+        world.dispatcher._after_submit = cancelled_while_sending
+        world.drive(seconds=600, tick=2)
+        job.refresh_from_db()
+        assert job.status == Job.Status.CANCELED and job.images_charged == 0
+    finally:
+        world.close()
+
+
+def test_a_retry_after_longer_than_a_minute_is_kept(pipeline, member):
+    inject(pipeline, "generate:429x1")
+    pipeline.emulator.config.retry_after = 120
+    job = pipeline.submit(member, **SYNC)
+    step = pipeline.until_handed_over(job)
+    run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    job.refresh_from_db()
+    assert (job.next_poll_at - pipeline.now()).total_seconds() == pytest.approx(120, abs=0.5)
 
 
 def test_a_sync_job_the_provider_always_turns_away_fails_after_the_limit(member, media):
@@ -470,6 +498,72 @@ def test_a_job_that_crashes_its_worker_every_time_fails_after_k_attempts(
     assert poison.images_charged == 0
     assert healthy.status == Job.Status.SUCCEEDED
     assert counters(member)["person-day"] == (2, 0)  # only the healthy job's two images
+
+
+def test_a_dispatcher_dying_after_a_refusal_never_gives_its_job_a_colleagues_task(
+    pipeline, member, monkeypatch
+):
+    """Dana's submit is refused while Eli's is on its way; the dispatcher dies at its
+    first commit after the refusal arrived. The next dispatcher finds Eli's task by
+    listing: Eli's job must get it, never the refused one (which would be charged for a
+    colleague's image while his job failed)."""
+    import contextlib
+    import threading
+
+    from studio.generation import worker
+    from studio.generation.worker import Dispatcher
+    from tests.pipeline import another_member
+
+    eli = another_member(member.team, "eli")
+    one = {"model": "wan2.6-t2i", "parameters": {"size": "1280*1280", "n": 1}}
+    refused = pipeline.submit(member, prompt="A lighthouse", **one)
+    accepted = pipeline.submit(eli, prompt="A red bicycle", **one)
+    inject(pipeline, "submit:429-quotax1")  # the first submit: refused for good
+    real_submit, real_atomic = pipeline.client.submit, worker.transaction.atomic
+    refusal_arrived, eli_may_go = threading.Event(), threading.Event()
+    depth = [0]
+
+    def submit(request):
+        if request.prompt == "A red bicycle":
+            eli_may_go.wait(10)  # his answer comes after the dispatcher is dead
+        return real_submit(request)
+
+    real_after_submit = pipeline.dispatcher._after_submit
+
+    def after_submit(job, *args, **kwargs):
+        if job.pk == refused.pk:
+            refusal_arrived.set()  # from here, the dispatcher's next commit is its last
+        return real_after_submit(job, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def atomic_then_die(*args, **kwargs):
+        depth[0] += 1
+        try:
+            with real_atomic(*args, **kwargs):
+                yield
+        finally:
+            depth[0] -= 1
+        if depth[0] == 0 and refusal_arrived.is_set():
+            raise SystemExit("the dispatcher died just after a commit")
+
+    monkeypatch.setattr(pipeline.client, "submit", submit)
+    monkeypatch.setattr(pipeline.dispatcher, "_after_submit", after_submit)
+    monkeypatch.setattr(worker.transaction, "atomic", atomic_then_die)
+    with pytest.raises(SystemExit):
+        pipeline.dispatcher.step()
+    monkeypatch.undo()
+    eli_may_go.set()
+    pipeline.dispatcher.close()  # Eli's submit completes: the provider made his task
+    pipeline.clock.advance(60)  # the dead dispatcher's lease runs out
+    pipeline.dispatcher = Dispatcher(
+        pipeline.client, limits=pipeline.limits, now=pipeline.now, enqueue_step=pipeline.enqueue
+    )
+    pipeline.drive()
+    refused.refresh_from_db()
+    accepted.refresh_from_db()
+    assert refused.status == Job.Status.FAILED and refused.images_charged == 0
+    assert accepted.status == Job.Status.SUCCEEDED, accepted.error_message
+    assert accepted.images.count() == 1 and accepted.images_charged == 1
 
 
 def test_an_unanswered_submit_is_found_by_listing_and_never_sent_twice(pipeline, member):

@@ -542,16 +542,24 @@ class Dispatcher:
                 while True:
                     arrived.append(answers.get_nowait())
             unanswered -= len(arrived)
-            self._after_commit, self._ending = [], set()
+            for job, _, _, answered_at, taken in arrived:
+                self.submits[job.model].answered(taken, answered_at.timestamp())
+            # Refused submits first, each in a transaction of its own. Ended before the
+            # accepted ones are committed, a refused job is never left among sent jobs
+            # without a task, which a successor would match to a colleague's task; ended
+            # on its own, its settlement takes no other person's quota counters with it.
+            for job, submitted, error, answered_at, _ in arrived:
+                if error is not None and not isinstance(error, SubmitUncertain):
+                    self._after_submit(job, submitted, error, answered_at, 0)
             with transaction.atomic():
-                for job, submitted, error, answered_at, taken in arrived:
-                    self.submits[job.model].answered(taken, answered_at.timestamp())
+                for job, submitted, error, answered_at, _ in arrived:
                     if isinstance(error, SubmitUncertain):
                         job.log("submit: no answer from the provider", code=error.code)
                         uncertain[job.model].append(job)
-                    elif self._after_submit(job, submitted, error, answered_at, watched[job.model]):
+                    elif error is None and self._after_submit(
+                        job, submitted, error, answered_at, watched[job.model]
+                    ):
                         watched[job.model] += 1
-            self._run_after_commit()
         # Only now, with every answered task id committed, can the unanswered be told apart.
         for jobs in uncertain.values():
             self._reconcile_uncertain(jobs)
@@ -593,22 +601,16 @@ class Dispatcher:
                 attempts=0,
             )
         if isinstance(error, RequestRefused):
-            self._finish_after_commit(
-                job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error)
-            )
+            finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
         elif isinstance(error, DashScopeError) and error.retryable:
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
-            turned_away(
-                job, error, now, self.limits, least_pause=2.0, ending=self._finish_after_commit
-            )
+            turned_away(job, error, now, self.limits, least_pause=2.0)
         elif isinstance(error, DashScopeError):
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
-            self._finish_after_commit(
-                job, Job.Status.FAILED, code=error.code, message=messages.for_error(error)
-            )
+            finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
         else:
             logger.exception("Submitting job %s failed", job.pk, exc_info=error)
-            self._finish_after_commit(
+            finish(
                 job,
                 Job.Status.FAILED,
                 code="SubmitFailed",
@@ -1162,16 +1164,29 @@ def turned_away(
     limits: Limits,
     *,
     least_pause: float,
-    ending: Callable[..., object] = finish,
     **fields: Any,
 ) -> None:
     """The provider turned a job being sent away as busy: back to the queue, to be sent
     again after a pause that grows with how long this has gone on (half of it, up to a
-    minute), or failed with nothing charged once it has gone on longer than the limit."""
+    minute, and never before the provider's Retry-After), or failed with nothing charged
+    once it has gone on longer than the limit."""
     since = job.turned_away_at or now
+    resend_due = job.next_poll_at
+    if resend_due is not None and (now - resend_due).total_seconds() > BUSY_LONGEST_PAUSE:
+        # Sent long after it was due again: it waited in the studio's queue meanwhile (other
+        # jobs had the room), which is no refusal; this one starts a new run of them.
+        since = now
     waited = (now - since).total_seconds()
     if waited >= limits.busy_give_up_seconds:
-        ending(
+        if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+            finish(
+                job,
+                Job.Status.CANCELED,
+                message=messages.CANCELED_BEFORE_SENT,
+                expect=(Job.Status.SUBMITTING,),
+            )
+            return
+        finish(
             job,
             Job.Status.FAILED,
             code=error.code,
@@ -1179,7 +1194,7 @@ def turned_away(
             expect=(Job.Status.SUBMITTING,),
         )
         return
-    pause = min(BUSY_LONGEST_PAUSE, max(least_pause, waited / 2, error.retry_after or 0.0))
+    pause = max(min(BUSY_LONGEST_PAUSE, max(least_pause, waited / 2)), error.retry_after or 0.0)
     job.move(
         Job.Status.QUEUED,
         expect=(Job.Status.SUBMITTING,),
