@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
-EMULATOR_ADDR="127.0.0.1:8765"
+WEB_PORT="${STUDIO_RUN_PORT:-8000}"
+EMULATOR_ADDR="127.0.0.1:${STUDIO_RUN_EMULATOR_PORT:-8765}"
 
 # Job control puts each child in a process group of its own, so that stopping the group also
 # stops what the child spawned (runserver's autoreloader runs the server as a second process).
@@ -57,6 +58,22 @@ stop_all() {
     wait || true
 }
 
+listening() {  # true if something accepts connections on 127.0.0.1:$1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Checked before anything starts: a server that cannot take its port would otherwise leave
+# the others running against whatever holds it.
+ports=("$WEB_PORT")
+[[ -n "${DASHSCOPE_API_KEY:-}" ]] || ports+=("${EMULATOR_ADDR##*:}")
+for port in "${ports[@]}"; do
+    if listening "$port"; then
+        echo "Port $port on 127.0.0.1 is taken by another program: stop it, or choose other" \
+            "ports with STUDIO_RUN_PORT (web) and STUDIO_RUN_EMULATOR_PORT." >&2
+        exit 1
+    fi
+done
+
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -71,7 +88,7 @@ else
     echo "Using DashScope at $base_url"
 fi
 
-start "$PY" manage.py runserver 127.0.0.1:8000
+start "$PY" manage.py runserver "127.0.0.1:$WEB_PORT"
 web=$!
 start "$PY" manage.py qcluster
 worker=$!

@@ -38,8 +38,9 @@ def env_str(name: str, default: str | None = None) -> str:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
+    """A whole number; unset or empty (`NAME=` in a .env file) is the default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
         return default
     try:
         return int(raw)
@@ -48,9 +49,10 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    """Split a comma-separated variable; a value with no items at all is an error."""
-    raw = os.environ.get(name)
-    if raw is None:
+    """Split a comma-separated variable. Unset or empty (`NAME=` in a .env file) is the
+    default; commas with nothing between them (" , ") are an error."""
+    raw = os.environ.get(name, "")
+    if not raw.strip():
         return default
     items = [item.strip() for item in raw.split(",") if item.strip()]
     if not items:

@@ -208,3 +208,19 @@ def test_a_chart_of_ninety_days_shows_the_latest_sixty(history, today):
         (today - timedelta(days=59)).isoformat(),
         today.isoformat(),
     )
+
+
+def test_without_model_prices_costs_say_so_instead_of_reading_free(client):
+    create_membership(team=create_team(name="Unpriced"), user=create_user(username="u"))
+    staff = create_user(username="boss", is_staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    report = client.get(reverse("admin-usage")).content.decode()
+    assert "No model has a price yet, so every cost below reads 0." in report
+    teams = client.get(reverse("admin:accounts_team_changelist")).content.decode()
+    assert "no model prices set" in teams
+    ModelPrice.objects.create(model="wan2.6-t2i", price_per_image=Decimal("0.03"))
+    assert "No model has a price yet" not in client.get(reverse("admin-usage")).content.decode()
+    teams = client.get(reverse("admin:accounts_team_changelist")).content.decode()
+    assert "no model prices set" not in teams

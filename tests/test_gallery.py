@@ -223,9 +223,15 @@ def test_the_lightbox_shows_everything_that_made_the_image(client, people):
         people["designer"], prompt="first", at=now - timedelta(minutes=1)
     )
     image = create_generated_image(people["designer"], prompt="A teapot, studio light", at=now)
+    image.job.parameters |= {"prompt_extend": True, "watermark": False}
+    image.job.save()
     client.force_login(people["viewer"].user)
     page = client.get(reverse("gallery-image", args=[image.pk])).content.decode()
-    assert "A teapot, studio light" in page and "wan2.6-t2i" in page and "1280*1280" in page
+    assert "A teapot, studio light" in page and "wan2.6-t2i" in page
+    # The settings by the names the form gave them.
+    assert "<dt>Size</dt><dd>1280×1280</dd>" in page and "<dt>Images</dt><dd>1</dd>" in page
+    assert "<dt>Improve my prompt</dt><dd>yes</dd>" in page
+    assert "<dt>Watermark</dt><dd>no</dd>" in page
     assert f'data-nav="older" href="/gallery/images/{older.pk}/"' in page
     assert "?download=1" in page
     assert "gallery-review" not in page and 'name="state"' not in page  # viewers read only

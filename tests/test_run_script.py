@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def alive(pids: list[int]) -> list[int]:
@@ -31,7 +38,11 @@ def test_a_second_signal_while_stopping_does_not_leave_the_servers_running(tmp_p
     fake = tmp_path / "python"
     fake.write_text(f"#!/bin/bash\ntrap '' INT\necho $$ >> {started}\nexec sleep 300\n")
     fake.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"} | {"PY": str(fake)}
+    env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"} | {
+        "PY": str(fake),
+        "STUDIO_RUN_PORT": str(free_port()),
+        "STUDIO_RUN_EMULATOR_PORT": str(free_port()),
+    }
     script = subprocess.Popen(
         ["bash", "scripts/run.sh"],
         cwd=ROOT,
@@ -62,3 +73,25 @@ def test_a_second_signal_while_stopping_does_not_leave_the_servers_running(tmp_p
             os.kill(pid, signal.SIGKILL)
         script.kill()
         script.wait()
+
+
+def test_a_port_already_taken_stops_it_before_anything_starts(tmp_path):
+    started = tmp_path / "started"
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/bash\necho $$ >> {started}\nexec sleep 300\n")
+    fake.chmod(0o755)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"} | {
+            "PY": str(fake),
+            "STUDIO_RUN_PORT": str(free_port()),
+            "STUDIO_RUN_EMULATOR_PORT": str(port),
+        }
+        run = subprocess.run(
+            ["bash", "scripts/run.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+    assert run.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is taken by another program" in run.stderr
+    assert not started.exists()  # nothing was started

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.settings import dashscope_base_url, env_bool, env_list, env_str
+from studio.settings import dashscope_base_url, env_bool, env_int, env_list, env_str
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +67,14 @@ def test_env_list_rejects_an_empty_list(monkeypatch):
 
     with pytest.raises(ImproperlyConfigured):
         env_list("STUDIO_TEST_HOSTS", ["default"])
+
+
+def test_an_empty_value_as_a_dotenv_file_writes_it_is_the_default(monkeypatch):
+    monkeypatch.setenv("STUDIO_TEST_HOSTS", "")
+    monkeypatch.setenv("STUDIO_TEST_NUMBER", " ")
+
+    assert env_list("STUDIO_TEST_HOSTS", ["default"]) == ["default"]
+    assert env_int("STUDIO_TEST_NUMBER", 7) == 7
 
 
 @pytest.mark.parametrize(

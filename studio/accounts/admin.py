@@ -113,6 +113,11 @@ class TeamAdmin(admin.ModelAdmin):
 
     @admin.display(description="Spent this month (held)")
     def spent_this_month(self, team: Team) -> str:
+        from studio.generation.models import ModelPrice
+
+        if not team.cost_used_month and not team.cost_reserved_month:
+            # 0.00 would read as free; without prices nothing is counted at all.
+            return "0.00" if ModelPrice.objects.exists() else "no model prices set"
         return f"{team.cost_used_month:.2f} ({team.cost_reserved_month:.2f})"
 
     @admin.display(description="Models")

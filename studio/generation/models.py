@@ -199,6 +199,33 @@ class Job(models.Model):
             boxes=[item.boxes for item in inputs],
         )
 
+    # The request's settings by the names the generate and edit forms give them.
+    PARAMETER_LABELS = {
+        "size": "Size",
+        "n": "Images",
+        "seed": "Seed",
+        "prompt_extend": "Improve my prompt",
+        "thinking_mode": "Think first",
+        "watermark": "Watermark",
+    }
+
+    def settings_shown(self) -> list[tuple[str, str]]:
+        """The request's settings as a designer reads them: the forms' labels, sizes as
+        width×height, switches as yes or no (the colour palette is drawn apart)."""
+        shown = []
+        for name, value in self.parameters.items():
+            if name == "color_palette":
+                continue
+            label = self.PARAMETER_LABELS.get(name, name.replace("_", " ").capitalize())
+            if isinstance(value, bool):
+                text = "yes" if value else "no"
+            elif name == "size" and isinstance(value, str):
+                text = value.replace("*", "×")
+            else:
+                text = str(value)
+            shown.append((label, text))
+        return shown
+
     def queue_position(self) -> int | None:
         """How many queued jobs of the same model are ahead of this one (1 = next)."""
         if self.status != self.Status.QUEUED:

@@ -87,6 +87,11 @@ class UsageReport:
     def currency(self) -> str:
         return ModelPrice.currency_in_use()
 
+    @property
+    def priced(self) -> bool:
+        """Whether any model has a price: without one, every cost reads 0."""
+        return ModelPrice.objects.exists()
+
 
 def _jobs(start: date, end: date, team_id: int | None) -> QuerySet[Job]:
     zone = timezone.get_current_timezone()

@@ -88,7 +88,12 @@ class Command(BaseCommand):
             raise CommandError(f"Bad DASHSCOPE_EMULATOR_* setting: {exc}") from None
         if faults:
             config.faults = faults
-        server = serve(Emulator(config, prerender=True), host, int(port))
+        try:
+            server = serve(Emulator(config, prerender=True), host, int(port))
+        except OSError as exc:
+            raise CommandError(
+                f"The emulator cannot listen on {host}:{port}: {exc.strerror}."
+            ) from None
         # SIGTERM ends the server as Ctrl-C does, so supervisors stop it cleanly.
         signal.signal(signal.SIGTERM, _interrupt)
         self.stdout.write(
