@@ -190,6 +190,69 @@ def test_image_synthesis_async_call_with_wan25_i2i_preview():
     assert_images_match_usage(urls, (1024, 1024))
 
 
+def test_local_files_are_uploaded_and_read_back_as_oss_inputs(tmp_path, served_emulator):
+    """The SDK uploads `file://` images first (getPolicy, a form POST to the upload host)
+    and sends their oss:// names with the resolve header: both SDK families, as their
+    users call them."""
+    clock, vase = tmp_path / "clock.png", tmp_path / "vase.png"
+    clock.write_bytes(make_image(800, 600, color=(10, 120, 10)))
+    vase.write_bytes(make_image(640, 640, color=(10, 10, 120)))
+    task = ImageSynthesis.async_call(
+        model="wan2.5-i2i-preview",
+        api_key=API_KEY,
+        prompt="Place the clock from image 1 next to the vase in image 2",
+        images=[f"file://{clock}", f"file://{vase}"],
+        n=1,
+        size="1024*1024",
+    )
+    assert task.status_code == HTTPStatus.OK, task
+    done = ImageSynthesis.wait(task=task, api_key=API_KEY)
+    assert done.output.task_status == "SUCCEEDED"
+    assert_images_match_usage([r.url for r in done.output.results], (1024, 1024))
+
+    message = Message(
+        role="user", content=[{"text": "Make the vase red"}, {"image": f"file://{vase}"}]
+    )
+    edit = ImageGeneration.call(
+        model="wan2.7-image", api_key=API_KEY, messages=[message], n=1, size="1K"
+    )
+    assert edit.status_code == HTTPStatus.OK, edit
+    assert_images_match_usage(choice_urls(edit.output), edit.usage.size)
+    assert served_emulator.control("stats")["counts"]["uploads"] == 3
+
+
+def test_an_oss_input_needs_the_resolve_header_and_its_own_model(tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(make_image(640, 640, color=(120, 10, 10)))
+    from dashscope.utils.oss_utils import OssUtils
+
+    key, _ = OssUtils.upload(model="wan2.5-i2i-preview", file_path=str(photo), api_key=API_KEY)
+    assert key.startswith("oss://dashscope-instant/")
+    body = {
+        "model": "wan2.5-i2i-preview",
+        "input": {"prompt": "Brighter", "images": [key]},
+        "parameters": {"n": 1, "size": "1024*1024"},
+    }
+    url = f"{dashscope.base_http_api_url}/services/aigc/image2image/image-synthesis"
+    headers = {"Authorization": f"Bearer {API_KEY}", "X-DashScope-Async": "enable"}
+    plain = httpx.post(url, json=body, headers=headers)
+    assert plain.status_code == 400 and plain.json()["code"] == "InvalidParameter"
+    assert "X-DashScope-OssResourceResolve" in plain.json()["message"]
+    resolved = headers | {"X-DashScope-OssResourceResolve": "enable"}
+    assert httpx.post(url, json=body, headers=resolved).status_code == 200
+    content = [{"text": "Brighter"}, {"image": key}]
+    other = httpx.post(
+        f"{dashscope.base_http_api_url}/services/aigc/multimodal-generation/generation",
+        json={
+            "model": "wan2.7-image",
+            "input": {"messages": [{"role": "user", "content": content}]},
+            "parameters": {"n": 1, "size": "1K"},
+        },
+        headers={"Authorization": f"Bearer {API_KEY}", "X-DashScope-OssResourceResolve": "enable"},
+    )
+    assert other.status_code == 400 and "another model" in other.json()["message"]
+
+
 def test_sdk_errors_carry_status_code_and_message():
     message = Message(role="user", content=[{"text": "x"}])
     bad_key = ImageGeneration.call(model="wan2.6-t2i", api_key="wrong", messages=[message])

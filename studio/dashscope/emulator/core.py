@@ -8,6 +8,7 @@ reads the injected clock, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import base64
+import email.policy
 import hashlib
 import heapq
 import hmac
@@ -21,10 +22,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import quote
 
-from studio.dashscope.catalog import BodyStyle, Endpoint, ModelSpec, Option, ResultShape
+from studio.dashscope.catalog import MODELS, BodyStyle, Endpoint, ModelSpec, Option, ResultShape
 from studio.dashscope.emulator.config import (
     FAULT_ERRORS,
     Clock,
@@ -43,6 +45,10 @@ API = "/api/v1"
 _TASK_PATH = re.compile(rf"^{API}/tasks/([^/]+)$")
 _CANCEL_PATH = re.compile(rf"^{API}/tasks/([^/]+)/cancel$")
 _RESULT_PATH = re.compile(r"^/results/([0-9a-f]{32})\.png$")
+_UPLOADS_PATH = f"{API}/uploads"
+_OSS_UPLOAD_PATH = "/oss-upload"  # the emulator's stand-in for the upload_host OSS bucket
+UPLOAD_POLICY_SECONDS = 300  # how long an upload certificate may be used, as the real one
+UPLOAD_KEEP_SECONDS = 48 * 3600  # how long an uploaded file can be named as oss://
 _ENDPOINTS = {f"{API}{endpoint.value}": endpoint for endpoint in Endpoint}
 _TRIGGERS = ("#unsafe-output", "#unsafe", "#fail", "#partial", "#slow")
 _CANCEL_REFUSED = "Failed to cancel the task, please confirm if the task is in PENDING status."
@@ -198,6 +204,9 @@ class Emulator:
             # When each sync call in progress will end, per model: they hold running slots
             # that the task scheduler must see.
             self._sync_calls: dict[str, list[float]] = defaultdict(list)
+            # Temporary uploads by key (without oss://): their bytes, the model they are
+            # for, and when they stop being usable.
+            self.uploads: dict[str, Upload] = {}
             self.counts: dict[str, int] = defaultdict(int)
             self.requests: deque[dict[str, Any]] = deque(maxlen=2000)
             self.submitted_models: list[str] = []
@@ -247,6 +256,10 @@ class Emulator:
             )
         if match := _RESULT_PATH.match(path):
             return "result", lambda: self._result(match[1], request.query)
+        if path == _UPLOADS_PATH and method == "GET":
+            return None, lambda: self._api(request, lambda: self._upload_policy(request))
+        if path == _OSS_UPLOAD_PATH and method == "POST":
+            return None, lambda: self._oss_upload(request)
         return None, lambda: _error(404, "NotFound", f"No such path: {path}")
 
     def _take_fault(self, scope: str) -> FaultRule | None:
@@ -320,7 +333,10 @@ class Emulator:
         parameters = body.get("parameters") if isinstance(body, dict) else None
         if isinstance(parameters, dict) and parameters.get("enable_interleave") is True:
             raise invalid("Interleaved text-and-image output is not supported by the emulator.")
-        spec, generation = parse_generation(body, endpoint, self._fetch_image)
+        resolve = request.headers.get("x-dashscope-ossresourceresolve", "").lower() == "enable"
+        spec, generation = parse_generation(
+            body, endpoint, lambda url: self._input_bytes(url, body.get("model"), resolve)
+        )
         triggers = _triggers(generation.prompt) | _triggers(generation.negative_prompt or "")
         if "#unsafe" in triggers:
             raise WireError(
@@ -336,6 +352,95 @@ class Emulator:
         if endpoint.is_async:
             return self._submit(spec, endpoint, generation, triggers)
         return self._generate(spec, generation, triggers, request.origin)
+
+    def _input_bytes(self, url: str, model: object, resolve: bool) -> bytes:
+        """An input image's bytes: an oss:// upload (with the resolve header, for the model
+        it was uploaded for) or a URL."""
+        if not url.startswith("oss://"):
+            return self._fetch_image(url)
+        if not resolve:
+            raise invalid(
+                "An oss:// input needs the header X-DashScope-OssResourceResolve: enable."
+            )
+        with self._lock:
+            upload = self.uploads.get(url.removeprefix("oss://"))
+        if upload is None or self.clock.now() > upload.expires_at:
+            raise invalid(f"The file {url} does not exist or has expired.")
+        if upload.model != model:
+            raise invalid(f"The file {url} was uploaded for another model ({upload.model}).")
+        return upload.data
+
+    # -- temporary uploads (E8, E9) -------------------------------------------------------
+
+    def _upload_policy(self, request: EmRequest) -> EmResponse:
+        """An upload certificate: a policy for one upload directory, signed, naming this
+        emulator as the upload host."""
+        if request.query.get("action") != "getPolicy":
+            raise invalid("The action must be getPolicy.")
+        model = request.query.get("model", "")
+        if model not in _MODEL_NAMES:
+            raise invalid("Model not exist.")
+        now = self.clock.now()
+        upload_dir = f"dashscope-instant/{uuid.uuid4().hex}/{_wire_time(now)[:10]}/{model}"
+        policy = {
+            "expiration": _wire_time(now + UPLOAD_POLICY_SECONDS).replace(" ", "T") + "Z",
+            "expires_at": now + UPLOAD_POLICY_SECONDS,
+            "conditions": [["starts-with", "$key", upload_dir], {"model": model}],
+        }
+        encoded = base64.b64encode(json.dumps(policy).encode()).decode()
+        origin = (self.config.public_url or request.origin).rstrip("/")
+        data = {
+            "policy": encoded,
+            "signature": self._policy_signature(encoded),
+            "upload_dir": upload_dir,
+            "upload_host": f"{origin}{_OSS_UPLOAD_PATH}",
+            "expire_in_seconds": UPLOAD_POLICY_SECONDS,
+            "max_file_size_mb": 100,
+            "capacity_limit_mb": 999999,
+            "oss_access_key_id": "LTAI5tEmulatorKey",
+            "x_oss_object_acl": "private",
+            "x_oss_forbid_overwrite": "true",
+        }
+        return _json(200, {"request_id": _request_id(), "data": data})
+
+    def _policy_signature(self, policy: str) -> str:
+        digest = hmac.new(self._secret, policy.encode(), hashlib.sha1).digest()
+        return base64.b64encode(digest).decode()
+
+    def _oss_upload(self, request: EmRequest) -> EmResponse:
+        """A browser-style form upload to OSS, as the SDK sends it: no Authorization; the
+        signed policy says where it may go and until when."""
+        fields = _form_fields(request)
+        policy, signature = fields.get("policy", b"").decode(), fields.get("Signature", b"")
+        if not policy or not hmac.compare_digest(
+            signature.decode(), self._policy_signature(policy)
+        ):
+            return _oss_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        terms = json.loads(base64.b64decode(policy))
+        if self.clock.now() > terms["expires_at"]:
+            return _oss_error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+        key = fields.get("key", b"").decode()
+        prefix = terms["conditions"][0][2]
+        if not key.startswith(prefix + "/") or "file" not in fields:
+            return _oss_error(
+                403, "AccessDenied", "Invalid according to Policy: Policy Condition failed."
+            )
+        with self._lock:
+            if key in self.uploads:
+                return _oss_error(
+                    409, "FileAlreadyExists", "The object you specified already exists."
+                )
+            self.uploads[key] = Upload(
+                data=fields["file"],
+                model=terms["conditions"][1]["model"],
+                expires_at=self.clock.now() + UPLOAD_KEEP_SECONDS,
+            )
+            self.counts["uploads"] += 1
+        return EmResponse(200, b"", content_type="text/plain")
 
     def _fetch_image(self, url: str) -> bytes:
         match = _RESULT_PATH.match(re.sub(r"^https?://[^/]+", "", url.split("?")[0]))
@@ -656,6 +761,7 @@ class Emulator:
             for tid, t in self.tasks.items()
             if now < t.submitted_at + self.config.task_ttl_seconds
         }
+        self.uploads = {key: u for key, u in self.uploads.items() if u.expires_at > now}
 
     def _signature(self, result_id: str, expires: int) -> str:
         message = f"GET\n\n\n{expires}\n/dashscope-result-emulator/{result_id}.png".encode()
@@ -785,6 +891,32 @@ class Emulator:
             line = json.dumps(entry, ensure_ascii=False)
             with self._lock, open(self.config.log_path, "a", encoding="utf-8") as log:
                 log.write(line + "\n")
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    model: str
+    expires_at: float
+
+
+_MODEL_NAMES = frozenset(spec.name for spec in MODELS)
+
+
+def _form_fields(request: EmRequest) -> dict[str, bytes]:
+    """The fields of a multipart/form-data body, by name."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return {}
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
+    )
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            fields[name] = part.get_payload(decode=True) or b""
+    return fields
 
 
 def _auth_kind(header: str, prefix: str) -> str:
