@@ -1179,12 +1179,7 @@ def turned_away(
     waited = (now - since).total_seconds()
     if waited >= limits.busy_give_up_seconds:
         if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
-            finish(
-                job,
-                Job.Status.CANCELED,
-                message=messages.CANCELED_BEFORE_SENT,
-                expect=(Job.Status.SUBMITTING,),
-            )
+            cancel_unsent(job)
             return
         finish(
             job,
@@ -1207,6 +1202,16 @@ def turned_away(
 
 
 BUSY_LONGEST_PAUSE = 60.0  # seconds between sends of a job a busy provider turns away
+
+
+def cancel_unsent(job: Job) -> None:
+    """End a job being sent, whose cancel came before the provider took it."""
+    finish(
+        job,
+        Job.Status.CANCELED,
+        message=messages.CANCELED_BEFORE_SENT,
+        expect=(Job.Status.SUBMITTING,),
+    )
 
 
 def enqueue_job_step(job: Job) -> None:
@@ -1309,12 +1314,7 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
             )
             return
         if job.cancel_requested:
-            finish(
-                job,
-                Job.Status.CANCELED,
-                message=messages.CANCELED_BEFORE_SENT,
-                expect=(Job.Status.SUBMITTING,),
-            )
+            cancel_unsent(job)
             return
         if not _generate(job, client, limits, now):
             return
