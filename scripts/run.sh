@@ -67,6 +67,11 @@ listening() {  # true if something accepts connections on 127.0.0.1:$1
 ports=("$WEB_PORT")
 [[ -n "${DASHSCOPE_API_KEY:-}" ]] || ports+=("${EMULATOR_ADDR##*:}")
 for port in "${ports[@]}"; do
+    if ! [[ "$port" =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
+        echo "Port '$port' is not a port number (1-65535): check STUDIO_RUN_PORT and" \
+            "STUDIO_RUN_EMULATOR_PORT." >&2
+        exit 1
+    fi
     if listening "$port"; then
         echo "Port $port on 127.0.0.1 is taken by another program: stop it, or choose other" \
             "ports with STUDIO_RUN_PORT (web) and STUDIO_RUN_EMULATOR_PORT." >&2

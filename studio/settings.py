@@ -357,9 +357,6 @@ STUDIO_PROVIDER_QUEUE_AHEAD = env_int(
 )
 # A job still waiting this long after it was submitted is timed out (and watched on).
 STUDIO_JOB_TIMEOUT_SECONDS = env_int("STUDIO_JOB_TIMEOUT_SECONDS", 120)
-# Files in one request: an edit takes at most 9 images, so more is a mistake or an attack,
-# refused before anything is read (the edit form names the files it could not add).
-DATA_UPLOAD_MAX_NUMBER_FILES = 20
 # A job the provider keeps turning away (busy, or failing) is failed after this long, with
 # nothing charged, rather than left waiting in the queue without end.
 STUDIO_PROVIDER_BUSY_GIVE_UP_SECONDS = env_int("STUDIO_PROVIDER_BUSY_GIVE_UP_SECONDS", 1800)

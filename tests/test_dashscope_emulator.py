@@ -498,3 +498,19 @@ def test_results_of_a_task_not_yet_scheduled_are_never_purged(emulated):
     task.scheduled, task.end_at = False, 0.0  # the moment between creating and scheduling
     emulated.emulator._purge(emulated.clock.now())
     assert all(rid in emulated.emulator.results for rid in task.outputs)
+
+
+def test_an_upload_over_the_certificates_size_is_refused_unread(emulated, monkeypatch):
+    from studio.dashscope.emulator import core
+
+    monkeypatch.setattr(core, "UPLOAD_MAX_BYTES", 1000)
+    request = core.EmRequest(
+        method="POST",
+        path="/oss-upload",
+        query={},
+        headers={"content-type": "multipart/form-data; boundary=x"},
+        body=b"x" * 100_000,
+        origin="http://emulator",
+    )
+    response = emulated.emulator.handle(request)
+    assert response.status == 400 and b"<Code>EntityTooLarge</Code>" in response.body

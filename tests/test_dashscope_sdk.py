@@ -253,6 +253,23 @@ def test_an_oss_input_needs_the_resolve_header_and_its_own_model(tmp_path):
     assert other.status_code == 400 and "another model" in other.json()["message"]
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"policy": "e30=", "Signature": b"\xff", "key": "x"},
+        {"policy": "e30=", "Signature": "é", "key": "x"},
+        {"policy": b"\xff\xfe", "Signature": "abc", "key": "x"},
+        {},
+    ],
+)
+def test_a_malformed_upload_form_is_refused_as_oss_refuses_it(served_emulator, fields):
+    origin = served_emulator.base_url.removesuffix("/api/v1")
+    files = {name: (None, value) for name, value in fields.items()} | {"file": ("a.png", b"x")}
+    response = httpx.post(f"{origin}/oss-upload", files=files)
+    assert response.status_code == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in response.text
+
+
 def test_sdk_errors_carry_status_code_and_message():
     message = Message(role="user", content=[{"text": "x"}])
     bad_key = ImageGeneration.call(model="wan2.6-t2i", api_key="wrong", messages=[message])

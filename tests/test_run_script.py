@@ -95,3 +95,22 @@ def test_a_port_already_taken_stops_it_before_anything_starts(tmp_path):
     assert run.returncode == 1
     assert f"Port {port} on 127.0.0.1 is taken by another program" in run.stderr
     assert not started.exists()  # nothing was started
+
+
+def test_a_port_that_is_no_port_number_stops_it_before_anything_starts(tmp_path):
+    started = tmp_path / "started"
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/bash\necho $$ >> {started}\nexec sleep 300\n")
+    fake.chmod(0o755)
+    for wrong in ("99999", "0", "abc"):
+        env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"} | {
+            "PY": str(fake),
+            "STUDIO_RUN_PORT": str(free_port()),
+            "STUDIO_RUN_EMULATOR_PORT": wrong,
+        }
+        run = subprocess.run(
+            ["bash", "scripts/run.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 1
+        assert f"Port '{wrong}' is not a port number (1-65535)" in run.stderr
+    assert not started.exists()

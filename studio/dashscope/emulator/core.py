@@ -49,6 +49,7 @@ _UPLOADS_PATH = f"{API}/uploads"
 _OSS_UPLOAD_PATH = "/oss-upload"  # the emulator's stand-in for the upload_host OSS bucket
 UPLOAD_POLICY_SECONDS = 300  # how long an upload certificate may be used, as the real one
 UPLOAD_KEEP_SECONDS = 48 * 3600  # how long an uploaded file can be named as oss://
+UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # the certificate's max_file_size_mb
 _ENDPOINTS = {f"{API}{endpoint.value}": endpoint for endpoint in Endpoint}
 _TRIGGERS = ("#unsafe-output", "#unsafe", "#fail", "#partial", "#slow")
 _CANCEL_REFUSED = "Failed to cancel the task, please confirm if the task is in PENDING status."
@@ -391,11 +392,11 @@ class Emulator:
         origin = (self.config.public_url or request.origin).rstrip("/")
         data = {
             "policy": encoded,
-            "signature": self._policy_signature(encoded),
+            "signature": self._policy_signature(encoded.encode()).decode(),
             "upload_dir": upload_dir,
             "upload_host": f"{origin}{_OSS_UPLOAD_PATH}",
             "expire_in_seconds": UPLOAD_POLICY_SECONDS,
-            "max_file_size_mb": 100,
+            "max_file_size_mb": UPLOAD_MAX_BYTES // (1024 * 1024),
             "capacity_limit_mb": 999999,
             "oss_access_key_id": "LTAI5tEmulatorKey",
             "x_oss_object_acl": "private",
@@ -403,18 +404,20 @@ class Emulator:
         }
         return _json(200, {"request_id": _request_id(), "data": data})
 
-    def _policy_signature(self, policy: str) -> str:
-        digest = hmac.new(self._secret, policy.encode(), hashlib.sha1).digest()
-        return base64.b64encode(digest).decode()
+    def _policy_signature(self, policy: bytes) -> bytes:
+        return base64.b64encode(hmac.new(self._secret, policy, hashlib.sha1).digest())
 
     def _oss_upload(self, request: EmRequest) -> EmResponse:
         """A browser-style form upload to OSS, as the SDK sends it: no Authorization; the
         signed policy says where it may go and until when."""
+        if len(request.body) > UPLOAD_MAX_BYTES + 64 * 1024:  # the file, and the form around it
+            return _oss_error(
+                400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
+            )
         fields = _form_fields(request)
-        policy, signature = fields.get("policy", b"").decode(), fields.get("Signature", b"")
-        if not policy or not hmac.compare_digest(
-            signature.decode(), self._policy_signature(policy)
-        ):
+        # Compared as bytes: a field that is not text is a signature that does not match.
+        policy, signature = fields.get("policy", b""), fields.get("Signature", b"")
+        if not policy or not hmac.compare_digest(signature, self._policy_signature(policy)):
             return _oss_error(
                 403,
                 "SignatureDoesNotMatch",
@@ -423,7 +426,7 @@ class Emulator:
         terms = json.loads(base64.b64decode(policy))
         if self.clock.now() > terms["expires_at"]:
             return _oss_error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
-        key = fields.get("key", b"").decode()
+        key = fields.get("key", b"").decode(errors="replace")
         prefix = terms["conditions"][0][2]
         if not key.startswith(prefix + "/") or "file" not in fields:
             return _oss_error(

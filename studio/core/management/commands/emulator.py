@@ -90,10 +90,9 @@ class Command(BaseCommand):
             config.faults = faults
         try:
             server = serve(Emulator(config, prerender=True), host, int(port))
-        except OSError as exc:
-            raise CommandError(
-                f"The emulator cannot listen on {host}:{port}: {exc.strerror}."
-            ) from None
+        except (OSError, OverflowError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise CommandError(f"The emulator cannot listen on {host}:{port}: {reason}.") from None
         # SIGTERM ends the server as Ctrl-C does, so supervisors stop it cleanly.
         signal.signal(signal.SIGTERM, _interrupt)
         self.stdout.write(
