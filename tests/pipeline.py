@@ -131,6 +131,20 @@ def pipeline(db, media) -> Iterator[Pipeline]:
 
 
 @pytest.fixture
+def pipeline_with(db, media) -> Iterator[Callable[..., Pipeline]]:
+    """Pipelines with limits of their own: `pipeline_with(busy_give_up_seconds=60)`."""
+    made: list[Pipeline] = []
+
+    def make(**limits) -> Pipeline:
+        made.append(make_pipeline(**limits))
+        return made[-1]
+
+    yield make
+    for world in made:
+        world.close()
+
+
+@pytest.fixture
 def member(db) -> Membership:
     team = create_team(name="Pixel Works", slug="pixel")
     user = create_user(username="dana")

@@ -125,13 +125,13 @@ def test_a_job_cancelled_while_sent_and_put_back_in_the_queue_is_not_sent_again(
     tries_once(pipeline)
     inject(pipeline, "submit:429x1")
     job = pipeline.submit(member, **T2I)
-    answered = pipeline.dispatcher._after_submit
+    answered = pipeline.dispatcher._refused
 
     def cancelled_while_sending(sent: Job, *args, **kwargs):
         cancel_job(sent, membership=member)  # before the provider's answer is read
         return answered(sent, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.dispatcher, "_after_submit", cancelled_while_sending)
+    monkeypatch.setattr(pipeline.dispatcher, "_refused", cancelled_while_sending)
     pipeline.drive()
     assert_cancelled_for_nothing(job, member)
     assert not pipeline.emulator.tasks

@@ -221,82 +221,72 @@ def test_throttled_submits_succeed_after_backoff_without_extra_charge(pipeline, 
 
 
 @pytest.mark.parametrize("spec", ["submit:500x*", "submit:429x*"])
-def test_a_job_the_provider_always_turns_away_fails_after_the_limit(member, media, spec):
+def test_a_job_the_provider_always_turns_away_fails_after_the_limit(member, pipeline_with, spec):
     """A busy or broken provider does not keep a job, and its reservation, queued forever;
     it is sent again less and less often meanwhile."""
-    world = make_pipeline(busy_give_up_seconds=600)
-    try:
-        inject(world, spec)
-        job = world.submit(member, **T2I)
-        world.drive(seconds=900, tick=2)
-        job.refresh_from_db()
-        assert job.status == Job.Status.FAILED
-        assert job.error_code.split(".")[0] in ("InternalError", "Throttling")
-        assert job.error_message.startswith(
-            "The provider turned this job away as busy for 10 minutes (last answer"
-        )
-        assert "Nothing was charged" in job.error_message
-        assert 600 <= (world.now() - job.created_at).total_seconds() <= 700
-        sends = job.events.filter(message="The provider is busy; trying again shortly.")
-        assert 10 <= sends.count() <= 30  # pauses of up to a minute, not every two seconds
-        assert counters(member)["person-day"] == (0, 0)
-        assert job.images_charged == 0 and not world.emulator.tasks
-    finally:
-        world.close()
+    world = pipeline_with(busy_give_up_seconds=600)
+    inject(world, spec)
+    job = world.submit(member, **T2I)
+    world.drive(seconds=900, tick=2)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error_code.split(".")[0] in ("InternalError", "Throttling")
+    assert job.error_message.startswith(
+        "The provider turned this job away as busy for 10 minutes (last answer"
+    )
+    assert "Nothing was charged" in job.error_message
+    assert 600 <= (world.now() - job.created_at).total_seconds() <= 700
+    sends = job.events.filter(message="The provider is busy; trying again shortly.")
+    assert 10 <= sends.count() <= 30  # pauses of up to a minute, not every two seconds
+    assert counters(member)["person-day"] == (0, 0)
+    assert job.images_charged == 0 and not world.emulator.tasks
 
 
-def test_time_a_job_waited_in_the_studios_queue_is_not_counted_as_turned_away(member, media):
+def test_time_a_job_waited_in_the_studios_queue_is_not_counted_as_turned_away(
+    member, pipeline_with
+):
     """Turned away once, then kept in the queue for longer than the limit while a
     colleague's job had the only slot: one more refusal does not fail it."""
-    world = make_pipeline(running_per_model=1, busy_give_up_seconds=600, timeout_seconds=3600)
-    try:
-        world.emulator.config.running_seconds = 700
-        colleague = another_member(member.team, "eli")
-        inject(world, "submit:429x4")  # the client's four tries: one refusal
-        job = world.submit(member, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
-        world.tick()
-        world.submit(colleague, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
-        world.drive(lambda: Job.objects.filter(status=Job.Status.PENDING).exists())
-        inject(world, "submit:429x4")  # and once more, 700 s later
-        world.drive(lambda: not Job.objects.get(pk=job.pk).is_open, seconds=2000, tick=2)
-        job.refresh_from_db()
-        assert job.status == Job.Status.SUCCEEDED, job.error_message
-    finally:
-        world.close()
+    world = pipeline_with(running_per_model=1, busy_give_up_seconds=600, timeout_seconds=3600)
+    world.emulator.config.running_seconds = 700
+    colleague = another_member(member.team, "eli")
+    inject(world, "submit:429x4")  # the client's four tries: one refusal
+    job = world.submit(member, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
+    world.tick()
+    world.submit(colleague, **(T2I | {"parameters": {"size": "1280*1280", "n": 1}}))
+    world.drive(lambda: Job.objects.filter(status=Job.Status.PENDING).exists())
+    inject(world, "submit:429x4")  # and once more, 700 s later
+    world.drive(lambda: not Job.objects.get(pk=job.pk).is_open, seconds=2000, tick=2)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
 
 
-def test_a_job_cancelled_while_the_provider_turns_it_away_ends_cancelled(member, media):
-    world = make_pipeline(busy_give_up_seconds=60)
-    try:
-        inject(world, "submit:429x*")
-        job = world.submit(member, **T2I)
-        real = world.dispatcher._after_submit
+def test_a_job_cancelled_while_the_provider_turns_it_away_ends_cancelled(member, pipeline_with):
+    world = pipeline_with(busy_give_up_seconds=60)
+    inject(world, "submit:429x*")
+    job = world.submit(member, **T2I)
+    real = world.dispatcher._refused
 
-        def cancelled_while_sending(sent, *args, **kwargs):
-            if world.clock.now() - sent.created_at.timestamp() > 70:
-                Job.objects.filter(pk=sent.pk).update(cancel_requested=True)
-            return real(sent, *args, **kwargs)
+    def cancelled_while_sending(sent, *args, **kwargs):
+        if world.clock.now() - sent.created_at.timestamp() > 70:
+            Job.objects.filter(pk=sent.pk).update(cancel_requested=True)
+        return real(sent, *args, **kwargs)
 
-        world.dispatcher._after_submit = cancelled_while_sending
-        world.drive(seconds=600, tick=2)
-        job.refresh_from_db()
-        assert job.status == Job.Status.CANCELED and job.images_charged == 0
-    finally:
-        world.close()
+    world.dispatcher._refused = cancelled_while_sending
+    world.drive(seconds=600, tick=2)
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED and job.images_charged == 0
 
 
-def test_a_sync_job_the_provider_always_turns_away_fails_after_the_limit(member, media):
-    world = make_pipeline(busy_give_up_seconds=300)
-    try:
-        inject(world, "generate:500x*")
-        job = world.submit(member, **SYNC)
-        world.drive(seconds=600, tick=2)
-        job.refresh_from_db()
-        assert job.status == Job.Status.FAILED
-        assert "turned this job away as busy for 5 minutes" in job.error_message
-        assert counters(member)["person-day"] == (0, 0)
-    finally:
-        world.close()
+def test_a_sync_job_the_provider_always_turns_away_fails_after_the_limit(member, pipeline_with):
+    world = pipeline_with(busy_give_up_seconds=300)
+    inject(world, "generate:500x*")
+    job = world.submit(member, **SYNC)
+    world.drive(seconds=600, tick=2)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "turned this job away as busy for 5 minutes" in job.error_message
+    assert counters(member)["person-day"] == (0, 0)
 
 
 def test_an_exhausted_provider_quota_fails_at_once(pipeline, member):
@@ -522,12 +512,12 @@ def test_a_dispatcher_dying_after_a_refusal_never_gives_its_job_a_colleagues_tas
             eli_may_go.wait(10)  # his answer comes after the dispatcher is dead
         return real_submit(request)
 
-    real_after_submit = pipeline.dispatcher._after_submit
+    real_refused = pipeline.dispatcher._refused
 
-    def after_submit(job, *args, **kwargs):
+    def refused_answer(job, *args, **kwargs):
         if job.pk == refused.pk:
             refusal_arrived.set()  # from here, the dispatcher's next commit is its last
-        return real_after_submit(job, *args, **kwargs)
+        return real_refused(job, *args, **kwargs)
 
     @contextlib.contextmanager
     def atomic_then_die(*args, **kwargs):
@@ -541,7 +531,7 @@ def test_a_dispatcher_dying_after_a_refusal_never_gives_its_job_a_colleagues_tas
             raise SystemExit("the dispatcher died just after a commit")
 
     monkeypatch.setattr(pipeline.client, "submit", submit)
-    monkeypatch.setattr(pipeline.dispatcher, "_after_submit", after_submit)
+    monkeypatch.setattr(pipeline.dispatcher, "_refused", refused_answer)
     monkeypatch.setattr(worker.transaction, "atomic", atomic_then_die)
     with pytest.raises(SystemExit):
         pipeline.dispatcher.step()

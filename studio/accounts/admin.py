@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db.models import F, Model, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, Model, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
@@ -21,6 +21,7 @@ from django.utils import timezone
 from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.audit.models import Entry, record
 from studio.dashscope.catalog import MODELS
+from studio.generation.models import ModelPrice
 
 TEAM_LIMITS = (
     "monthly_budget",
@@ -100,8 +101,10 @@ class TeamAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
-        # The team's own counters of this period, as sortable columns.
-        return _with_period_use(super().get_queryset(request), team=OuterRef("pk"), user=None)
+        # The team's own counters of this period, as sortable columns, and whether any
+        # model has a price at all (read once, not per row).
+        teams = _with_period_use(super().get_queryset(request), team=OuterRef("pk"), user=None)
+        return teams.annotate(priced=Exists(ModelPrice.objects.all()))
 
     @admin.display(description="Today: used / reserved / left", ordering="spent_day")
     def team_today(self, team: Team) -> str:
@@ -113,11 +116,8 @@ class TeamAdmin(admin.ModelAdmin):
 
     @admin.display(description="Spent this month (held)")
     def spent_this_month(self, team: Team) -> str:
-        from studio.generation.models import ModelPrice
-
-        if not team.cost_used_month and not team.cost_reserved_month:
-            # 0.00 would read as free; without prices nothing is counted at all.
-            return "0.00" if ModelPrice.objects.exists() else "no model prices set"
+        if not (team.cost_used_month or team.cost_reserved_month or team.priced):
+            return "no model prices set"  # 0.00 would read as free; nothing is counted
         return f"{team.cost_used_month:.2f} ({team.cost_reserved_month:.2f})"
 
     @admin.display(description="Models")

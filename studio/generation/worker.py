@@ -51,7 +51,7 @@ from PIL import Image
 
 from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
-from studio.dashscope.types import TaskResult, TaskStatus, TaskSummary
+from studio.dashscope.types import SubmittedTask, TaskResult, TaskStatus, TaskSummary
 from studio.generation import messages, shutdown
 from studio.generation.models import GeneratedImage, Job, LeaseTerm, QuotaCharge
 from studio.logs import log_context
@@ -548,16 +548,16 @@ class Dispatcher:
             # accepted ones are committed, a refused job is never left among sent jobs
             # without a task, which a successor would match to a colleague's task; ended
             # on its own, its settlement takes no other person's quota counters with it.
-            for job, submitted, error, answered_at, _ in arrived:
+            for job, _, error, _, _ in arrived:
                 if error is not None and not isinstance(error, SubmitUncertain):
-                    self._after_submit(job, submitted, error, answered_at, 0)
+                    self._refused(job, error)
             with transaction.atomic():
                 for job, submitted, error, answered_at, _ in arrived:
                     if isinstance(error, SubmitUncertain):
                         job.log("submit: no answer from the provider", code=error.code)
                         uncertain[job.model].append(job)
-                    elif error is None and self._after_submit(
-                        job, submitted, error, answered_at, watched[job.model]
+                    elif error is None and self._accepted(
+                        job, submitted, answered_at, watched[job.model]
                     ):
                         watched[job.model] += 1
         # Only now, with every answered task id committed, can the unanswered be told apart.
@@ -575,36 +575,34 @@ class Dispatcher:
                 answers.put((job, None, exc, self.now(), taken))
 
     @acting_on_job
-    def _after_submit(
-        self,
-        job: Job,
-        submitted: object,
-        error: Exception | None,
-        answered_at: datetime,
-        ahead: int,
+    def _accepted(
+        self, job: Job, submitted: SubmittedTask, answered_at: datetime, ahead: int
     ) -> bool:
-        """Record a submit's answer; True if the job is now a task at the provider, behind
+        """Record an accepted submit; True if the job is now a task at the provider, behind
         `ahead` others of its model."""
-        now = self.now()
-        if error is None:
-            self.forecast.submitted(str(job.pk), answered_at)
-            # The submit call's request id and outcome go on the state change they caused.
-            return job.move(
-                Job.Status.PENDING,
-                expect=(Job.Status.SUBMITTING,),
-                message=f"Provider call: submit. Accepted as task {submitted.task_id}.",
-                request_id=submitted.request_id,
-                code="ok",
-                provider_task_id=submitted.task_id,
-                provider_request_id=submitted.request_id,
-                next_poll_at=self._first_poll(job, answered_at, ahead),
-                attempts=0,
-            )
+        self.forecast.submitted(str(job.pk), answered_at)
+        # The submit call's request id and outcome go on the state change they caused.
+        return job.move(
+            Job.Status.PENDING,
+            expect=(Job.Status.SUBMITTING,),
+            message=f"Provider call: submit. Accepted as task {submitted.task_id}.",
+            request_id=submitted.request_id,
+            code="ok",
+            provider_task_id=submitted.task_id,
+            provider_request_id=submitted.request_id,
+            next_poll_at=self._first_poll(job, answered_at, ahead),
+            attempts=0,
+        )
+
+    @acting_on_job
+    def _refused(self, job: Job, error: Exception) -> None:
+        """Record a submit the provider answered with a refusal (or the studio could not
+        make): back to the queue if the provider was only busy, ended otherwise."""
         if isinstance(error, RequestRefused):
             finish(job, Job.Status.FAILED, code="InvalidParameter", message=messages.refused(error))
         elif isinstance(error, DashScopeError) and error.retryable:
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
-            turned_away(job, error, now, self.limits, least_pause=2.0)
+            turned_away(job, error, self.now(), self.limits, least_pause=2.0)
         elif isinstance(error, DashScopeError):
             job.log("Provider call: submit", request_id=error.request_id or "", code=error.code)
             finish(job, Job.Status.FAILED, code=error.code, message=messages.for_error(error))
@@ -616,7 +614,6 @@ class Dispatcher:
                 code="SubmitFailed",
                 message="The studio could not send this job; nothing was charged.",
             )
-        return False
 
     def _finish_after_commit(self, job: Job, status: str, **how: Any) -> None:
         """End a job once the pass's commit is made, in a transaction of its own. Settling
@@ -1157,6 +1154,9 @@ def finish(
     return moved
 
 
+BUSY_LONGEST_PAUSE = 60.0  # seconds between sends of a job a busy provider turns away
+
+
 def turned_away(
     job: Job,
     error: DashScopeError,
@@ -1199,9 +1199,6 @@ def turned_away(
         next_poll_at=now + timedelta(seconds=pause),
         **fields,
     )
-
-
-BUSY_LONGEST_PAUSE = 60.0  # seconds between sends of a job a busy provider turns away
 
 
 def cancel_unsent(job: Job) -> None:

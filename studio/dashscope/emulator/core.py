@@ -26,7 +26,15 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import quote
 
-from studio.dashscope.catalog import MODELS, BodyStyle, Endpoint, ModelSpec, Option, ResultShape
+from studio.dashscope.catalog import (
+    BodyStyle,
+    Endpoint,
+    ModelSpec,
+    Option,
+    ResultShape,
+    UnknownModel,
+    get_model,
+)
 from studio.dashscope.emulator.config import (
     FAULT_ERRORS,
     Clock,
@@ -367,7 +375,7 @@ class Emulator:
             upload = self.uploads.get(url.removeprefix("oss://"))
         if upload is None or self.clock.now() > upload.expires_at:
             raise invalid(f"The file {url} does not exist or has expired.")
-        if upload.model != model:
+        if upload.model != get_model(str(model)).name:
             raise invalid(f"The file {url} was uploaded for another model ({upload.model}).")
         return upload.data
 
@@ -378,9 +386,10 @@ class Emulator:
         emulator as the upload host."""
         if request.query.get("action") != "getPolicy":
             raise invalid("The action must be getPolicy.")
-        model = request.query.get("model", "")
-        if model not in _MODEL_NAMES:
-            raise invalid("Model not exist.")
+        try:
+            model = get_model(request.query.get("model", "")).name
+        except UnknownModel:
+            raise invalid("Model not exist.") from None
         now = self.clock.now()
         upload_dir = f"dashscope-instant/{uuid.uuid4().hex}/{_wire_time(now)[:10]}/{model}"
         policy = {
@@ -901,9 +910,6 @@ class Upload:
     data: bytes
     model: str
     expires_at: float
-
-
-_MODEL_NAMES = frozenset(spec.name for spec in MODELS)
 
 
 def _form_fields(request: EmRequest) -> dict[str, bytes]:
