@@ -11,6 +11,7 @@ from studio.dashscope.catalog import (
     Endpoint,
     Kind,
     Option,
+    TextUnit,
     UnknownModel,
     get_model,
     models_for,
@@ -18,7 +19,7 @@ from studio.dashscope.catalog import (
 
 SYNC = Endpoint.MULTIMODAL_GENERATION
 
-# name: (sync endpoint, async endpoint, prompt characters,
+# name: (sync endpoint, async endpoint, prompt limit (tokens for Qwen, characters for Wan),
 #        input images (min, max) or None, n (min, max, default))
 DOCUMENTED = {
     "qwen-image-2.0-pro": (SYNC, None, 1300, None, (1, 6, 1)),
@@ -45,7 +46,9 @@ def test_endpoints_prompt_images_and_n_match_the_documents(name):
     spec = CATALOG[name]
     assert spec.sync_endpoint == sync
     assert spec.async_endpoint == asynchronous
-    assert spec.prompt_max_chars == prompt_chars
+    assert spec.prompt_max == prompt_chars
+    expected_unit = TextUnit.TOKENS if name.startswith("qwen") else TextUnit.CHARACTERS
+    assert spec.prompt_unit is expected_unit
     assert (spec.images.count if spec.images else None) == images
     assert (spec.n.min, spec.n.max, spec.n.default) == n
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import time
 
@@ -363,7 +364,8 @@ def test_the_wsgi_app_works_with_httpx_wsgi_transport():
     )
     assert response.status_code == 200
     url = response.json()["output"]["choices"][0]["message"]["content"][0]["image"]
-    assert url.startswith("http://emulator.test/results/")
+    # The URL names a result host, not the API's origin; the app answers it by its path.
+    assert url.startswith("https://dashscope-result-sh.oss-cn-shanghai.aliyuncs.com/results/")
     assert Image.open(io.BytesIO(http.get(url).content)).size == (512, 512)
 
 
@@ -514,3 +516,65 @@ def test_an_upload_over_the_certificates_size_is_refused_unread(emulated, monkey
     )
     response = emulated.emulator.handle(request)
     assert response.status == 400 and b"<Code>EntityTooLarge</Code>" in response.body
+
+
+def image_urls(body: dict) -> list[str]:
+    return [
+        item["image"]
+        for choice in body["output"]["choices"]
+        for item in choice["message"]["content"]
+    ]
+
+
+def test_results_name_the_providers_oss_hosts_in_turn_never_the_api_origin(emulated):
+    task_id = submit(emulated, t2i_body(n=4))
+    emulated.clock.advance(10)
+    urls = image_urls(fetch(emulated, task_id))
+    hosts = [httpx.URL(url).host for url in urls]
+    assert hosts[0] == hosts[2] == "dashscope-result-sh.oss-cn-shanghai.aliyuncs.com"
+    assert hosts[1] == hosts[3]
+    assert re.fullmatch(r"dashscope-[0-9a-f]{4}\.oss-accelerate\.aliyuncs\.com", hosts[1])
+    for url in urls:
+        parsed = httpx.URL(url)
+        assert parsed.scheme == "https" and re.fullmatch(r"/results/[0-9a-f]{32}\.png", parsed.path)
+        assert {"Expires", "OSSAccessKeyId", "Signature"} == set(parsed.params)
+    # A result keeps its host from one fetch of the task to the next.
+    assert [httpx.URL(url).host for url in image_urls(fetch(emulated, task_id))] == hosts
+
+
+def test_a_result_is_answered_by_its_path_on_any_host(emulated):
+    task_id = submit(emulated, t2i_body())
+    emulated.clock.advance(10)
+    url = httpx.URL(image_urls(fetch(emulated, task_id))[0])
+    for host in ("dashscope.emulator", "127.0.0.1:8765", "results.studio.test"):
+        moved = url.copy_with(scheme="http", netloc=host.encode())
+        answer = emulated.http.get(moved)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+
+
+def test_the_result_hosts_are_configurable():
+    config = EmulatorConfig.from_env(
+        {"DASHSCOPE_EMULATOR_RESULT_HOSTS": "dashscope-result-bj.oss-cn-beijing.aliyuncs.com"}
+    )
+    assert config.result_hosts == ("dashscope-result-bj.oss-cn-beijing.aliyuncs.com",)
+    emulated = Emulated(config)
+    response = emulated.post(E2, t2i_body())
+    emulated.clock.advance(10)
+    url = image_urls(fetch(emulated, response.json()["output"]["task_id"]))[0]
+    assert url.startswith("https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com/results/")
+    with pytest.raises(ValueError, match="result host"):
+        EmulatorConfig.from_env({"DASHSCOPE_EMULATOR_RESULT_HOSTS": "http://evil.example/x"})
+
+
+def test_an_earlier_result_is_an_input_image_by_its_path_until_it_expires(emulated):
+    task_id = submit(emulated, t2i_body())
+    emulated.clock.advance(10)
+    url = image_urls(fetch(emulated, task_id))[0]
+    edit = t2i_body("make it night") | {"model": "wan2.7-image", "parameters": {"n": 1}}
+    edit["input"]["messages"][0]["content"].append({"image": url})
+    accepted = emulated.post(E2, edit)
+    assert accepted.status_code == 200, accepted.text
+    emulated.clock.advance(25 * 3600)
+    expired = emulated.post(E2, edit)
+    assert expired.status_code == 400
+    assert expired.json()["code"] == "InvalidParameter.FileDownload"

@@ -17,6 +17,7 @@ from studio.dashscope.catalog import MODELS, BodyStyle, ModelSpec, Option
 from studio.dashscope.errors import RequestRefused
 from studio.dashscope.types import GenerationRequest, InputImage
 from studio.dashscope.validation import check_request
+from tests import prompts
 from tests.emulation import Emulated, make_image
 
 _IMAGES: dict[tuple, InputImage] = {}
@@ -71,9 +72,9 @@ def cases_for(spec: ModelSpec) -> list[Case]:
         Case("empty prompt", lambda r: change(r, prompt="  "), "prompt", ("prompt",)),
         Case(
             "prompt too long",
-            lambda r: change(r, prompt="x" * (spec.prompt_max_chars + 1)),
+            lambda r: change(r, prompt=prompts.one_over(spec)),
             "prompt",
-            ("prompt", f"{spec.prompt_max_chars:,}"),
+            (f"{spec.prompt_max + 1:,} {spec.prompt_unit}", f"{spec.prompt_max:,}"),
         ),
         Case("n below range", lambda r: change(r, n=0), "n", ("image",)),
         Case("n above range", lambda r: change(r, n=spec.n.max + 1), "n", ("image",)),

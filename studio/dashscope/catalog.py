@@ -1,12 +1,12 @@
 """The DashScope image models the studio can use, as data.
 
-One entry per model of the provider's documents. The forms, the client's pre-flight
-validation and the emulator all read this table; nothing else should hard-code a limit.
+One entry per model of the provider's documents. The forms and the client's pre-flight
+validation read this table; nothing else in the studio should hard-code a limit. The
+emulator does not: it keeps its own table (emulator/rules.py), and a test compares the two.
 
-Where the provider's documents disagree, an entry keeps two values: the one the studio
-holds itself to before sending (strict) and the one the emulator accepts (lenient), so
-that we never send a request the real service might refuse while the emulator does not
-refuse more than the real service would.
+Where the provider's documents disagree, the studio holds itself to the reading every
+version accepts (docs/provider.md says which). The `accepted_*` values record the widest
+reading, where the emulator's default refusals start; the limit tests use them.
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ _BODY_STYLES = {
     Endpoint.TEXT2IMAGE: BodyStyle.PROMPT,
     Endpoint.IMAGE2IMAGE: BodyStyle.PROMPT_IMAGES,
 }
+
+
+class TextUnit(StrEnum):
+    """What a text limit counts: the Qwen models count tokens of their own tokenizer."""
+
+    CHARACTERS = "characters"
+    TOKENS = "tokens"
 
 
 class Kind(StrEnum):
@@ -140,6 +147,8 @@ class SizeRule:
     accepted_min_pixels: int = 0  # lenient, what the emulator accepts
     max_pixels: int = 0
     max_pixels_text_to_image: int = 0  # a larger ceiling without input images, if any
+    min_side: int = 0  # each of width and height, when the documents limit it
+    max_side: int = 0
     aspect: AspectRange | None = None
     recommended: tuple[tuple[int, int], ...] = ()  # presets the forms offer
     snap: int = 1  # output sides are rounded to a multiple of this
@@ -160,11 +169,12 @@ class ModelSpec:
     hint: str  # one line a designer reads in the model picker
     sync_endpoint: Endpoint | None
     async_endpoint: Endpoint | None
-    prompt_max_chars: int
+    prompt_max: int  # in prompt_unit
     size: SizeRule
     n: Range
     result_shape: ResultShape
     negative_prompt_max_chars: int | None = None
+    prompt_unit: TextUnit = TextUnit.CHARACTERS
     images: ImageInputRule | None = None  # None: text only
     n_sequential: Range | None = None
     options: frozenset[Option] = frozenset()
@@ -210,15 +220,20 @@ _QWEN_FIXED_SIZE = SizeRule(
     default="1664*928",
     fixed=((1664, 928), (1472, 1104), (1328, 1328), (1104, 1472), (928, 1664)),
 )
-# wan2.6-t2i and wan2.5-t2i-preview: the documents give [1280², 1440²] and [768², 1440²];
-# the studio sends only the narrower range, the emulator accepts the wider.
+# wan2.6-t2i and wan2.5-t2i-preview: seed 000 says both "total pixels 1280*1280 to
+# 1440*1440" (S0:107) and, for Wan V2 models from 2.0 on, "each side 512 to 1440, total at
+# most 1440*1440" (S0:648). The studio sends only sizes both readings accept; the seed's
+# common sizes below 1280*1280 (1024*1024, 1440*810, ...) are therefore not offered.
+# docs/provider.md records the decision.
 _WAN_T2I_SIZE = SizeRule(
     default="1280*1280",
     min_pixels=1280 * 1280,
     accepted_min_pixels=768 * 768,
     max_pixels=1440 * 1440,
+    min_side=512,
+    max_side=1440,
     aspect=AspectRange(1, 4),
-    recommended=((1280, 1280), (1440, 1024), (1024, 1440), (1440, 1080), (1080, 1440)),
+    recommended=((1280, 1280), (1440, 1152), (1152, 1440), (1440, 1440)),
 )
 _WAN27_IMAGES = ImageInputRule(
     count=(0, 9),
@@ -246,7 +261,7 @@ def _wan27(name: str, *, pro: bool) -> ModelSpec:
         ),
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=Endpoint.IMAGE_GENERATION,
-        prompt_max_chars=5000,
+        prompt_max=5000,
         images=_WAN27_IMAGES,
         size=SizeRule(
             default="2K",
@@ -276,8 +291,9 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Best at text in images: posters, slides, signage; any size up to 2048².",
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=None,
-        prompt_max_chars=1300,  # documented as 1300 tokens; characters are never fewer
+        prompt_max=1300,  # tokens, as the provider counts ([D-QI]; the seeds are silent)
         negative_prompt_max_chars=500,
+        prompt_unit=TextUnit.TOKENS,
         size=_QWEN2_SIZE,
         n=Range(1, 6, 1),
         result_shape=ResultShape.QWEN,
@@ -292,8 +308,9 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Clear text rendering and custom sizes, faster than Pro.",
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=None,
-        prompt_max_chars=1300,
+        prompt_max=1300,
         negative_prompt_max_chars=500,
+        prompt_unit=TextUnit.TOKENS,
         size=_QWEN2_SIZE,
         n=Range(1, 6, 1),
         result_shape=ResultShape.QWEN,
@@ -308,8 +325,9 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Rich Chinese and English text in five fixed sizes.",
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=None,
-        prompt_max_chars=800,
+        prompt_max=800,
         negative_prompt_max_chars=500,
+        prompt_unit=TextUnit.TOKENS,
         size=_QWEN_FIXED_SIZE,
         n=Range(1, 1, 1),
         result_shape=ResultShape.QWEN,
@@ -324,8 +342,9 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Text-heavy layouts in five fixed sizes; also runs in the background.",
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=Endpoint.TEXT2IMAGE,
-        prompt_max_chars=800,
+        prompt_max=800,
         negative_prompt_max_chars=500,
+        prompt_unit=TextUnit.TOKENS,
         size=_QWEN_FIXED_SIZE,
         n=Range(1, 1, 1),
         result_shape=ResultShape.QWEN,
@@ -340,8 +359,9 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="The original Qwen-Image: text rendering in five fixed sizes.",
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=Endpoint.TEXT2IMAGE,
-        prompt_max_chars=800,
+        prompt_max=800,
         negative_prompt_max_chars=500,
+        prompt_unit=TextUnit.TOKENS,
         size=_QWEN_FIXED_SIZE,
         n=Range(1, 1, 1),
         result_shape=ResultShape.QWEN,
@@ -355,7 +375,7 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Photorealistic scenes and portraits; good text; up to 4 images at once.",
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=Endpoint.IMAGE_GENERATION,
-        prompt_max_chars=2100,
+        prompt_max=2100,
         negative_prompt_max_chars=500,
         size=_WAN_T2I_SIZE,
         n=Range(1, 4, 4),
@@ -370,7 +390,7 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Photorealistic images and artistic styles; background only.",
         sync_endpoint=None,
         async_endpoint=Endpoint.TEXT2IMAGE,
-        prompt_max_chars=2000,
+        prompt_max=2000,
         negative_prompt_max_chars=500,
         size=_WAN_T2I_SIZE,
         n=Range(1, 4, 4),
@@ -387,7 +407,7 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Stylised edits from up to 4 references; can write text into the image.",
         sync_endpoint=Endpoint.MULTIMODAL_GENERATION,
         async_endpoint=Endpoint.IMAGE_GENERATION,
-        prompt_max_chars=2000,
+        prompt_max=2000,
         negative_prompt_max_chars=500,
         images=ImageInputRule(
             count=(1, 4),
@@ -419,7 +439,7 @@ MODELS: tuple[ModelSpec, ...] = (
         hint="Simple edits and blending of up to 3 images; background only.",
         sync_endpoint=None,
         async_endpoint=Endpoint.IMAGE2IMAGE,
-        prompt_max_chars=2000,
+        prompt_max=2000,
         negative_prompt_max_chars=500,
         images=ImageInputRule(
             count=(1, 3),

@@ -1,8 +1,8 @@
 """Every limit the provider enforces, checked against the catalog before anything is sent.
 
-The client runs these checks strictly before sending; the emulator runs them leniently on
-what it receives (see catalog.py for the few values that differ). Messages are written for
-a designer: they name the limit and the value that broke it.
+The client runs these checks before sending. The emulator keeps rules of its own, written
+from the seed documents (emulator/rules.py), so a wrong belief here is refused there.
+Messages are written for a designer: they name the limit and the value that broke it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from studio.dashscope.catalog import (
     get_model,
     megabytes,
 )
+from studio.dashscope.tokens import prompt_length, unit_name
 from studio.dashscope.types import GenerationRequest
 
 _SIZE_RE = re.compile(r"^([1-9][0-9]{1,4})\*([1-9][0-9]{1,4})$")
@@ -99,14 +100,8 @@ def _check_prompt(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     problems = []
     if not request.prompt or not request.prompt.strip():
         problems.append(Problem("prompt", "A prompt is required."))
-    elif len(request.prompt) > spec.prompt_max_chars:
-        problems.append(
-            Problem(
-                "prompt",
-                f"The prompt is {len(request.prompt):,} characters; {spec.name} takes at "
-                f"most {spec.prompt_max_chars:,}.",
-            )
-        )
+    elif (length := prompt_length(spec, request.prompt)) > spec.prompt_max:
+        problems.append(Problem("prompt", prompt_too_long(spec, length)))
     limit = spec.negative_prompt_max_chars
     negative = request.negative_prompt
     if negative and limit is not None and len(negative) > limit:
@@ -118,6 +113,15 @@ def _check_prompt(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
             )
         )
     return problems
+
+
+def prompt_too_long(spec: ModelSpec, length: int) -> str:
+    """The message for a prompt over its model's limit, in the limit's unit: the same
+    words from the form, the client and the emulator's refusal alike."""
+    return (
+        f"The prompt is {length:,} {unit_name(spec, length)}; {spec.name} takes at most "
+        f"{spec.prompt_max:,} {unit_name(spec, spec.prompt_max)}."
+    )
 
 
 def _check_images(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
@@ -223,6 +227,14 @@ def _check_size(spec: ModelSpec, request: GenerationRequest, *, strict: bool) ->
                 f"{width}×{height} is {pixels:,} pixels; {spec.name} makes between "
                 f"{_mp(low)} and {_mp(high)} in total.",
             )
+        )
+    if rule.min_side and min(width, height) < rule.min_side:
+        problems.append(
+            Problem("size", f"{width}×{height}: each side must be at least {rule.min_side} pixels.")
+        )
+    if rule.max_side and max(width, height) > rule.max_side:
+        problems.append(
+            Problem("size", f"{width}×{height}: each side must be at most {rule.max_side} pixels.")
         )
     if rule.aspect is not None and not rule.aspect.allows(width, height):
         problems.append(

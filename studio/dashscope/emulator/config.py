@@ -8,6 +8,8 @@ import threading
 import time
 from dataclasses import dataclass, field, fields, replace
 
+from studio.dashscope.emulator.rules import Reading, parse_readings
+
 
 class Clock:
     """Wall-clock time that tests can move forward without sleeping."""
@@ -108,6 +110,30 @@ def parse_faults(text: str) -> list[FaultRule]:
     return [FaultRule.parse(part) for part in text.split(",") if part.strip()]
 
 
+# Where results are served from, as the provider's answers name them: a regional result
+# bucket (S0:360) and an accelerated one, whose `{hex}` is a bucket id drawn per emulator.
+DEFAULT_RESULT_HOSTS = (
+    "dashscope-result-sh.oss-cn-shanghai.aliyuncs.com",
+    "dashscope-{hex}.oss-accelerate.aliyuncs.com",
+)
+_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_RE = re.compile(rf"^(?:{_HOST_LABEL}\.)+[a-z]{{2,63}}$")
+
+
+def parse_result_hosts(text: str) -> tuple[str, ...]:
+    """Comma-separated host names; `{hex}` in one stands for four hex digits."""
+    hosts = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    for host in hosts:
+        if not _HOST_RE.match(host.replace("{hex}", "0000")):
+            raise ValueError(
+                f"Bad result host {host!r}: write host names such as "
+                "dashscope-result-sh.oss-cn-shanghai.aliyuncs.com, comma-separated."
+            )
+    if not hosts:
+        raise ValueError("Name at least one result host.")
+    return hosts
+
+
 @dataclass
 class EmulatorConfig:
     api_key_prefix: str = "sk-"  # a Bearer key starting with this is valid
@@ -123,7 +149,14 @@ class EmulatorConfig:
     # The zone of the provider's wall-clock times (submit_time..., the list's start_time and
     # end_time), in minutes east of UTC. The documents never name it; Beijing would be 480.
     utc_offset_minutes: int = 0
-    public_url: str | None = None  # origin for result URLs; default: the request's Host
+    # The origin written into upload certificates (getPolicy's upload_host); default: the
+    # request's Host. Result URLs never use it: they name `result_hosts`.
+    public_url: str | None = None
+    # Result URLs name these hosts in turn; the emulator answers a result's path on any host.
+    result_hosts: tuple[str, ...] = DEFAULT_RESULT_HOSTS
+    # The readings of the documents' contradictions played instead of the default ones
+    # (rules.Reading; "strict" selects every stricter one). Empty: the lenient defaults.
+    seed_reading: frozenset[Reading] = frozenset()
     log_path: str | None = None  # JSON lines, one per request
     faults: list[FaultRule] = field(default_factory=list)
 
@@ -138,6 +171,10 @@ class EmulatorConfig:
                 continue
             if item.name == "faults":
                 value: object = parse_faults(raw)
+            elif item.name == "result_hosts":
+                value = parse_result_hosts(raw)
+            elif item.name == "seed_reading":
+                value = parse_readings(raw)
             elif item.type in ("float",):
                 value = float(raw)
             elif item.type in ("int", "int | None"):

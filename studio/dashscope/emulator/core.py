@@ -12,6 +12,7 @@ import email.policy
 import hashlib
 import heapq
 import hmac
+import itertools
 import json
 import re
 import secrets
@@ -24,30 +25,38 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.parser import BytesParser
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
-from studio.dashscope.catalog import (
-    BodyStyle,
-    Endpoint,
-    ModelSpec,
-    Option,
-    ResultShape,
-    UnknownModel,
-    get_model,
-)
 from studio.dashscope.emulator.config import (
+    DEFAULT_RESULT_HOSTS,
     FAULT_ERRORS,
     Clock,
     EmulatorConfig,
     FaultRule,
     parse_faults,
 )
-from studio.dashscope.emulator.parse import DownloadFailed, WireError, invalid, parse_generation
+from studio.dashscope.emulator.parse import (
+    DownloadFailed,
+    UnreadableImage,
+    WireError,
+    invalid,
+    parse_generation,
+    read_image,
+)
 from studio.dashscope.emulator.render import RenderPlan, cells, render_png, sketch
-from studio.dashscope.images import UnreadableImage, probe_image
+from studio.dashscope.emulator.rules import (
+    BodyStyle,
+    Endpoint,
+    Generation,
+    ModelRules,
+    Option,
+    ResultShape,
+    images_requested,
+    model_rules,
+    output_size,
+    parse_readings,
+)
 from studio.dashscope.redaction import url_for_log
-from studio.dashscope.types import GenerationRequest
-from studio.dashscope.validation import images_requested, output_size
 
 API = "/api/v1"
 _TASK_PATH = re.compile(rf"^{API}/tasks/([^/]+)$")
@@ -143,6 +152,7 @@ class Result:
     plan: RenderPlan
     task: Task | None  # None for sync results
     created_at: float
+    host: str  # the OSS host its URL names
 
 
 @dataclass
@@ -150,9 +160,9 @@ class Task:
     task_id: str
     request_id: str
     model: str
-    spec: ModelSpec
+    spec: ModelRules
     endpoint: Endpoint
-    request: GenerationRequest
+    request: Generation
     submitted_at: float
     run_seconds: float
     outcome: str  # SUCCEEDED or FAILED when it ends
@@ -196,6 +206,10 @@ class Emulator:
         self._fetch_external = fetch_url
         self._lock = threading.RLock()
         self._secret = secrets.token_bytes(32)
+        # The `{hex}` of a result host template: one bucket name per emulator, as a real
+        # account's results come from the same accelerated bucket.
+        self._host_hex = secrets.token_hex(2)
+        self._host_turn = itertools.count()
         self._render_lock = threading.Lock()
         self._rendered: OrderedDict[str, bytes] = OrderedDict()
         self.reset()
@@ -260,9 +274,7 @@ class Emulator:
         if path in (f"{API}/tasks", f"{API}/tasks/"):
             return "list", lambda: self._api(request, lambda: self._list(request.query), query=True)
         if match := _TASK_PATH.match(path):
-            return "fetch", lambda: self._api(
-                request, lambda: self._fetch(match[1], request.origin), query=True
-            )
+            return "fetch", lambda: self._api(request, lambda: self._fetch(match[1]), query=True)
         if match := _RESULT_PATH.match(path):
             return "result", lambda: self._result(match[1], request.query)
         if path == _UPLOADS_PATH and method == "GET":
@@ -344,7 +356,10 @@ class Emulator:
             raise invalid("Interleaved text-and-image output is not supported by the emulator.")
         resolve = request.headers.get("x-dashscope-ossresourceresolve", "").lower() == "enable"
         spec, generation = parse_generation(
-            body, endpoint, lambda url: self._input_bytes(url, body.get("model"), resolve)
+            body,
+            endpoint,
+            lambda url: self._input_bytes(url, body.get("model"), resolve),
+            self.config.seed_reading,
         )
         triggers = _triggers(generation.prompt) | _triggers(generation.negative_prompt or "")
         if "#unsafe" in triggers:
@@ -360,7 +375,7 @@ class Emulator:
             self.submitted_models.append(spec.name)
         if endpoint.is_async:
             return self._submit(spec, endpoint, generation, triggers)
-        return self._generate(spec, generation, triggers, request.origin)
+        return self._generate(spec, generation, triggers)
 
     def _input_bytes(self, url: str, model: object, resolve: bool) -> bytes:
         """An input image's bytes: an oss:// upload (with the resolve header, for the model
@@ -375,7 +390,8 @@ class Emulator:
             upload = self.uploads.get(url.removeprefix("oss://"))
         if upload is None or self.clock.now() > upload.expires_at:
             raise invalid(f"The file {url} does not exist or has expired.")
-        if upload.model != get_model(str(model)).name:
+        rules = model_rules(str(model))
+        if rules is None or upload.model != rules.name:
             raise invalid(f"The file {url} was uploaded for another model ({upload.model}).")
         return upload.data
 
@@ -386,10 +402,10 @@ class Emulator:
         emulator as the upload host."""
         if request.query.get("action") != "getPolicy":
             raise invalid("The action must be getPolicy.")
-        try:
-            model = get_model(request.query.get("model", "")).name
-        except UnknownModel:
-            raise invalid("Model not exist.") from None
+        rules = model_rules(request.query.get("model", ""))
+        if rules is None:
+            raise invalid("Model not exist.")
+        model = rules.name
         now = self.clock.now()
         upload_dir = f"dashscope-instant/{uuid.uuid4().hex}/{_wire_time(now)[:10]}/{model}"
         policy = {
@@ -455,9 +471,16 @@ class Emulator:
         return EmResponse(200, b"", content_type="text/plain")
 
     def _fetch_image(self, url: str) -> bytes:
-        match = _RESULT_PATH.match(re.sub(r"^https?://[^/]+", "", url.split("?")[0]))
+        """An input image URL's bytes. One of the emulator's own results is known by its
+        path whatever host the URL names, and read as a download of it would be: with its
+        signature and expiry checked."""
+        parts = urlsplit(url)
+        match = _RESULT_PATH.match(parts.path)
         if match and match[1] in self.results:
-            return self._png(match[1])
+            answer = self._result(match[1], dict(parse_qsl(parts.query)))
+            if answer.status != 200:
+                raise DownloadFailed(url_for_log(url))
+            return answer.body
         if self._fetch_external is None:
             raise DownloadFailed(url_for_log(url))
         try:
@@ -489,14 +512,13 @@ class Emulator:
             self._schedule(model, self.clock.now())
 
     def _plan_outputs(
-        self, spec: ModelSpec, generation: GenerationRequest, size: tuple[int, int], count: int
+        self, spec: ModelRules, generation: Generation, size: tuple[int, int], count: int
     ) -> list[RenderPlan]:
         width, height = size
         sketches = []
         boxes = generation.bbox_list or ()
         cell_sizes = cells(len(generation.images), width, height) if generation.images else []
         for position, image in enumerate(generation.images):
-            assert image.data is not None
             own_boxes = tuple(tuple(b) for b in boxes[position]) if position < len(boxes) else ()
             _, _, cell_w, cell_h = cell_sizes[position]
             sketches.append(sketch(image.data, own_boxes, (cell_w, cell_h)))  # type: ignore[arg-type]
@@ -520,18 +542,18 @@ class Emulator:
             self._purge(self.clock.now())
             for plan in plans:
                 result_id = uuid.uuid4().hex
-                self.results[result_id] = Result(plan=plan, task=task, created_at=self.clock.now())
+                self.results[result_id] = Result(
+                    plan=plan, task=task, created_at=self.clock.now(), host=self._next_host()
+                )
                 ids.append(result_id)
         if self._prerender is not None and task is not None:
             for result_id in ids:
                 self._prerender.submit(self._png, result_id)
         return ids
 
-    def _generate(
-        self, spec: ModelSpec, generation: GenerationRequest, triggers: set[str], origin: str
-    ) -> EmResponse:
-        size = output_size(generation)
-        count = images_requested(generation)
+    def _generate(self, spec: ModelRules, generation: Generation, triggers: set[str]) -> EmResponse:
+        size = output_size(spec, generation)
+        count = images_requested(spec, generation, asynchronous=False)
         sync_end = self._start_sync(spec.name)
         if sync_end is None:
             self.counts["throttled.running"] += 1
@@ -551,7 +573,7 @@ class Emulator:
                 "An internal error has occured during algorithm execution.",
             )
         result_ids = self._new_results(self._plan_outputs(spec, generation, size, count), None)
-        urls = [self._signed_url(origin, rid) for rid in result_ids]
+        urls = [self._signed_url(rid) for rid in result_ids]
         self.counts["generated"] += 1
         return _json(
             200,
@@ -563,10 +585,10 @@ class Emulator:
         )
 
     def _submit(
-        self, spec: ModelSpec, endpoint: Endpoint, generation: GenerationRequest, triggers: set[str]
+        self, spec: ModelRules, endpoint: Endpoint, generation: Generation, triggers: set[str]
     ) -> EmResponse:
-        size = output_size(generation)
-        count = images_requested(generation)
+        size = output_size(spec, generation)
+        count = images_requested(spec, generation, asynchronous=True)
         now = self.clock.now()
         error = None
         if "#unsafe-output" in triggers:
@@ -638,7 +660,7 @@ class Emulator:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    def _fetch(self, task_id: str, origin: str) -> EmResponse:
+    def _fetch(self, task_id: str) -> EmResponse:
         self.counts["fetches"] += 1
         now = self.clock.now()
         with self._lock:
@@ -652,13 +674,13 @@ class Emulator:
                     "output": {"task_id": task_id, "task_status": "UNKNOWN"},
                 },
             )
-        return _json(200, self._task_body(task, status, now, origin))
+        return _json(200, self._task_body(task, status, now))
 
     def _written(self, epoch: float) -> str:
         """A moment as the provider writes it in a task, in the configured zone."""
         return _wire_time(epoch, self.config.utc_offset_minutes)
 
-    def _task_body(self, task: Task, status: str, now: float, origin: str) -> dict[str, Any]:
+    def _task_body(self, task: Task, status: str, now: float) -> dict[str, Any]:
         legacy = task.endpoint.body_style is not BodyStyle.MESSAGES
         output: dict[str, Any] = {
             "task_id": task.task_id,
@@ -671,7 +693,7 @@ class Emulator:
             output["end_time"] = self._written(task.canceled_at or now)
         elif status in ("SUCCEEDED", "FAILED"):
             output["end_time"] = self._written(task.end_at)
-        total = len(task.outputs) or images_requested(task.request)
+        total = len(task.outputs) or images_requested(task.spec, task.request, asynchronous=True)
         failed_images = sum(1 for o in task.outputs if isinstance(o, tuple))
         body: dict[str, Any] = {"request_id": _request_id(), "output": output}
         if status == "RUNNING" and legacy:
@@ -684,12 +706,12 @@ class Emulator:
                 body["usage"] = {"image_count": 0}
         if status == "SUCCEEDED":
             succeeded = [o for o in task.outputs if isinstance(o, str)]
-            urls = [self._signed_url(origin, rid) for rid in succeeded]
+            urls = [self._signed_url(rid) for rid in succeeded]
             if legacy:
                 output["results"] = [
                     {"code": o[0], "message": o[1]}
                     if isinstance(o, tuple)
-                    else _legacy_result(task, self._signed_url(origin, o))
+                    else _legacy_result(task, self._signed_url(o))
                     for o in task.outputs
                 ]
                 output["task_metrics"] = {
@@ -755,9 +777,6 @@ class Emulator:
 
     # -- results --------------------------------------------------------------------------
 
-    def _expires_at(self, result_id: str) -> float:
-        return self._result_expiry(self.results[result_id])
-
     def _result_expiry(self, result: Result) -> float:
         if result.task is not None and (not result.task.scheduled or result.task.canceled_at):
             # Not made yet (or never to be): a URL is signed only once the task ends.
@@ -780,12 +799,20 @@ class Emulator:
         digest = hmac.new(self._secret, message, hashlib.sha1).digest()
         return base64.b64encode(digest).decode()
 
-    def _signed_url(self, origin: str, result_id: str) -> str:
-        origin = self.config.public_url or origin
-        expires = int(self._expires_at(result_id))
+    def _next_host(self) -> str:
+        """The host of a new result: the configured hosts in turn, so that every run sees
+        each kind the provider hands out."""
+        hosts = self.config.result_hosts or DEFAULT_RESULT_HOSTS
+        host = hosts[next(self._host_turn) % len(hosts)]
+        return host.replace("{hex}", self._host_hex)
+
+    def _signed_url(self, result_id: str) -> str:
+        """A result URL as OSS signs one: on a result host, never on the API's origin."""
+        result = self.results[result_id]
+        expires = int(self._result_expiry(result))
         signature = quote(self._signature(result_id, expires), safe="")
         return (
-            f"{origin.rstrip('/')}/results/{result_id}.png?Expires={expires}"
+            f"https://{result.host}/results/{result_id}.png?Expires={expires}"
             f"&OSSAccessKeyId=LTAI5tEmulatorKey&Signature={signature}"
         )
 
@@ -846,6 +873,14 @@ class Emulator:
             with self._lock:
                 self.config.faults = rules
             return _json(200, {"faults": [str(rule) for rule in rules]})
+        if action == "seed-reading":
+            try:
+                readings = parse_readings(str(body.get("seed_reading", "")))
+            except ValueError as exc:
+                return _error(400, "InvalidParameter", str(exc))
+            with self._lock:
+                self.config.seed_reading = readings
+            return _json(200, {"seed_reading": sorted(readings)})
         if action == "clock":
             self.clock.advance(float(body.get("advance", 0)))
             return _json(200, {"now": self.clock.now()})
@@ -865,6 +900,7 @@ class Emulator:
                 "counts": dict(self.counts),
                 "tasks": dict(by_status),
                 "faults": [str(rule) for rule in self.config.faults],
+                "seed_reading": sorted(self.config.seed_reading),
             }
 
     def _log(self, request: EmRequest, response: EmResponse | None, note: str | None) -> None:
@@ -950,7 +986,7 @@ def summarize_body(raw: bytes) -> Any:
         if isinstance(value, str) and value.startswith("data:"):
             try:
                 data = base64.b64decode(value.partition(",")[2], validate=True)
-                info = probe_image(data)
+                info = read_image(data)
             except (ValueError, UnreadableImage):
                 return {"inline_image": "unreadable", "chars": len(value)}
             return {
@@ -967,7 +1003,7 @@ def summarize_body(raw: bytes) -> Any:
     return walk(body)
 
 
-def _messages_output(spec: ModelSpec, urls: list[str], *, finished: bool) -> dict[str, Any]:
+def _messages_output(spec: ModelRules, urls: list[str], *, finished: bool) -> dict[str, Any]:
     def choice(items: list[dict[str, str]]) -> dict[str, Any]:
         return {"finish_reason": "stop", "message": {"role": "assistant", "content": items}}
 
@@ -982,8 +1018,8 @@ def _messages_output(spec: ModelSpec, urls: list[str], *, finished: bool) -> dic
 
 
 def _usage(
-    spec: ModelSpec,
-    request: GenerationRequest,
+    spec: ModelRules,
+    request: Generation,
     size: tuple[int, int],
     count: int,
     endpoint: Endpoint,
@@ -998,7 +1034,7 @@ def _usage(
         input_tokens = (
             len(request.prompt) // 3
             + 1
-            + sum((image.info.pixels // 1024) if image.info else 0 for image in request.images)
+            + sum(image.facts.pixels // 1024 for image in request.images)
         )
         output_tokens = 2 * count
     else:
@@ -1015,7 +1051,7 @@ def _usage(
 def _legacy_result(task: Task, url: str) -> dict[str, str]:
     item = {"orig_prompt": task.request.prompt, "url": url}
     extend = task.request.prompt_extend
-    if task.spec.supports(Option.PROMPT_EXTEND) and (extend if extend is not None else True):
+    if task.spec.takes(Option.PROMPT_EXTEND) and (extend if extend is not None else True):
         item["actual_prompt"] = task.request.prompt
     return item
 

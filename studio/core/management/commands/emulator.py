@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studio.dashscope.emulator import Emulator, EmulatorConfig, serve
-from studio.dashscope.emulator.config import parse_faults
+from studio.dashscope.emulator.config import parse_faults, parse_result_hosts
+from studio.dashscope.emulator.rules import parse_readings
 
 
 class Command(BaseCommand):
@@ -45,7 +46,22 @@ class Command(BaseCommand):
             help="seconds until a result URL expires",
         )
         parser.add_argument("--retry-after", type=int, help="Retry-After seconds on 429s")
-        parser.add_argument("--public-url", help="origin used in result URLs")
+        parser.add_argument(
+            "--public-url", help="origin written into upload certificates (the upload host)"
+        )
+        parser.add_argument(
+            "--result-hosts",
+            help="comma-separated hosts result URLs name in turn; {hex} is four hex digits",
+        )
+        parser.add_argument(
+            "--seed-reading",
+            action="append",
+            default=[],
+            help=(
+                "play other readings of the documents' contradictions: strict, or names such "
+                "as wan-t2i-size-strict (repeatable; docs/provider.md lists them)"
+            ),
+        )
         parser.add_argument(
             "--utc-offset-minutes",
             type=int,
@@ -64,6 +80,9 @@ class Command(BaseCommand):
             raise CommandError("--addr must be host:port, for example 127.0.0.1:8765")
         try:
             faults = [rule for spec in options["fault"] for rule in parse_faults(spec)]
+            hosts = options["result_hosts"]
+            result_hosts = parse_result_hosts(hosts) if hosts is not None else None
+            readings = parse_readings(options["seed_reading"]) if options["seed_reading"] else None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         overrides = {
@@ -82,6 +101,7 @@ class Command(BaseCommand):
                 "public_url",
             )
         }
+        overrides |= {"result_hosts": result_hosts, "seed_reading": readings}
         try:
             config = EmulatorConfig.from_env(**overrides)
         except ValueError as exc:
@@ -104,6 +124,8 @@ class Command(BaseCommand):
         )
         if config.faults:
             self.stdout.write("Injected faults: " + ", ".join(str(f) for f in config.faults))
+        if config.seed_reading:
+            self.stdout.write("Seed readings: " + ", ".join(sorted(config.seed_reading)))
         self.stdout.flush()
         try:
             server.serve_forever(poll_interval=0.2)
