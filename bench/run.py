@@ -21,11 +21,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from studio.dashscope.client import DashScopeClient
+from studio.dashscope.guard import emulator_route
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS, USERS, RUNNING, LATENCY = 100, 5, 10, 1.0
@@ -131,6 +133,7 @@ def pipeline(workdir: Path) -> dict[str, Any]:
         "DATABASE_URL": database_url(workdir),
         "STUDIO_MEDIA_ROOT": str(workdir / "media"),
         "DASHSCOPE_BASE_URL": emulator.base_url,
+        "DASHSCOPE_EMULATED": "true",
         "DASHSCOPE_API_KEY": API_KEY,
         "STUDIO_PROVIDER_RUNNING_PER_MODEL": str(RUNNING),
         "STUDIO_PROVIDER_SUBMITS_PER_SECOND": str(SUBMITS_PER_SECOND),
@@ -298,7 +301,8 @@ def sdk_peer(workdir: Path, *, attempts: int | None = 3) -> dict[str, Any]:
             )
             if response.status_code == 200:
                 url = response.output.choices[0].message.content[0]["image"]
-                urllib.request.urlretrieve(url, workdir / f"peer-{i}.png")
+                # Result hosts lead to the emulator over TLS, as for the studio's downloads.
+                (workdir / f"peer-{i}.png").write_bytes(results.download(url))
                 outcomes.append("ok")
                 return
             if response.status_code != 429 or attempt == attempts:
@@ -306,6 +310,9 @@ def sdk_peer(workdir: Path, *, attempts: int | None = 3) -> dict[str, Any]:
                 return
             time.sleep(1.0)
 
+    results = DashScopeClient(
+        api_key=API_KEY, base_url=emulator.base_url, route=emulator_route(emulator.base_url)
+    )
     started = time.time()
     try:
         with ThreadPoolExecutor(max_workers=USERS * 4) as pool:

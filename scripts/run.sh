@@ -87,6 +87,8 @@ if [[ -z "${DASHSCOPE_API_KEY:-}" ]]; then
     echo "DASHSCOPE_API_KEY is not set: using the local DashScope emulator at http://$EMULATOR_ADDR/"
     start "$PY" manage.py emulator --addr "$EMULATOR_ADDR"
     export DASHSCOPE_BASE_URL="http://$EMULATOR_ADDR/api/v1"
+    # Result downloads go to the emulator too, over TLS from its own authority.
+    export DASHSCOPE_EMULATED=true
     export DASHSCOPE_API_KEY="sk-emulator-local"
 else
     base_url=$("$PY" -c "import studio.settings as s; print(s.DASHSCOPE_BASE_URL)")

@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from studio.dashscope.client import DEFAULT_RESULT_HOSTS, host_rule
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = ("true", "1", "yes", "on")
@@ -345,6 +347,21 @@ if STUDIO_S3_BUCKET:
 DASHSCOPE_API_KEY = env_str("DASHSCOPE_API_KEY", "")
 DASHSCOPE_REGION = env_str("DASHSCOPE_REGION", "ap-southeast-1")
 DASHSCOPE_BASE_URL = dashscope_base_url(DASHSCOPE_REGION, env_str("DASHSCOPE_BASE_URL", ""))
+# Hosts the provider's result URLs may name (patterns; `*` is part of one label). Add a
+# pattern here when the provider starts handing out results from a new kind of bucket.
+STUDIO_RESULT_HOSTS = env_list("STUDIO_RESULT_HOSTS", list(DEFAULT_RESULT_HOSTS))
+try:
+    host_rule(STUDIO_RESULT_HOSTS)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"STUDIO_RESULT_HOSTS: {exc}") from None
+# The emulator stands in for the provider (`make run` without a key, the tests, the demo):
+# result hosts are routed to it, over TLS from its own authority. Never with the real service.
+DASHSCOPE_EMULATED = env_bool("DASHSCOPE_EMULATED", False)
+if DASHSCOPE_EMULATED and DASHSCOPE_BASE_URL.split("/")[2].endswith("aliyuncs.com"):
+    raise ImproperlyConfigured(
+        "DASHSCOPE_EMULATED routes result downloads to the emulator; it cannot be set "
+        f"with the real service at {DASHSCOPE_BASE_URL}."
+    )
 
 # The provider's limits, which every worker process together keeps to. The emulator's
 # defaults are the same numbers.
@@ -370,6 +387,12 @@ STUDIO_STEP_LEASE_SECONDS = env_int("STUDIO_STEP_LEASE_SECONDS", 90)
 STUDIO_DISPATCHER_LEASE_SECONDS = env_int("STUDIO_DISPATCHER_LEASE_SECONDS", 45)
 # How often each worker cluster writes its heartbeat; three silent intervals mean it is down.
 STUDIO_WORKER_HEARTBEAT_SECONDS = env_int("STUDIO_WORKER_HEARTBEAT_SECONDS", 10)
+# A held download (made, not storable yet) is tried again after as long as it has been held,
+# at least the first and at most the longest pause, until the provider's URLs expire; the
+# dispatcher looks for held jobs due this often.
+STUDIO_DOWNLOAD_HOLD_FIRST_SECONDS = env_int("STUDIO_DOWNLOAD_HOLD_FIRST_SECONDS", 60)
+STUDIO_DOWNLOAD_HOLD_LONGEST_SECONDS = env_int("STUDIO_DOWNLOAD_HOLD_LONGEST_SECONDS", 1800)
+STUDIO_DOWNLOAD_HOLD_CHECK_SECONDS = env_int("STUDIO_DOWNLOAD_HOLD_CHECK_SECONDS", 15)
 
 # django-q2 with the ORM broker: no Redis, and the admin shows queued and failed tasks.
 # `retry` must exceed `timeout`, or a task still running is handed to a second worker.

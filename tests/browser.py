@@ -162,6 +162,7 @@ class ThreadWorker:
 def worker(served_emulator: ServedEmulator, settings) -> Iterator[ServedEmulator]:
     """Jobs created in the browser run to the end against the served emulator."""
     settings.DASHSCOPE_BASE_URL = served_emulator.base_url
+    settings.DASHSCOPE_EMULATED = True
     settings.DASHSCOPE_API_KEY = "sk-browser-test"
     running = ThreadWorker()
     running.thread.start()

@@ -112,6 +112,7 @@ class Fleet:
             "DATABASE_URL": database_url(),
             "STUDIO_MEDIA_ROOT": str(self.media),
             "DASHSCOPE_BASE_URL": self.emulator.base_url,
+            "DASHSCOPE_EMULATED": "true",
             "DASHSCOPE_API_KEY": "sk-cluster-test",
             "STUDIO_PROVIDER_RUNNING_PER_MODEL": str(max_running),
             "STUDIO_PROVIDER_SUBMITS_PER_SECOND": "50",

@@ -24,6 +24,7 @@ from PIL import Image
 from studio.dashscope.catalog import Endpoint
 from studio.dashscope.client import DashScopeClient, RetryPolicy
 from studio.dashscope.emulator import Emulator, EmulatorConfig, EmulatorTransport, FakeClock
+from studio.dashscope.guard import STAND_IN_ADDRESS
 from studio.dashscope.types import GenerationRequest
 from studio.dashscope.wire import build_body
 
@@ -72,6 +73,9 @@ class Emulated:
             self.clock.sleep(seconds)
 
         kwargs.setdefault("retry", RetryPolicy(attempts=4))
+        # Result hosts resolve to a public stand-in, so the address check runs in-process
+        # as it does on a real connection.
+        kwargs.setdefault("resolve", lambda host: [STAND_IN_ADDRESS])
         return DashScopeClient(
             api_key=API_KEY,
             base_url=BASE_URL,

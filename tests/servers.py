@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import trustme
 from PIL import Image
+
+from studio.dashscope.guard import EmulatorRoute
 
 
 def png_bytes(width: int = 64, height: int = 64) -> bytes:
@@ -26,8 +30,13 @@ def png_bytes(width: int = 64, height: int = 64) -> bytes:
     return output.getvalue()
 
 
+RESULT_HOST = "dashscope-result-bj.oss-cn-beijing.aliyuncs.com"
+
+
 class ResultServer:
-    """Plain HTTP on 127.0.0.1, serving `/results/<behaviour>.png`:
+    """A result bucket on 127.0.0.1: TLS with a certificate for `*.oss-cn-beijing.aliyuncs.com`
+    from an authority made for the test, reached through `route` as the emulator's result
+    hosts are. It serves `/results/<behaviour>.png`:
 
     ok        a small PNG
     endless   a body that never ends, 64 KiB at a time
@@ -54,13 +63,20 @@ class ResultServer:
 
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
+        authority = trustme.CA()
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert(f"*.{RESULT_HOST.split('.', 1)[1]}").configure_cert(tls)
+        self._http.socket = tls.wrap_socket(self._http.socket, server_side=True)
         self.port = self._http.server_address[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
+        self.origin = f"https://127.0.0.1:{self.port}"
+        self.route = EmulatorRoute(
+            host="127.0.0.1", port=self.port, ca_pem=authority.cert_pem.bytes()
+        )
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
         self._thread.start()
 
     def url(self, behaviour: str) -> str:
-        return f"{self.origin}/results/{behaviour}.png?Expires=1&Signature=c2lnbmVk"
+        return f"https://{RESULT_HOST}/results/{behaviour}.png?Expires=1&Signature=c2lnbmVk"
 
     def close(self) -> None:
         self.stopping.set()
@@ -172,10 +188,21 @@ class Dials:
             return counted
 
         monkeypatch.setattr(socket, "create_connection", create_connection)
+        # Over TLS the bytes are read by the TLS layer, not through the socket's recv: count
+        # what it hands the client instead.
+        self.tls_received = 0
+        tls_recv = ssl.SSLSocket.recv
+
+        def counting_recv(sock: ssl.SSLSocket, buflen: int = 1024, flags: int = 0) -> bytes:
+            data = tls_recv(sock, buflen, flags)
+            self.tls_received += len(data)
+            return data
+
+        monkeypatch.setattr(ssl.SSLSocket, "recv", counting_recv)
 
     @property
     def received(self) -> int:
-        return sum(s.received for s in self.sockets)
+        return sum(s.received for s in self.sockets) + self.tls_received
 
 
 @pytest.fixture

@@ -354,7 +354,7 @@ def test_the_address_dialled_is_the_address_checked_even_when_dns_changes_its_an
 
 
 def test_a_redirect_from_a_result_url_is_not_followed(dials, result_server):
-    client = network_client(f"{result_server.origin}/api/v1")
+    client = network_client(route=result_server.route)
     with pytest.raises(DashScopeError) as error:
         client.download(result_server.url("redirect"))
     assert error.value.status == 302 and not error.value.retryable
@@ -362,21 +362,21 @@ def test_a_redirect_from_a_result_url_is_not_followed(dials, result_server):
     assert dials.addresses == [("127.0.0.1", result_server.port)]
 
 
-def test_the_configured_api_origin_is_trusted_for_downloads_on_the_loopback(dials, result_server):
-    # The emulator serves its results next to its API on 127.0.0.1: that stays allowed,
-    # and any other loopback port does not.
-    client = network_client(f"{result_server.origin}/api/v1")
-    assert png_size(client.download(result_server.url("ok"))) == (64, 64)
-    other = network_client(f"http://127.0.0.1:{result_server.port + 1}/api/v1")
+def test_the_api_origin_is_not_trusted_for_downloads(dials, result_server):
+    # Results come from the provider's buckets only; not even the API's own origin (the
+    # emulator's, on the loopback) is a result host.
+    client = network_client(f"http://127.0.0.1:{result_server.port}/api/v1")
     with pytest.raises(DashScopeError) as error:
-        other.download(result_server.url("ok"))
+        client.download(f"http://127.0.0.1:{result_server.port}/results/ok.png?Expires=1")
     assert error.value.code == "ResultURLRefused"
+    routed = network_client(route=result_server.route)
+    assert png_size(routed.download(result_server.url("ok"))) == (64, 64)
     assert dials.addresses == [("127.0.0.1", result_server.port)]
 
 
 def test_an_endless_body_is_cut_off_at_the_byte_cap(dials, result_server):
     cap = 512 * 1024
-    client = network_client(f"{result_server.origin}/api/v1", max_download_bytes=cap)
+    client = network_client(route=result_server.route, max_download_bytes=cap)
     started = time.monotonic()
     with pytest.raises(DashScopeError) as error:
         client.download(result_server.url("endless"))
@@ -393,7 +393,7 @@ def test_an_endless_body_is_cut_off_at_the_byte_cap(dials, result_server):
 def test_a_slow_body_is_cut_off_at_the_deadline(dials, result_server, behaviour, code):
     deadline = 1.0
     client = network_client(
-        f"{result_server.origin}/api/v1",
+        route=result_server.route,
         timeouts=Timeouts(download=deadline),
         retry=RetryPolicy(attempts=1),
     )
@@ -410,7 +410,7 @@ def test_a_slow_body_is_cut_off_at_the_deadline(dials, result_server, behaviour,
 @pytest.mark.parametrize("behaviour", ["trickle", "silent"])
 def test_a_download_gives_up_when_the_callers_time_is_up(dials, result_server, behaviour):
     # The whole download may take a minute and is tried four times; the caller has 1 s.
-    client = network_client(f"{result_server.origin}/api/v1")
+    client = network_client(route=result_server.route)
     started = time.monotonic()
     with pytest.raises(DashScopeError) as error:
         client.download(result_server.url(behaviour), within=1.0)

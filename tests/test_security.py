@@ -442,6 +442,7 @@ def test_no_log_page_or_row_holds_the_api_key_or_a_signed_url(
     key = f"sk-{secrets.token_hex(16)}"
     settings.DASHSCOPE_API_KEY = key
     settings.DASHSCOPE_BASE_URL = scan_emulator.base_url
+    settings.DASHSCOPE_EMULATED = True
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STUDIO_PROVIDER_RUNNING_PER_MODEL = 20
     settings.STUDIO_PROVIDER_SUBMITS_PER_SECOND = 50
@@ -678,7 +679,8 @@ def test_result_downloads_that_never_end_are_cut_off_and_store_nothing(
     )
     client = DashScopeClient(
         api_key=API_KEY,
-        base_url=f"{result_server.origin}/api/v1",
+        base_url="https://dashscope-intl.aliyuncs.com/api/v1",
+        route=result_server.route,
         max_download_bytes=256 * 1024,
         timeouts=Timeouts(download=1.0),
         retry=RetryPolicy(attempts=1),
@@ -714,7 +716,11 @@ def test_a_step_stops_retrying_slow_downloads_before_its_task_would_be_killed(
     step = pipeline.until_handed_over(job)
     Job.objects.filter(pk=job.pk).update(result_urls=[result_server.url("trickle")])
     # As configured for the worker: a minute per download, four tries.
-    client = DashScopeClient(api_key=API_KEY, base_url=f"{result_server.origin}/api/v1")
+    client = DashScopeClient(
+        api_key=API_KEY,
+        base_url="https://dashscope-intl.aliyuncs.com/api/v1",
+        route=result_server.route,
+    )
     started = time.monotonic()
     run_step(step, client, limits=pipeline.limits, now=pipeline.now)
     elapsed = time.monotonic() - started

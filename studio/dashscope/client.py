@@ -16,7 +16,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -27,7 +27,13 @@ import httpx
 
 from studio.dashscope.catalog import get_model
 from studio.dashscope.errors import DashScopeError, RequestRefused, SubmitUncertain
-from studio.dashscope.guard import InternalAddress, PublicAddressTransport, Resolver
+from studio.dashscope.guard import (
+    CheckedTransport,
+    EmulatorRoute,
+    InternalAddress,
+    PublicAddressTransport,
+    Resolver,
+)
 from studio.dashscope.guard import resolve as resolve_host
 from studio.dashscope.redaction import url_for_log
 from studio.dashscope.types import (
@@ -41,8 +47,37 @@ from studio.dashscope.wire import build_body, parse_result, parse_submitted, par
 
 logger = logging.getLogger(__name__)
 
-# Result URLs the provider hands out live on its OSS buckets; nothing else is fetched.
-RESULT_HOST = re.compile(r"^dashscope-result-[a-z0-9-]+\.oss-[a-z0-9-]+\.aliyuncs\.com$")
+# Result URLs the provider hands out live on its OSS buckets; nothing else is fetched. The
+# seeds write them `dashscope-result-<region>.oss-<region>.aliyuncs.com` (S0:190, S0:360)
+# and `dashscope-xxx.oss-xxx.aliyuncs.com` (S2:287); real wan answers also come from
+# `dashscope-<id>.oss-accelerate.aliyuncs.com`. A `*` stands for one part of one label.
+DEFAULT_RESULT_HOSTS = ("dashscope-*.oss-*.aliyuncs.com",)
+_HOST_PATTERN = re.compile(r"^(?:[a-z0-9*](?:[a-z0-9*-]*[a-z0-9*])?\.)+[a-z0-9-]+\.[a-z]{2,}$")
+
+
+def host_rule(patterns: Sequence[str]) -> re.Pattern[str]:
+    """One expression for host patterns such as `dashscope-*.oss-*.aliyuncs.com`: each `*`
+    matches letters, digits and hyphens within a single label, never a dot."""
+    parts = []
+    for pattern in patterns:
+        pattern = pattern.strip().lower()
+        labels = pattern.split(".")
+        # A wildcard in the domain itself, or in front of it with nothing fixed beside it
+        # (`*.aliyuncs.com`), would let in any customer's bucket on the same cloud.
+        wide = any("*" in label for label in labels[-2:]) or all(
+            label == "*" for label in labels[:-2]
+        )
+        if not _HOST_PATTERN.match(pattern) or wide:
+            raise ValueError(
+                f"{pattern!r} is not a result host pattern: write a host name such as "
+                "dashscope-*.oss-*.aliyuncs.com, with * only inside the labels before "
+                "the last two, and some fixed text in front of the domain."
+            )
+        parts.append(
+            ".".join(re.escape(label).replace(r"\*", "[a-z0-9-]+") for label in pattern.split("."))
+        )
+    return re.compile(rf"^(?:{'|'.join(parts)})$")
+
 
 # Transport errors raised before a byte of the request left: safe to send again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -136,6 +171,8 @@ class DashScopeClient:
         workspace: str | None = None,
         max_download_bytes: int = 128 * 1024 * 1024,
         resolve: Resolver | None = None,
+        result_hosts: Sequence[str] = DEFAULT_RESULT_HOSTS,
+        route: EmulatorRoute | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("A DashScope API key is required.")
@@ -156,18 +193,12 @@ class DashScopeClient:
             follow_redirects=False,  # a redirect is never part of the protocol
             trust_env=False,  # no proxy from the environment sees the key
         )
-        self._base_origin = _origin(self.base_url)
-        # Downloads go through a client of their own: the API key stays with the API calls.
-        # Over the network they connect only to public addresses, checked as the socket is
-        # opened; the API's own origin is trusted, as it is for the API calls. An injected
-        # transport (the in-process emulator, tests) opens no connections at all.
-        _scheme, api_host, api_port = self._base_origin
-        downloads = transport or PublicAddressTransport(
-            verify=tls_context(),
-            resolver=resolve or resolve_host,
-            trusted=[(api_host, api_port or 443)],
+        self._result_host = host_rule(result_hosts)
+        self._downloads = httpx.Client(
+            transport=_download_transport(transport, resolve, route),
+            follow_redirects=False,
+            trust_env=False,
         )
-        self._downloads = httpx.Client(transport=downloads, follow_redirects=False, trust_env=False)
 
     def close(self) -> None:
         self._http.close()
@@ -300,11 +331,18 @@ class DashScopeClient:
                 self._sleep(pause)
 
     def is_result_url(self, url: str) -> bool:
-        parts = urlsplit(url)
-        if parts.scheme == "https" and parts.hostname and RESULT_HOST.match(parts.hostname):
-            return True
-        # The emulator serves its results next to its API: same origin as the base URL.
-        return _origin(url) == self._base_origin
+        """Whether `url` is on one of the provider's result buckets, read the way the
+        download will read it: https, the default port, no user part, an allowed host."""
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            return False
+        if parsed.scheme != "https" or parsed.userinfo or parsed.port not in (None, 443):
+            return False
+        # Both parsers must see the same host: a URL read two ways is not the provider's.
+        if (urlsplit(url).hostname or "") != parsed.host:
+            return False
+        return bool(self._result_host.match(parsed.host))
 
     def _download_once(self, url: str, give_up_at: float | None = None) -> bytes:
         deadline = self._clock() + self.timeouts.download
@@ -358,6 +396,15 @@ class DashScopeClient:
                 retryable=False,
             ) from None
         except httpx.TransportError as exc:
+            if _tls_failure(exc):
+                # The bucket's certificate did not verify: an operator's to look into (a
+                # proxy in the way, an old CA bundle); the URL stays valid meanwhile.
+                raise DashScopeError(
+                    status=None,
+                    code="ResultTLSFailed",
+                    message=f"The certificate of {url_for_log(url)} could not be verified.",
+                    retryable=True,
+                ) from None
             raise DashScopeError(
                 status=None,
                 code="DownloadFailed",
@@ -454,16 +501,38 @@ class DashScopeClient:
         )
 
 
+def _download_transport(
+    transport: httpx.BaseTransport | None, resolve: Resolver | None, route: EmulatorRoute | None
+) -> httpx.BaseTransport:
+    """Downloads go through a transport of their own: the API key stays with the API calls,
+    and a connection is opened only to the public addresses a result host resolves to,
+    checked as the socket is opened. With the emulator's route, result hosts lead to the
+    emulator over TLS from its own authority; an injected transport (the in-process
+    emulator) opens no connection, and the address check runs before it with `resolve`."""
+    if transport is not None:
+        if resolve is None and route is None:
+            return transport
+        return CheckedTransport(transport, resolver=resolve or route.resolve)  # type: ignore[union-attr]
+    if route is not None:
+        return PublicAddressTransport(
+            verify=route.tls_context(), resolver=resolve or route.resolve, dial=route.dial
+        )
+    return PublicAddressTransport(verify=tls_context(), resolver=resolve or resolve_host)
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _task_path(task_id: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", task_id):
         raise ValueError("Not a task id.")
     return task_id
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or ""), port
 
 
 def _oss_code(text: str) -> str | None:

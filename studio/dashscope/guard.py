@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import httpcore
@@ -37,13 +39,49 @@ def is_public(address: str) -> bool:
     return ipaddress.ip_address(address.split("%")[0]).is_global
 
 
+def public_addresses(host: str, resolver: Resolver) -> list[str]:
+    """The addresses `host` resolves to, all of them public, or InternalAddress.
+
+    An address literal is refused outright: the provider names its buckets, and a URL that
+    names an address was not written by it."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        pass
+    else:
+        raise InternalAddress(host)
+    try:
+        addresses = resolver(host)
+    except OSError as exc:
+        # Unresolvable now: a network failure like any other, tried again later.
+        raise httpcore.ConnectError(f"{type(exc).__name__} resolving the result host") from None
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise InternalAddress(host)
+    return addresses
+
+
+Dial = Callable[[str, int], tuple[str, int]]
+
+
+def _dial_as_is(address: str, port: int) -> tuple[str, int]:
+    return address, port
+
+
 class PublicAddressBackend(httpcore.NetworkBackend):
     """Opens TCP connections to public addresses only, except to `trusted` (host, port)
-    pairs: the configured API origin, which may be the emulator on a loopback address."""
+    pairs. `dial` may replace a checked address with the one to connect to: only the
+    emulator's route does (see EmulatorRoute)."""
 
-    def __init__(self, *, resolver: Resolver, trusted: Iterable[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        *,
+        resolver: Resolver,
+        trusted: Iterable[tuple[str, int]] = (),
+        dial: Dial = _dial_as_is,
+    ) -> None:
         self._resolve = resolver
         self._trusted = set(trusted)
+        self._dial = dial
         self._sockets = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -56,18 +94,12 @@ class PublicAddressBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         if (host, port) in self._trusted:
             return self._sockets.connect_tcp(host, port, timeout, local_address, socket_options)
-        try:
-            addresses = self._resolve(host)
-        except OSError as exc:
-            # Unresolvable now: a network failure like any other, tried again later.
-            raise httpcore.ConnectError(f"{type(exc).__name__} resolving the result host") from None
-        if not addresses or not all(is_public(address) for address in addresses):
-            raise InternalAddress(host)
+        addresses = public_addresses(host, self._resolve)
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
             try:
                 return self._sockets.connect_tcp(
-                    address, port, timeout, local_address, socket_options
+                    *self._dial(address, port), timeout, local_address, socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
@@ -87,7 +119,12 @@ class PublicAddressTransport(httpx.HTTPTransport):
     """httpx's own transport, connecting through PublicAddressBackend."""
 
     def __init__(
-        self, *, verify: Any, resolver: Resolver, trusted: Iterable[tuple[str, int]]
+        self,
+        *,
+        verify: Any,
+        resolver: Resolver,
+        trusted: Iterable[tuple[str, int]] = (),
+        dial: Dial = _dial_as_is,
     ) -> None:
         super().__init__(verify=verify, trust_env=False)
         # httpx 0.28 gives no way to choose the network backend of the pool it builds, so
@@ -98,5 +135,72 @@ class PublicAddressTransport(httpx.HTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PublicAddressBackend(resolver=resolver, trusted=trusted),
+            network_backend=PublicAddressBackend(resolver=resolver, trusted=trusted, dial=dial),
         )
+
+
+class CheckedTransport(httpx.BaseTransport):
+    """Another transport (an in-process emulator) behind the same address check: a request
+    goes on only if its host resolves to public addresses, as a real connection would."""
+
+    def __init__(self, inner: httpx.BaseTransport, *, resolver: Resolver) -> None:
+        self._inner, self._resolve = inner, resolver
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        public_addresses(request.url.host, self._resolve)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+# A public address that the emulator's route gives every result host. It is never dialled:
+# the route replaces it with the emulator's own address as the connection is opened.
+STAND_IN_ADDRESS = "47.88.1.1"
+
+
+@dataclass(frozen=True)
+class EmulatorRoute:
+    """Where result hosts lead when the emulator stands in for the provider (the demo,
+    the tests; never with the real service).
+
+    Result host names resolve to a public stand-in address, so the host rules and the
+    address check run as they do against the real buckets; the connection is then opened
+    to the emulator, which answers TLS with a certificate for those names from its own
+    authority, and only that authority is trusted. `addresses` gives chosen hosts other
+    addresses, for tests of the address check.
+    """
+
+    host: str
+    port: int
+    ca_pem: bytes
+    addresses: tuple[tuple[str, str], ...] = ()
+
+    def resolve(self, host: str) -> list[str]:
+        return [dict(self.addresses).get(host, STAND_IN_ADDRESS)]
+
+    def dial(self, address: str, port: int) -> tuple[str, int]:
+        if address == STAND_IN_ADDRESS and port == 443:
+            return self.host, self.port
+        return address, port
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
+        return context
+
+
+_routes: dict[str, EmulatorRoute] = {}
+
+
+def emulator_route(base_url: str) -> EmulatorRoute:
+    """The route to the emulator serving `base_url`: its address, and the authority it
+    signs its result hosts' certificate with, read from it once per process."""
+    if base_url not in _routes:
+        api = httpx.URL(base_url)
+        port = api.port or (443 if api.scheme == "https" else 80)
+        answer = httpx.get(
+            str(api.copy_with(path="/_emulator/ca.pem", query=None)), timeout=10, trust_env=False
+        )
+        answer.raise_for_status()
+        _routes[base_url] = EmulatorRoute(host=api.host, port=port, ca_pem=answer.content)
+    return _routes[base_url]

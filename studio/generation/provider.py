@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from studio.dashscope.client import DashScopeClient, RetryPolicy
+from studio.dashscope.guard import emulator_route
 
 
 def get_client(*, retries: bool = True) -> DashScopeClient:
@@ -16,4 +17,6 @@ def get_client(*, retries: bool = True) -> DashScopeClient:
         api_key=settings.DASHSCOPE_API_KEY,
         base_url=settings.DASHSCOPE_BASE_URL,
         retry=None if retries else RetryPolicy(attempts=1),
+        result_hosts=settings.STUDIO_RESULT_HOSTS,
+        route=emulator_route(settings.DASHSCOPE_BASE_URL) if settings.DASHSCOPE_EMULATED else None,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import socketserver
+import ssl
 import sys
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -10,7 +12,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
+import trustme
+
 from studio.dashscope.emulator.core import MAX_BODY_BYTES, EmRequest, Emulator, _error
+
+# Where a client that lets the emulator stand in for the provider reads the authority that
+# signs the emulator's certificate for the result hosts (not part of the real API).
+CA_PATH = "/_emulator/ca.pem"
 
 StartResponse = Callable[..., Any]
 
@@ -40,8 +48,13 @@ def _request_from(environ: dict[str, Any]) -> EmRequest:
     )
 
 
-def make_wsgi_app(emulator: Emulator) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def make_wsgi_app(
+    emulator: Emulator, ca_pem: bytes | None = None
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if ca_pem is not None and environ.get("PATH_INFO") == CA_PATH:
+            start_response("200 OK", [("Content-Type", "application/x-pem-file")])
+            return [ca_pem]
         if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             response = _error(413, "BadRequest.TooLarge", "Payload Too Large.")
         else:
@@ -85,16 +98,68 @@ class _RequestHandler(WSGIRequestHandler):
 
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """Plain HTTP for the API, as a local base URL is written, and TLS on the same port
+    for the result hosts: a connection that opens with a TLS handshake gets one."""
+
     daemon_threads = True
     allow_reuse_address = True
     # Every request is a new connection (HTTP/1.0), and a worker's poll round opens a
     # dozen at once: with socketserver's default backlog of 5 the kernel dropped the rest,
     # and each came back a second later, a stall the real service never shows.
     request_queue_size = 128
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None or not _opens_tls(request):
+            super().finish_request(request, client_address)
+            return
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # a client that does not trust the authority gives up in the handshake
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            secured.close()
+
+
+def _opens_tls(request: socket.socket) -> bool:
+    """Whether the client's first byte is a TLS handshake record (22)."""
+    request.settimeout(10)
+    try:
+        first = request.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return False
+    finally:
+        request.settimeout(None)
+    return first == b"\x16"
+
+
+def result_host_names(hosts: Iterable[str]) -> list[str]:
+    """The names the emulator's certificate covers: each result host, and every host of
+    its bucket's endpoint (`*.oss-accelerate.aliyuncs.com`), as OSS's own certificate does."""
+    names: list[str] = []
+    for host in hosts:
+        endpoint = host.split(".", 1)[1] if "." in host else host
+        for name in (f"*.{endpoint}", host):
+            if "{" not in name and name not in names:
+                names.append(name)
+    return names
+
+
+def result_certificate(hosts: Iterable[str]) -> tuple[ssl.SSLContext, bytes]:
+    """A TLS context for the result hosts from a new authority made for this run, and that
+    authority's certificate, which the studio trusts only when the emulator stands in for
+    the provider."""
+    authority = trustme.CA(organization_name="DashScope emulator")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(*result_host_names(hosts)).configure_cert(context)
+    return context, authority.cert_pem.bytes()
 
 
 def serve(emulator: Emulator, host: str, port: int) -> ThreadingWSGIServer:
     """A started-but-not-serving server; call serve_forever() on it."""
     server = ThreadingWSGIServer((host, port), _RequestHandler)
-    server.set_app(make_wsgi_app(emulator))
+    server.tls, ca_pem = result_certificate(emulator.config.result_hosts)
+    server.set_app(make_wsgi_app(emulator, ca_pem))
     return server
