@@ -345,7 +345,7 @@ def test_a_task_id_that_reads_unknown_fails_as_expired(pipeline, member):
 
 
 @pytest.mark.parametrize("damage", ["forbidden", "truncated", "not-an-image"])
-def test_a_bad_download_is_retried_then_failed_without_storing_anything(
+def test_a_bad_download_is_retried_then_held_or_given_up_without_storing_anything(
     pipeline, member, media, monkeypatch, damage
 ):
     from studio.dashscope.errors import DashScopeError
@@ -364,16 +364,31 @@ def test_a_bad_download_is_retried_then_failed_without_storing_anything(
 
     monkeypatch.setattr(pipeline.client, "download", broken)
     job = pipeline.submit(member, **T2I)
-    pipeline.drive()
+    pipeline.drive(lambda: Job.objects.get(pk=job.pk).status not in Job.ACTIVE)
     job.refresh_from_db()
-    assert job.status == Job.Status.FAILED and job.error_code == "DownloadFailed"
     assert len(calls) == 2 * 3  # each of the two images tried three times
     assert stored_files(media) == []
     assert GeneratedImage.objects.count() == 0
+    if damage == "forbidden":
+        # The result host says the URLs expired: the images are gone, and nothing is charged.
+        assert job.status == Job.Status.FAILED and job.error_code == "ResultExpired"
+        assert counters(member)["person-day"] == (0, 0)
+        return
+    # A body the studio refuses is its own refusal: the job is held, its quota reserved,
+    # until the URLs expire; then it fails, charged nothing.
+    assert job.status == Job.Status.DOWNLOAD_HELD and job.error_code == "InvalidResult"
+    assert counters(member)["person-day"] == (0, 2)
+    pipeline.clock.advance(24 * 3600 + 1)
+    pipeline.drive(lambda: not Job.objects.get(pk=job.pk).is_open)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.error_code == "ResultExpired"
+    assert GeneratedImage.objects.count() == 0 and job.result_urls == []
     assert counters(member)["person-day"] == (0, 0)
 
 
-def test_a_result_url_outside_the_provider_is_never_fetched(pipeline, member, media):
+def test_a_result_url_outside_the_provider_is_never_fetched_and_holds_the_job(
+    pipeline, member, media
+):
     job = pipeline.submit(member, **T2I)
     step = pipeline.until_handed_over(job)
     Job.objects.filter(pk=job.pk).update(
@@ -384,8 +399,11 @@ def test_a_result_url_outside_the_provider_is_never_fetched(pipeline, member, me
     )
     run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
     job.refresh_from_db()
-    assert job.status == Job.Status.FAILED and stored_files(media) == []
-    assert job.events.filter(code="ResultURLRefused").count() == 2
+    # The studio's own refusal: held (tests/test_download_held.py), never failed.
+    assert job.status == Job.Status.DOWNLOAD_HELD and stored_files(media) == []
+    assert job.error_code == "ResultURLRefused"
+    tries = job.events.filter(code="ResultURLRefused", message__startswith="download of")
+    assert tries.count() == 2
 
 
 def test_a_duplicate_step_delivery_does_nothing(pipeline, member, media):

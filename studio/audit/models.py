@@ -23,6 +23,7 @@ class Entry(models.Model):
         GRANT = "grant", "Extra images granted"
         PERMISSION = "permission", "Model permission change"
         MEMBER = "member", "Member change"
+        RETRY_DOWNLOAD = "retry_download", "Download retried"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

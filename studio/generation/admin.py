@@ -1,17 +1,27 @@
 import csv
+import functools
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 from django_q.models import Success
 
 from studio.accounts.models import Team
-from studio.dashscope.catalog import MODELS
+from studio.audit.models import Entry, record
+from studio.dashscope.catalog import MODELS, UnknownModel, get_model
+from studio.generation import messages as job_messages
 from studio.generation.models import (
     GeneratedImage,
     Job,
@@ -22,6 +32,27 @@ from studio.generation.models import (
     WorkerLease,
 )
 from studio.generation.reports import GROUPS, UsageReport, chart_bars, usage
+from studio.generation.worker import enqueue_job_step
+
+
+def may_retry_downloads(request: HttpRequest) -> bool:
+    # Acting on a job, not only reading it: the admin is otherwise read-only for jobs.
+    return request.user.has_perm("generation.change_job")
+
+
+def retry_held_downloads(request: HttpRequest, jobs: Iterable[Job]) -> int:
+    """Make each held job's download due now and wake a worker for it, audited; how many
+    were held. Pressed twice, a job gets a second step that finds it stored (or still
+    held): a step stores each image under its index, and a job is settled once."""
+    retried = 0
+    for job in jobs:
+        if not job.retry_download_now():
+            continue
+        record(request, Entry.Action.RETRY_DOWNLOAD, job, team=job.team)
+        # Once the change is committed, or the step could find the job not due.
+        transaction.on_commit(functools.partial(enqueue_job_step, job))
+        retried += 1
+    return retried
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -95,6 +126,10 @@ class JobAdmin(admin.ModelAdmin):
         "provider_finished_at",
         "submit_started_at",
         "timed_out_at",
+        "held_download",
+        "download_held_at",
+        "download_retry_at",
+        "results_valid_until",
         "attempts",
         "polls",
         "created_at",
@@ -103,6 +138,7 @@ class JobAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [JobInputInline, GeneratedImageInline, JobEventInline]
+    actions = ["retry_download_now"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -114,6 +150,56 @@ class JobAdmin(admin.ModelAdmin):
         # Deleting a job would take its ledger rows with it and leave its reservation
         # in the quota counters, and take its images out of the usage report.
         return False
+
+    def has_retry_download_permission(self, request: HttpRequest) -> bool:
+        return may_retry_downloads(request)
+
+    @admin.action(description="Retry download now", permissions=["retry_download"])
+    def retry_download_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        held = queryset.filter(status=Job.Status.DOWNLOAD_HELD).select_related("team")
+        retried = retry_held_downloads(request, held)
+        self.message_user(
+            request,
+            f"Download retried now for {retried} held job{'s' if retried != 1 else ''}.",
+            messages.SUCCESS if retried else messages.WARNING,
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        retry = self.admin_site.admin_view(require_POST(self.retry_download_view))
+        return [
+            path("<uuid:job_id>/retry-download/", retry, name="generation_job_retry_download"),
+            *super().get_urls(),
+        ]
+
+    def retry_download_view(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        """The "Retry download now" button of the health page and of the job's page."""
+        if not self.has_retry_download_permission(request):
+            raise PermissionDenied("Retrying a download needs the permission to change jobs.")
+        job = get_object_or_404(Job.objects.select_related("team"), pk=job_id)
+        if retry_held_downloads(request, [job]):
+            self.message_user(request, f"Download of {job} retried now.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{job} is no longer held.", messages.WARNING)
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = reverse("admin:generation_job_change", args=[job.pk])
+        return HttpResponseRedirect(back)
+
+    @admin.display(description="Held download")
+    def held_download(self, job: Job) -> str:
+        """Why the download is held, and the button to retry it now (it posts the page's
+        own form, with its CSRF token, to the retry address)."""
+        if not job.is_download_held:
+            return "-"
+        return format_html(
+            '{} <button type="submit" class="button" formaction="{}" formmethod="post" '
+            'name="next" value="{}" id="retry-download">Retry download now</button>',
+            job_messages.hold_reason(job.error_code),
+            reverse("admin:generation_job_retry_download", args=[job.pk]),
+            reverse("admin:generation_job_change", args=[job.pk]),
+        )
 
     @admin.display(description="Worker steps")
     def workers(self, job: Job) -> str:
@@ -223,7 +309,8 @@ def _usage_csv(report: UsageReport) -> HttpResponse:
 
 # -- Studio health --------------------------------------------------------------------------
 
-NOT_STORED = ("DownloadFailed", "InvalidResult")
+NOT_STORED = ("DownloadFailed", "InvalidResult", "ResultExpired")
+HELD_LISTED = 50
 QUIET_CODES = ("", "ok", "SUCCEEDED")
 
 
@@ -248,6 +335,12 @@ def studio_health(request: HttpRequest) -> HttpResponse:
     )
     not_stored = Job.objects.filter(error_code__in=NOT_STORED).order_by("-finished_at")[:20]
     retrying = Job.objects.filter(status=Job.Status.DOWNLOADING, download_failures__gt=0)
+    held = (
+        Job.objects.filter(status=Job.Status.DOWNLOAD_HELD)
+        .select_related("team")
+        .annotate(stored=Count("images"))
+        .order_by("download_held_at")[:HELD_LISTED]
+    )
     context = {
         **admin.site.each_context(request),
         "title": "Studio health",
@@ -263,5 +356,22 @@ def studio_health(request: HttpRequest) -> HttpResponse:
         "errors": list(errors),
         "not_stored": not_stored,
         "retrying": retrying.count(),
+        "held": [_held_row(job) for job in held],
+        "may_retry": may_retry_downloads(request),
     }
     return TemplateResponse(request, "admin/health.html", context)
+
+
+def _held_row(job: Job) -> dict[str, object]:
+    """A held job as the health page lists it; never its URLs, only how many there are."""
+    try:
+        model = get_model(job.model).label
+    except UnknownModel:
+        model = job.model
+    return {
+        "job": job,
+        "model": model,
+        "reason": job_messages.hold_reason(job.error_code),
+        "stored": job.stored,  # type: ignore[attr-defined]  # annotated
+        "made": job.images_made,
+    }

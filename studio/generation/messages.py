@@ -31,6 +31,37 @@ DOWNLOAD_FAILED = (
     "The provider made the images but they could not be downloaded. Nothing was charged; "
     "an administrator has been told."
 )
+RESULTS_EXPIRED = (
+    "The provider made the images, but its links to them expired before the studio could "
+    "store them. Nothing was charged for them; an administrator has been told."
+)
+# A held download, as the designer reads it: made, on its way, nothing to do.
+DOWNLOAD_HELD = (
+    "Your images are made. The studio is still fetching them and will add them here as soon "
+    "as it can; there is nothing you need to do."
+)
+DOWNLOAD_HELD_LABEL = "Made; fetching images"
+DOWNLOAD_HELD_EVENT = "Made by the provider; the studio keeps trying to fetch the images."
+
+# Why a download is held, as the staff read it on the studio's health page: what to fix.
+_HOLD_REASONS = {
+    "ResultURLRefused": (
+        "The result URL's host is not an allowed result host (STUDIO_RESULT_HOSTS), or it "
+        "resolves to an internal address."
+    ),
+    "ResultTLSFailed": (
+        "The result host's certificate could not be verified: a proxy in the way, or an "
+        "out-of-date CA bundle."
+    ),
+    "ResultTooLarge": "The result is larger than the studio's download size cap.",
+    "StorageUnavailable": "The media storage could not save the image (unavailable or full).",
+    "InvalidResult": "The downloaded file is not an image the studio takes.",
+}
+
+
+def hold_reason(code: str) -> str:
+    return _HOLD_REASONS.get(code, f"Downloads kept failing ({code}) after their retries.")
+
 
 _BY_CODE = {
     "DataInspectionFailed": (

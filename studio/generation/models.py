@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
@@ -13,6 +14,7 @@ from django.utils import timezone
 from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.dashscope.catalog import get_model
 from studio.dashscope.types import GenerationRequest, InputImage
+from studio.generation.messages import DOWNLOAD_HELD_LABEL
 
 
 def box_in_percent(
@@ -40,6 +42,11 @@ class Job(models.Model):
         PENDING = "pending", "Waiting at the provider"
         RUNNING = "running", "Running"
         DOWNLOADING = "downloading", "Downloading"
+        # The provider made the images, and the studio cannot store them yet for a reason
+        # of its own (a result host it does not allow, its TLS trust, its byte cap, its
+        # storage) or a fault that outlasted the download retries: tried again with
+        # growing pauses while the result URLs are valid, never failed before they expire.
+        DOWNLOAD_HELD = "download_held", "Made; download held"
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Partially succeeded"
         FAILED = "failed", "Failed"
@@ -48,8 +55,9 @@ class Job(models.Model):
 
     # Waiting at or working with the provider: counts against a person's jobs in flight.
     ACTIVE = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.RUNNING, Status.DOWNLOADING)
-    # Not final: the worker still has something to do or to watch.
-    OPEN = (*ACTIVE, Status.TIMED_OUT)
+    # Not final: the worker still has something to do or to watch. A held job is made, so it
+    # is no longer the designer's job in flight, but its images are still to be stored.
+    OPEN = (*ACTIVE, Status.TIMED_OUT, Status.DOWNLOAD_HELD)
     # Not yet started at the provider: it can still be dropped without a charge.
     CANCELLABLE = (Status.QUEUED, Status.SUBMITTING, Status.PENDING)
     AT_PROVIDER = (Status.SUBMITTING, Status.PENDING, Status.RUNNING)
@@ -90,8 +98,14 @@ class Job(models.Model):
     # is failed once that has gone on for too long.
     turned_away_at = models.DateTimeField(null=True, blank=True)
     # Signed result URLs between the provider's answer and their download; secrets, so
-    # never shown anywhere, and cleared as soon as the images are stored.
+    # never shown anywhere, and cleared when the job ends (kept while it is held: a retry
+    # needs them).
     result_urls = models.JSONField(default=list, blank=True)
+    # A held download (Status.DOWNLOAD_HELD): since when, when it is tried next, and until
+    # when the provider's URLs serve the images. The reason is the job's error_code.
+    download_held_at = models.DateTimeField(null=True, blank=True)
+    download_retry_at = models.DateTimeField(null=True, blank=True)
+    results_valid_until = models.DateTimeField(null=True, blank=True)
 
     cancel_requested = models.BooleanField(default=False)
     error_code = models.CharField(max_length=64, blank=True)
@@ -120,6 +134,51 @@ class Job(models.Model):
     @property
     def is_cancellable(self) -> bool:
         return self.status in self.CANCELLABLE
+
+    @property
+    def is_download_held(self) -> bool:
+        return self.status == self.Status.DOWNLOAD_HELD
+
+    @property
+    def status_for_designers(self) -> str:
+        return status_for_designers(self.status)
+
+    @property
+    def images_made(self) -> int:
+        """How many images the provider made (while the job is open: its URLs)."""
+        return len(self.result_urls)
+
+    # How long the provider's result URLs work when they do not say: 24 hours from the end
+    # of the task.
+    RESULT_URL_LIFETIME = timedelta(hours=24)
+
+    def result_urls_valid_until(self, now: datetime) -> datetime:
+        """When the provider stops serving this job's images: the latest `Expires` (epoch
+        seconds) its URLs carry, or else 24 hours from the task's end (the job reaching
+        downloading, for a sync call)."""
+        expiries = [_url_expires(url) for url in self.result_urls]
+        known = [moment for moment in expiries if moment is not None]
+        if known:
+            return max(known)
+        finished = self.provider_finished_at or (
+            self.events.filter(status=self.Status.DOWNLOADING)
+            .order_by("at")
+            .values_list("at", flat=True)
+            .first()
+        )
+        return (finished or now) + self.RESULT_URL_LIFETIME
+
+    def retry_download_now(self, now: datetime | None = None) -> bool:
+        """Make a held job's download due at once; False if the job is not held. Pressed
+        twice, the second press only makes it due again: a step stores each image under
+        its index and a job is settled once, so nothing is stored or charged twice."""
+        # The worker's clock, which the due check reads, rather than the database's.
+        due = now or timezone.now()
+        return bool(
+            Job.objects.filter(pk=self.pk, status=self.Status.DOWNLOAD_HELD).update(
+                download_retry_at=due
+            )
+        )
 
     @property
     def is_asynchronous(self) -> bool:
@@ -234,6 +293,25 @@ class Job(models.Model):
             model=self.model, status=self.Status.QUEUED, created_at__lt=self.created_at
         )
         return ahead.count() + 1
+
+
+def status_for_designers(status: str) -> str:
+    """A job's state as the team's pages name it: a held download is on its way, and why it
+    is held is the staff's business."""
+    if status == Job.Status.DOWNLOAD_HELD:
+        return DOWNLOAD_HELD_LABEL
+    return str(Job.Status(status).label)
+
+
+def _url_expires(url: str) -> datetime | None:
+    """A signed URL's `Expires` (epoch seconds), as OSS writes it; None without one."""
+    values = parse_qs(urlsplit(url).query).get("Expires", [])
+    if len(values) != 1 or not values[0].isdigit():
+        return None
+    try:
+        return datetime.fromtimestamp(int(values[0]), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None  # no moment a clock can hold: the 24 hours apply
 
 
 class JobInput(models.Model):
@@ -414,6 +492,10 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status}: {self.message}"
+
+    @property
+    def status_for_designers(self) -> str:
+        return status_for_designers(self.status)
 
 
 class QuotaCharge(models.Model):

@@ -66,10 +66,15 @@ STEP_LEASE_SECONDS = 90
 # slice (40 s, and the pass under way) waits for the downloads it began. A download may
 # overrun it by a connect and a read timeout.
 STEP_SECONDS = 180
-DOWNLOAD_RETRIES = 12  # with pauses doubling from 5 s to 10 min: about an hour in all
-IMAGE_TRIES = 3  # downloads of one image answering 403 or not an image, before giving up
-# A URL the studio will not fetch, or a result past the byte cap, does not change on retry.
-UNFETCHABLE = frozenset({"ResultURLRefused", "ResultTooLarge"})
+# Passing download failures (a 5xx, a dropped connection) are retried with pauses doubling
+# from 5 s to 10 min, about an hour in all; one that outlasts them holds the job.
+DOWNLOAD_RETRIES = 12
+IMAGE_TRIES = 3  # downloads of one image answering 403 or not an image, in one step
+# What the studio refuses itself, or an operator must fix, does not change on a quick retry:
+# a host it does not allow (or that resolves inward), a certificate it does not trust, a
+# result over its byte cap. The job is held at once, and tried again with longer pauses.
+HOLD_AT_ONCE = frozenset({"ResultURLRefused", "ResultTLSFailed", "ResultTooLarge"})
+STORAGE_UNAVAILABLE = "StorageUnavailable"
 DISPATCH_HOLD_SECONDS = 30  # how long an enqueued step may wait for a worker to pick it up
 THUMBNAIL_SIDE = 512
 MAX_RESULT_PIXELS = 4096 * 4096 * 2
@@ -110,6 +115,12 @@ class Limits:
     queue_ahead: int = 0
     # How long a job may be turned away by a busy provider before it is failed.
     busy_give_up_seconds: float = 1800.0
+    # A held download is tried again after the time it has been held, at least the first
+    # pause and at most the longest (1 min, 1, 2, 4... up to 30 min); the dispatcher looks
+    # for held jobs due every `hold_check_seconds`.
+    hold_first_seconds: float = 60.0
+    hold_longest_seconds: float = 1800.0
+    hold_check_seconds: float = 15.0
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -123,6 +134,9 @@ class Limits:
             step_lease_seconds=settings.STUDIO_STEP_LEASE_SECONDS,
             queue_ahead=settings.STUDIO_PROVIDER_QUEUE_AHEAD,
             busy_give_up_seconds=settings.STUDIO_PROVIDER_BUSY_GIVE_UP_SECONDS,
+            hold_first_seconds=settings.STUDIO_DOWNLOAD_HOLD_FIRST_SECONDS,
+            hold_longest_seconds=settings.STUDIO_DOWNLOAD_HOLD_LONGEST_SECONDS,
+            hold_check_seconds=settings.STUDIO_DOWNLOAD_HOLD_CHECK_SECONDS,
         )
 
 
@@ -356,6 +370,7 @@ class Dispatcher:
         self._recovery = Backoff(first=5, cap=60)
         self._looked_for: set[str] = set()
         self._cancels: dict[str, Backoff] = {}  # job -> asks to cancel that failed
+        self._held_looked_at: datetime | None = None  # the last look for held jobs due
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -402,6 +417,7 @@ class Dispatcher:
         self._cancel_requested()
         self._poll()
         self._hand_over_steps()
+        self._hand_over_held_downloads()
         return Job.objects.filter(status__in=Job.OPEN).exists()
 
     # -- admission ------------------------------------------------------------------------
@@ -1105,6 +1121,24 @@ class Dispatcher:
                 continue  # see _recover_interrupted_submits()
             self._hold_and_enqueue(job)
 
+    def _hand_over_held_downloads(self) -> None:
+        """Hand held jobs whose retry is due to a step. Their pauses are a minute or more,
+        so they are looked for every few seconds rather than on every pass: one query
+        (on the status index) when it is time, none otherwise. A job whose step is under
+        way, or handed out and not yet started, holds a lease and is left alone."""
+        now = self.now()
+        every = timedelta(seconds=self.limits.hold_check_seconds)
+        if self._held_looked_at is not None and now - self._held_looked_at < every:
+            return
+        self._held_looked_at = now
+        due = Job.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=Now()),
+            status=Job.Status.DOWNLOAD_HELD,
+            download_retry_at__lte=now,
+        )
+        for job in due:
+            self._hold_and_enqueue(job)
+
 
 _WATCHED = (Job.Status.PENDING, Job.Status.RUNNING)
 
@@ -1224,13 +1258,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+# A sync generation, downloads, and held downloads (when due, or retried by hand).
+_STEP_WORKS_ON = (Job.Status.SUBMITTING, Job.Status.DOWNLOADING, Job.Status.DOWNLOAD_HELD)
+
+
 def claim(job_id: str, owner: str, *, seconds: float = STEP_LEASE_SECONDS) -> Job | None:
     """Take the job's lease and count the attempt, or None if someone else holds it."""
     free = Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=Now())
     with transaction.atomic():
-        claimed = Job.objects.filter(
-            free, pk=job_id, status__in=(Job.Status.SUBMITTING, Job.Status.DOWNLOADING)
-        ).update(
+        claimed = Job.objects.filter(free, pk=job_id, status__in=_STEP_WORKS_ON).update(
             lease_owner=owner,
             lease_until=Now() + timedelta(seconds=seconds),
             attempts=F("attempts") + 1,
@@ -1315,7 +1351,7 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
             return
         if not _generate(job, client, limits, now):
             return
-    _download_all(job, client, give_up_at)
+    _download_all(job, client, give_up_at, limits, now)
 
 
 @acting_on_job
@@ -1363,42 +1399,101 @@ def _generate(job: Job, client: DashScopeClient, limits: Limits, now: Clock) -> 
     return moved
 
 
-@acting_on_job
-def _download_all(job: Job, client: DashScopeClient, give_up_at: float) -> None:
-    """Store every result not stored yet; what cannot be fetched before `give_up_at`
-    (monotonic) is tried again after a pause, in another step."""
-    stored = set(job.images.values_list("index", flat=True))
-    for index, url in enumerate(job.result_urls):
-        if index in stored:
-            continue
-        for attempt in range(1, IMAGE_TRIES + 1):
-            try:
-                within = give_up_at - time.monotonic()
-                store_result(job, index, client.download(url, within=within))
-                break
-            except DashScopeError as error:
+@dataclass(frozen=True)
+class NotStored:
+    """Why one result is not stored after a step's tries."""
+
+    code: str
+    # The provider no longer serves it (its URL expired, or the object is gone): final.
+    gone: bool = False
+    # A passing fault (a 5xx, a dropped connection, time up): worth a short pause.
+    passing: bool = False
+
+
+def _url_gone(error: DashScopeError) -> bool:
+    """What a result host answers once a URL's validity is over, or its object is gone."""
+    return (error.status == 403 and error.code == "AccessDenied") or (
+        error.status == 404 and error.code == "NoSuchKey"
+    )
+
+
+def _fetch_and_store(
+    job: Job, index: int, url: str, client: DashScopeClient, give_up_at: float
+) -> NotStored | None:
+    """Download one result and store it: None once it is stored, or why it is not."""
+    # A held job is tried every few minutes for up to a day: its tries are not each a line
+    # of its history (the hold's reason is, when it changes).
+    record = job.status == Job.Status.DOWNLOADING
+    outcome: NotStored | None = None
+    for attempt in range(1, IMAGE_TRIES + 1):
+        try:
+            data = client.download(url, within=give_up_at - time.monotonic())
+        except DashScopeError as error:
+            if record:
                 job.log(f"download of image {index + 1}", code=error.code)
-                if error.retryable and job.download_failures < DOWNLOAD_RETRIES:
-                    # The step ends normally (attempts count crashes only) and is handed
-                    # out again once the pause is over.
-                    pause = min(5 * 2**job.download_failures, 600)
-                    with transaction.atomic():
-                        Job.objects.filter(pk=job.pk).update(
-                            download_failures=F("download_failures") + 1,
-                            attempts=0,
-                            lease_owner="",
-                            lease_until=Now() + timedelta(seconds=pause),
-                        )
-                        LeaseTerm.end(LeaseTerm.of_job(job.pk), job.lease_owner)
-                    return
-                if error.code in UNFETCHABLE:
-                    break  # trying the same URL again gives the same answer
-            except InvalidResult as error:
-                # A cut connection or a proxy's error page: worth another try or two.
+            if error.code in HOLD_AT_ONCE:
+                return NotStored(error.code)  # trying the same URL again gives the same answer
+            if error.retryable:
+                return NotStored(error.code, passing=True)
+            # A 403 or 404 is tried again, in case the host only stumbled.
+            outcome = NotStored(error.code, gone=_url_gone(error))
+            continue
+        try:
+            store_result(job, index, data)
+            return None
+        except InvalidResult as error:
+            # A cut connection or a proxy's error page: worth another try or two.
+            if record:
                 job.log(
                     f"image {index + 1} is not a valid image ({error}), try {attempt}",
                     code="InvalidResult",
                 )
+            outcome = NotStored("InvalidResult")
+        except StorageUnavailable as error:
+            if record:
+                job.log(f"storing image {index + 1}: {error}", code=STORAGE_UNAVAILABLE)
+            return NotStored(STORAGE_UNAVAILABLE)
+    return outcome
+
+
+@acting_on_job
+def _download_all(
+    job: Job, client: DashScopeClient, give_up_at: float, limits: Limits, now: Clock
+) -> None:
+    """Store every result not stored yet.
+
+    A passing fault is tried again after a pause, in another step, for about an hour. What
+    the studio refuses itself, a fault an operator can fix, and a passing fault that
+    outlasted its retries hold the job (the images stored so far stay, the reservation
+    stays) until the provider's URLs expire. Only images the provider no longer serves are
+    given up, and the job is then charged for exactly what was stored.
+    """
+    stored = set(job.images.values_list("index", flat=True))
+    not_stored: list[NotStored] = []
+    for index, url in enumerate(job.result_urls):
+        if index in stored:
+            continue
+        outcome = _fetch_and_store(job, index, url, client, give_up_at)
+        if outcome is None:
+            continue
+        if (
+            outcome.passing
+            and job.status == Job.Status.DOWNLOADING
+            and job.download_failures < DOWNLOAD_RETRIES
+        ):
+            _pause_downloads(job)
+            return
+        not_stored.append(outcome)
+        if outcome.code == STORAGE_UNAVAILABLE:
+            break  # the other images would meet the same storage
+    moment = now()
+    held = [outcome for outcome in not_stored if not outcome.gone]
+    if held:
+        valid_until = job.results_valid_until or job.result_urls_valid_until(moment)
+        if moment < valid_until:
+            hold_download(job, held[0].code, moment, valid_until, limits)
+            return
+        # The URLs have expired: what is not stored now never will be.
     count = job.images.count()
     # A sequence's n is an upper bound the model may stop short of; otherwise every
     # requested image that did not arrive makes the job partial.
@@ -1407,12 +1502,68 @@ def _download_all(job: Job, client: DashScopeClient, give_up_at: float) -> None:
         if job.parameters.get("enable_sequential")
         else max(job.images_requested, len(job.result_urls))
     )
-    if count == 0:
+    if count == 0 and not_stored:
+        finish(job, Job.Status.FAILED, code="ResultExpired", message=messages.RESULTS_EXPIRED)
+    elif count == 0:
         finish(job, Job.Status.FAILED, code="DownloadFailed", message=messages.DOWNLOAD_FAILED)
     elif count < wanted:
         finish(job, Job.Status.PARTIAL, message=messages.partial(count, wanted))
     else:
         finish(job, Job.Status.SUCCEEDED, message=messages.stored(count))
+
+
+def _pause_downloads(job: Job) -> None:
+    """Let go of the job for a pause that doubles with each passing failure. The step ends
+    normally (attempts count crashes only), and the job is handed out again once the pause
+    is over (Dispatcher._hand_over_steps)."""
+    pause = min(5 * 2**job.download_failures, 600)
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(
+            download_failures=F("download_failures") + 1,
+            attempts=0,
+            lease_owner="",
+            lease_until=Now() + timedelta(seconds=pause),
+        )
+        LeaseTerm.end(LeaseTerm.of_job(job.pk), job.lease_owner)
+
+
+def hold_download(
+    job: Job, code: str, now: datetime, valid_until: datetime, limits: Limits
+) -> None:
+    """Hold a job whose images cannot be stored yet, for the reason `code`: tried again
+    after as long as it has been held (within the first and longest pauses), and at the
+    latest when its URLs expire, when that try is the last. The step lets go of it."""
+    since = job.download_held_at or now
+    held_for = (now - since).total_seconds()
+    pause = min(limits.hold_longest_seconds, max(limits.hold_first_seconds, held_for))
+    fields: dict[str, Any] = {
+        "error_code": code,
+        "download_held_at": since,
+        "download_retry_at": min(now + timedelta(seconds=pause), valid_until),
+        "results_valid_until": valid_until,
+        "attempts": 0,
+        "lease_owner": "",
+        "lease_until": None,
+    }
+    if job.status != Job.Status.DOWNLOAD_HELD or job.error_code != code:
+        # News for the history: the job is held, or held for another reason now.
+        logger.warning("Job %s is held: its images cannot be stored yet (%s)", job.pk, code)
+        job.move(
+            Job.Status.DOWNLOAD_HELD,
+            expect=(Job.Status.DOWNLOADING, Job.Status.DOWNLOAD_HELD),
+            message=messages.DOWNLOAD_HELD_EVENT,
+            code=code,
+            **fields,
+        )
+        return
+    logger.info(
+        "Job %s is still held (%s); next try at %s", job.pk, code, fields["download_retry_at"]
+    )
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk, status=Job.Status.DOWNLOAD_HELD).update(
+            updated_at=timezone.now(), **fields
+        )
+        LeaseTerm.end(LeaseTerm.of_job(job.pk), job.lease_owner)
 
 
 def _step_in_thread(job_id: str, client: DashScopeClient, limits: Limits) -> None:
@@ -1482,12 +1633,24 @@ def decode_result(data: bytes) -> DecodedResult:
         raise InvalidResult(type(exc).__name__) from None
 
 
+class StorageUnavailable(Exception):
+    """The media storage could not save a result: unavailable, full, refusing."""
+
+
 def store_result(job: Job, index: int, data: bytes) -> GeneratedImage:
     """Verify a downloaded image and store it with its thumbnail; file first, then the row."""
     decoded = decode_result(data)
     ext = decoded.extension
-    name = default_storage.save(f"{RESULTS_DIR}/{job.pk}/{index}.{ext}", ContentFile(data))
-    thumb_name = default_storage.save(thumbnail_name(job.pk, index), ContentFile(decoded.thumbnail))
+    try:
+        name = default_storage.save(f"{RESULTS_DIR}/{job.pk}/{index}.{ext}", ContentFile(data))
+        thumb_name = default_storage.save(
+            thumbnail_name(job.pk, index), ContentFile(decoded.thumbnail)
+        )
+    except Exception as exc:
+        # Whatever the backend raises (OSError from a full disk, a bucket's errors): a fault
+        # an operator fixes, which holds the job instead of crashing its step.
+        logger.warning("Storing image %d of job %s failed", index + 1, job.pk, exc_info=True)
+        raise StorageUnavailable(type(exc).__name__) from exc
     image_row, _ = GeneratedImage.objects.update_or_create(
         job=job,
         index=index,
