@@ -111,6 +111,22 @@ def test_a_text_to_image_job_from_the_form_to_its_image(page, worker):
     assert job.images.count() == 2 and job.images_charged == 2
 
 
+def test_a_qwen_prompt_is_counted_in_tokens_as_the_server_counts_it(page):
+    from tests import prompts
+    from tests.test_prompt_tokens import SPEC, TEXT
+
+    page.goto("/generate/")
+    page.get_by_label("Qwen-Image 2.0 Pro", exact=False).first.check()
+    page.get_by_text("Up to 1,300 tokens").wait_for()
+    page.fill("textarea[name=prompt]", TEXT)  # seed 000's 2,045-character sample
+    counter = page.locator(".counter").first
+    counter.filter(has_text="439 / 1,300 tokens").wait_for()
+    page.fill("textarea[name=prompt]", prompts.one_over(SPEC))
+    counter.filter(has_text="1,301 / 1,300 tokens").wait_for()
+    assert "counter-over" in (counter.get_attribute("class") or "")
+    screenshot(page, "prompt-counted-in-tokens")
+
+
 def test_an_edit_with_two_images_and_a_region_drawn_on_each(page, worker):
     page.goto("/edit/")
     add_images(

@@ -17,6 +17,7 @@ from studio.accounts.models import QuotaCounter
 from studio.dashscope.catalog import MODELS, SEED_MAX, Kind, ModelSpec, Option
 from studio.generation.forms import size_choices
 from studio.generation.models import Job, StagedImage
+from tests import prompts
 from tests.emulation import Emulated, make_image
 
 CASES = [
@@ -112,9 +113,9 @@ def test_everything_the_form_offers_is_accepted_by_the_emulator(case, designer_c
     for value, _label in size_choices(spec, kind):
         accepted(client, kind, base_data(spec, kind, client) | {"size": value}, emulated)
     accepted(client, kind, base_data(spec, kind, client) | {"n": spec.n.max}, emulated)
-    # Characters, as the provider counts them: an emoji is one, not the two UTF-16 units
-    # a browser's maxlength would count.
-    longest = {"prompt": ("画🎨" * spec.prompt_max_chars)[: spec.prompt_max_chars]}
+    # As the provider counts: an emoji is one character, not the two UTF-16 units a
+    # browser's maxlength would count; Qwen prompts in tokens.
+    longest = {"prompt": prompts.longest(spec)}
     if spec.supports(Option.NEGATIVE_PROMPT):
         longest["negative_prompt"] = "x" * (spec.negative_prompt_max_chars or 0)
     if spec.supports(Option.SEED):
@@ -151,7 +152,9 @@ def test_every_limit_is_refused_next_to_its_field(case, designer_client):
         return base_data(spec, kind, client) | changes
 
     refused(client, kind, data(prompt=""), "prompt", "This field is required.")
-    refused(client, kind, data(prompt="画" * (spec.prompt_max_chars + 1)), "prompt")
+    over = prompts.one_over(spec)
+    words = f"The prompt is {spec.prompt_max + 1:,} {spec.prompt_unit}"
+    refused(client, kind, data(prompt=over), "prompt", words)
     if spec.supports(Option.NEGATIVE_PROMPT):
         over = "x" * ((spec.negative_prompt_max_chars or 0) + 1)
         refused(client, kind, data(negative_prompt=over), "negative_prompt")

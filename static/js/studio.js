@@ -4,14 +4,44 @@
   "use strict";
 
   function countChars(field) {
-    // The provider counts characters as code points, not UTF-16 units.
-    return Array.from(field.value).length;
+    // The provider counts characters as code points, not UTF-16 units; a line break is
+    // one character, as the form sends it.
+    return Array.from(field.value.replace(/\r\n/g, "\n")).length;
+  }
+
+  // Tokens are counted by the server, with the provider's tokenizer: the counter shows
+  // what the check on sending will count. The last answer stands until the next arrives.
+  function tokenCounter(field, show) {
+    var timer = null;
+    var asked = 0;
+    return function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var form = field.closest("form");
+        var body = new FormData();
+        body.append("text", field.value);
+        body.append("model", form.querySelector("[name=model]").value);
+        var token = form.querySelector("[name=csrfmiddlewaretoken]");
+        var mine = ++asked;
+        fetch(field.dataset.countUrl, {
+          method: "POST",
+          body: body,
+          headers: token ? {"X-CSRFToken": token.value} : {},
+          credentials: "same-origin"
+        }).then(function (answer) {
+          return answer.ok ? answer.json() : null;
+        }).then(function (data) {
+          if (data && mine === asked) show(data.count);
+        }).catch(function () { /* the check on sending still counts */ });
+      }, 250);
+    };
   }
 
   function initCounter(field) {
     if (field.dataset.counterReady) return;
     field.dataset.counterReady = "1";
     var max = parseInt(field.dataset.max, 10);
+    var unit = field.dataset.unit || "characters";
     var counter = document.createElement("small");
     counter.className = "counter";
     // Read out only when the state changes (near the limit, over it, back within it), not
@@ -22,19 +52,22 @@
     field.insertAdjacentElement("afterend", counter);
     counter.insertAdjacentElement("afterend", announce);
     var state = "within";
-    function update() {
-      var used = countChars(field);
-      counter.textContent = used.toLocaleString() + " / " + max.toLocaleString();
+    function show(used) {
+      counter.textContent = used.toLocaleString() + " / " + max.toLocaleString() +
+        (unit === "tokens" ? " tokens" : "");
+      counter.dataset.count = used;
       var now = used > max ? "over" : used > max * 0.9 ? "near" : "within";
       counter.classList.toggle("counter-near", now === "near");
       counter.classList.toggle("counter-over", now === "over");
       if (now !== state) {
-        announce.textContent = now === "over" ? (used - max).toLocaleString() +
-          " characters over the limit of " + max.toLocaleString() + "." : now === "near" ?
-          (max - used).toLocaleString() + " characters left." : "Within the limit.";
+        announce.textContent = now === "over" ? (used - max).toLocaleString() + " " + unit +
+          " over the limit of " + max.toLocaleString() + "." : now === "near" ?
+          (max - used).toLocaleString() + " " + unit + " left." : "Within the limit.";
         state = now;
       }
     }
+    var update = unit === "tokens" && field.dataset.countUrl ?
+      tokenCounter(field, show) : function () { show(countChars(field)); };
     field.addEventListener("input", update);
     update();
   }
@@ -81,11 +114,16 @@
         var editing = form && form.classList.contains("edit-form");
         var low = parseInt(input.dataset.minPixels, 10);
         var high = parseInt(editing ? input.dataset.maxPixelsEdit : input.dataset.maxPixels, 10);
+        var sideLow = parseInt(input.dataset.minSide || "0", 10);
+        var sideHigh = parseInt(input.dataset.maxSide || "0", 10);
         var aLow = parseInt(input.dataset.aspectLow || "0", 10);
         var aHigh = parseInt(input.dataset.aspectHigh || "0", 10);
         if (w * h < low || w * h > high) {
           message = w + "×" + h + " is " + (w * h).toLocaleString() + " pixels; this model makes between " +
             low.toLocaleString() + " and " + high.toLocaleString() + ".";
+        } else if (sideHigh && (Math.max(w, h) > sideHigh || Math.min(w, h) < sideLow)) {
+          message = w + "×" + h + ": each side must be between " + sideLow.toLocaleString() +
+            " and " + sideHigh.toLocaleString() + " pixels.";
         } else if (aLow && (w * aHigh < h * aLow || w * aLow > h * aHigh)) {
           message = w + "×" + h + ": the aspect ratio must be between " + aLow + ":" + aHigh +
             " and " + aHigh + ":" + aLow + ".";

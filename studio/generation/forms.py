@@ -14,11 +14,13 @@ from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.urls import reverse
 
 from studio.accounts.models import Membership, Team
-from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, models_for
+from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, TextUnit, models_for
+from studio.dashscope.tokens import prompt_length
 from studio.dashscope.types import Box
-from studio.dashscope.validation import Problem, parse_size
+from studio.dashscope.validation import Problem, parse_size, prompt_too_long
 
 if TYPE_CHECKING:
     from studio.generation.models import Job
@@ -80,6 +82,10 @@ def _fits(spec: ModelSpec, width: int, height: int, *, editing: bool) -> bool:
     pixels = width * height
     if not rule.min_pixels <= pixels <= rule.max_pixels_for(has_images=editing):
         return False
+    if rule.max_side and max(width, height) > rule.max_side:
+        return False
+    if rule.min_side and min(width, height) < rule.min_side:
+        return False
     return rule.aspect is None or rule.aspect.allows(width, height)
 
 
@@ -127,6 +133,12 @@ class PromptField(forms.CharField):
     normalising before the length check keeps the form's limit the one the counter shows.
     """
 
+    def __init__(self, **kwargs: Any) -> None:
+        # Sent as typed, spaces included: the count the designer sees is the count of what
+        # the provider receives, and the server's check counts the same text.
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
+
     def to_python(self, value: Any) -> str:
         return super().to_python(value).replace("\r\n", "\n")
 
@@ -160,9 +172,14 @@ class GenerationForm(forms.Form):
         self.fields["model"].choices = model_choices(kind, team)
         self.fields["model"].initial = spec.name
         prompt = self.fields["prompt"]
-        prompt.max_length = spec.prompt_max_chars
-        prompt.widget.attrs.update({"data-counted": "", "data-max": spec.prompt_max_chars})
-        prompt.help_text = f"Up to {spec.prompt_max_chars:,} characters."
+        prompt.widget.attrs.update(
+            {"data-counted": "", "data-max": spec.prompt_max, "data-unit": spec.prompt_unit}
+        )
+        if spec.prompt_unit is TextUnit.TOKENS:
+            prompt.widget.attrs["data-count-url"] = reverse("count-prompt")
+        prompt.help_text = f"Up to {spec.prompt_max:,} {spec.prompt_unit}."
+        if spec.prompt_unit is TextUnit.TOKENS:
+            prompt.help_text += " A token is a word or part of one, as the model reads text."
         if kind == Kind.EDIT:
             prompt.help_text = (
                 "Refer to the reference images as “image 1”, “image 2”… in their order below. "
@@ -248,6 +265,13 @@ class GenerationForm(forms.Form):
 
     def clean_model(self) -> str:
         return self.spec.name
+
+    def clean_prompt(self) -> str:
+        prompt = self.cleaned_data["prompt"]
+        length = prompt_length(self.spec, prompt)
+        if length > self.spec.prompt_max:
+            raise forms.ValidationError(prompt_too_long(self.spec, length))
+        return prompt
 
     def clean_size(self) -> str:
         value = self.cleaned_data.get("size", "")
@@ -379,6 +403,10 @@ def _size_rule_attrs(spec: ModelSpec) -> dict[str, Any]:
         "data-max-pixels": rule.max_pixels_for(has_images=False),
         "data-max-pixels-edit": rule.max_pixels,
     }
+    if rule.min_side:
+        attrs["data-min-side"] = rule.min_side
+    if rule.max_side:
+        attrs["data-max-side"] = rule.max_side
     if rule.aspect:
         attrs["data-aspect-low"] = rule.aspect.low
         attrs["data-aspect-high"] = rule.aspect.high
@@ -390,6 +418,8 @@ def _custom_help(spec: ModelSpec, kind: Kind) -> str:
     low = rule.min_pixels**0.5
     high = rule.max_pixels_for(has_images=kind == Kind.EDIT) ** 0.5
     text = f"Between {low:.0f}×{low:.0f} and {high:.0f}×{high:.0f} pixels in total"
+    if rule.max_side:
+        text += f", each side {rule.min_side or 1:,} to {rule.max_side:,}"
     if rule.aspect:
         text += f", aspect ratio from {rule.aspect}"
     return text + "."

@@ -5,6 +5,7 @@ from studio.generation import views
 urlpatterns = [
     path("generate/", views.generate, name="generate"),
     path("jobs/recent", views.recent_jobs, name="recent-jobs"),
+    path("prompt/count", views.count_prompt, name="count-prompt"),
     path("edit/", views.edit, name="edit"),
     path("edit/inputs", views.stage_input, name="stage-input"),
     path("edit/inputs/<uuid:staged_id>", views.staged_image, name="staged-image"),

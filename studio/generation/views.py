@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from studio.accounts.access import current_membership
 from studio.accounts.models import Membership, QuotaCounter
 from studio.audit.models import Entry, record
 from studio.dashscope.catalog import Kind, ModelSpec, Option, UnknownModel, get_model
+from studio.dashscope.tokens import prompt_length
 from studio.generation.forms import (
     GenerationForm,
     boxes_text,
@@ -30,6 +31,7 @@ from studio.generation.forms import (
     palette_text,
     size_choices,
 )
+from studio.generation.messages import DOWNLOAD_HELD
 from studio.generation.models import GeneratedImage, Job, ModelPrice, StagedImage
 from studio.generation.normalise import ImageRefused, scale_boxes
 from studio.generation.services import (
@@ -117,7 +119,13 @@ def _recent_jobs_context(membership: Membership) -> dict[str, Any]:
         .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()))
         .order_by("-created_at")[:RECENT_JOBS]
     )
-    return {"recent_jobs": jobs, "recent_open": any(job.is_open for job in jobs)}
+    still_open = [job for job in jobs if job.is_open]
+    return {
+        "recent_jobs": jobs,
+        "recent_open": bool(still_open),
+        # Held downloads are retried minutes apart: the list looks again less often.
+        "recent_held_only": bool(still_open) and all(job.is_download_held for job in still_open),
+    }
 
 
 @require_GET
@@ -502,6 +510,8 @@ def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
         "inputs": inputs,
         "position": job.queue_position(),
         "elapsed": _elapsed(job),
+        # Made, and on its way: never the hold's reason, which is for the staff.
+        "held_note": DOWNLOAD_HELD if job.is_download_held else "",
     }
     template = "generation/job_detail.html"
     if request.htmx:
@@ -551,3 +561,23 @@ def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> Ht
     if attachment and variant == "original":
         record(request, Entry.Action.DOWNLOAD, f"{job} image {index + 1}", team=job.team)
     return response
+
+
+# Longer than any prompt limit by far, short enough that counting stays quick.
+COUNTED_TEXT_MAX = 100_000
+
+
+@require_POST
+@login_required
+def count_prompt(request: AppRequest) -> JsonResponse:
+    """A prompt's length in its model's unit, for the form's counter: the server's own
+    count, so the counter and the check on sending agree exactly (tokens cannot be
+    counted in the browser without the tokenizer's vocabulary)."""
+    try:
+        spec = get_model(request.POST.get("model", ""))
+    except UnknownModel:
+        return JsonResponse({"error": "Unknown model."}, status=400)
+    text = request.POST.get("text", "").replace("\r\n", "\n")[:COUNTED_TEXT_MAX]
+    return JsonResponse(
+        {"count": prompt_length(spec, text), "max": spec.prompt_max, "unit": spec.prompt_unit}
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studio.dashscope.smoke import MAX_BILLED_IMAGES, Check, SmokeTest, billed_calls
+from studio.dashscope.guard import emulator_route
+from studio.dashscope.smoke import MAX_BILLED_IMAGES, Check, Recorder, SmokeTest, billed_calls
 
 
 class Command(BaseCommand):
@@ -23,6 +25,16 @@ class Command(BaseCommand):
         parser.add_argument("--poll-interval", type=float, default=3.0)
         parser.add_argument(
             "--timeout", type=float, default=180.0, help="seconds to wait for each task"
+        )
+        parser.add_argument(
+            "--record",
+            metavar="DIR",
+            type=Path,
+            help=(
+                "save each answer of the real service in DIR as a fixture file for "
+                "tests/test_provider_fixtures.py, with the API key and the result URLs' "
+                "signatures replaced by REDACTED (e.g. DIR = tests/fixtures/provider)"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,11 +53,15 @@ class Command(BaseCommand):
         self.stdout.write("Errors, the task list and an unknown task id cost nothing.")
         if not options["yes"] and not self._confirmed():
             raise CommandError("Not confirmed; nothing was sent. Pass --yes to skip the question.")
+        recorder = self._recorder(options["record"], api_key, base_url)
         smoke = SmokeTest(
             api_key=api_key,
             base_url=base_url,
             poll_interval=options["poll_interval"],
             timeout=options["timeout"],
+            recorder=recorder,
+            result_hosts=settings.STUDIO_RESULT_HOSTS,
+            route=emulator_route(base_url) if settings.DASHSCOPE_EMULATED else None,
         )
         failures = 0
         try:
@@ -54,12 +70,25 @@ class Command(BaseCommand):
                 self._report(check)
         finally:
             smoke.close()
+            if recorder:  # what was saved is worth keeping even when a check failed
+                count = len(recorder.written)
+                self.stdout.write(f"Recorded {count} answers in {recorder.directory}")
         if failures:
             raise CommandError(
                 f"{failures} checks differ: the emulator or the client is out of "
                 "date with the real service."
             )
         self.stdout.write(self.style.SUCCESS("The real service answers as assumed."))
+
+    def _recorder(self, directory: Path | None, api_key: str, base_url: str) -> Recorder | None:
+        if directory is None:
+            return None
+        # Made before anything is sent, so a bad path costs no billed call.
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"Cannot record in {directory}: {exc}; nothing was sent.") from exc
+        return Recorder(directory, base_url=base_url, secrets=(api_key,))
 
     def _report(self, check: Check) -> None:
         verdict = self.style.SUCCESS("OK  ") if check.ok else self.style.ERROR("DIFF")
