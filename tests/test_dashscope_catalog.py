@@ -57,8 +57,7 @@ def test_input_image_limits_per_edit_model():
     wan27 = CATALOG["wan2.7-image-pro"].images
     assert (wan27.min_side, wan27.max_side) == (240, 8000)
     assert wan27.aspect.allows(240, 1920) and not wan27.aspect.allows(240, 1921)
-    assert wan27.accepted_max_bytes == 20 * 1024 * 1024  # either reading of "20 MB"
-    assert wan27.max_bytes == 10 * 1000 * 1000  # what the studio sends fits both
+    assert wan27.max_bytes == 10 * 1000 * 1000  # 20 MB or 10 MB, in either sense: fits all
     wan26 = CATALOG["wan2.6-image"].images
     assert (wan26.min_side, wan26.max_side, wan26.aspect) == (240, 8000, None)
     assert wan26.max_bytes == 10 * 1000 * 1000
@@ -90,12 +89,9 @@ def test_size_rules_match_the_documents():
     i2i = CATALOG["wan2.5-i2i-preview"].size
     assert (i2i.min_pixels, i2i.max_pixels, i2i.tiers) == (768**2, 1280**2, {})
     t2i = CATALOG["wan2.6-t2i"].size
-    # Contradictory documents: send only [1280², 1440²], accept [768², 1440²].
-    assert (t2i.min_pixels, t2i.accepted_min_pixels, t2i.max_pixels) == (
-        1280**2,
-        768**2,
-        1440**2,
-    )
+    # Contradictory documents: send only what both of seed 000's statements accept.
+    assert (t2i.min_pixels, t2i.max_pixels) == (1280**2, 1440**2)
+    assert (t2i.min_side, t2i.max_side, str(t2i.aspect)) == (512, 1440, "1:4 to 4:1")
 
 
 def test_options_per_model():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from studio.dashscope.catalog import MODELS, BodyStyle, ModelSpec, Option
+from studio.dashscope.emulator import rules
 from studio.dashscope.errors import RequestRefused
 from studio.dashscope.types import GenerationRequest, InputImage
 from studio.dashscope.validation import check_request
@@ -34,6 +35,20 @@ def large_bmp(min_bytes: int) -> InputImage:
     # BMP is uncompressed: a plain canvas becomes as many bytes as we need, instantly.
     side = math.isqrt(min_bytes // 3) + 8
     return image(side, side, fmt="BMP")
+
+
+def emulator_size(spec: ModelSpec) -> rules.SizeRule:
+    """Where the emulator's own table (its default reading) starts refusing sizes: read
+    from the emulator, not from the client's catalog."""
+    model = rules.model_rules(spec.name)
+    assert model is not None
+    return model.size
+
+
+def emulator_images(spec: ModelSpec) -> rules.ImageRule:
+    model = rules.model_rules(spec.name)
+    assert model is not None and model.images is not None
+    return model.images
 
 
 def _endpoint(spec: ModelSpec):
@@ -106,7 +121,7 @@ def cases_for(spec: ModelSpec) -> list[Case]:
         cases.append(
             Case(
                 "too few pixels",
-                lambda r: change(r, size=_square(rule.accepted_min_pixels - 4000)),
+                lambda r: change(r, size=_square(emulator_size(spec).min_pixels - 4000)),
                 "size",
                 ("pixels",),
             )
@@ -119,7 +134,7 @@ def cases_for(spec: ModelSpec) -> list[Case]:
                 ("pixels",),
             )
         )
-        if rule.min_pixels > rule.accepted_min_pixels:
+        if rule.min_pixels > emulator_size(spec).min_pixels:
             cases.append(
                 Case(
                     "below the studio's stricter minimum",
@@ -229,7 +244,7 @@ def _image_cases(spec: ModelSpec) -> list[Case]:
         ),
         Case(
             "file too large for the emulator",
-            lambda r: replace(r, images=(large_bmp(rule.accepted_max_bytes + 1),)),
+            lambda r: replace(r, images=(large_bmp(emulator_images(spec).max_bytes + 1),)),
             "images[1]",
             ("mb",),
         ),
@@ -246,7 +261,7 @@ def _image_cases(spec: ModelSpec) -> list[Case]:
                 ("aspect",),
             )
         )
-    if rule.max_bytes < rule.accepted_max_bytes:
+    if rule.max_bytes < emulator_images(spec).max_bytes:
         cases.append(
             Case(
                 "file over the studio's stricter size",

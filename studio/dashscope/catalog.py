@@ -5,8 +5,7 @@ validation read this table; nothing else in the studio should hard-code a limit.
 emulator does not: it keeps its own table (emulator/rules.py), and a test compares the two.
 
 Where the provider's documents disagree, the studio holds itself to the reading every
-version accepts (docs/provider.md says which). The `accepted_*` values record the widest
-reading, where the emulator's default refusals start; the limit tests use them.
+version accepts; docs/provider.md says which, and why.
 """
 
 from __future__ import annotations
@@ -124,8 +123,7 @@ class ImageInputRule:
     count: tuple[int, int]  # (min, max) input images in editing mode
     min_side: int
     max_side: int
-    max_bytes: int  # what the studio sends at most (strict)
-    accepted_max_bytes: int  # what the emulator accepts (lenient)
+    max_bytes: int  # what the studio sends at most
     aspect: AspectRange | None  # None: unrestricted
     formats: tuple[str, ...] = ACCEPTED_IMAGE_FORMATS
     alpha: bool = False  # PNG with an alpha channel is not accepted by any model
@@ -143,8 +141,7 @@ class SizeRule:
     fixed: tuple[tuple[int, int], ...] = ()  # when set, only these sizes
     tiers: dict[str, int] = field(default_factory=dict)  # tier -> side of the square area
     text_to_image_only_tiers: frozenset[str] = frozenset()
-    min_pixels: int = 0  # strict, what the studio sends
-    accepted_min_pixels: int = 0  # lenient, what the emulator accepts
+    min_pixels: int = 0
     max_pixels: int = 0
     max_pixels_text_to_image: int = 0  # a larger ceiling without input images, if any
     min_side: int = 0  # each of width and height, when the documents limit it
@@ -212,7 +209,6 @@ _WAN27_OPTIONS = _COMMON | {
 _QWEN2_SIZE = SizeRule(
     default="2048*2048",
     min_pixels=512 * 512,
-    accepted_min_pixels=512 * 512,
     max_pixels=2048 * 2048,
     recommended=((2688, 1536), (1536, 2688), (2048, 2048), (2368, 1728), (1728, 2368)),
 )
@@ -228,7 +224,6 @@ _QWEN_FIXED_SIZE = SizeRule(
 _WAN_T2I_SIZE = SizeRule(
     default="1280*1280",
     min_pixels=1280 * 1280,
-    accepted_min_pixels=768 * 768,
     max_pixels=1440 * 1440,
     min_side=512,
     max_side=1440,
@@ -240,7 +235,6 @@ _WAN27_IMAGES = ImageInputRule(
     min_side=240,
     max_side=8000,
     max_bytes=10 * MB,  # 20 MB officially, 10 MB in other copies: send at most 10
-    accepted_max_bytes=20 * MIB,
     aspect=AspectRange(1, 8),
 )
 
@@ -268,7 +262,6 @@ def _wan27(name: str, *, pro: bool) -> ModelSpec:
             tiers=tiers,
             text_to_image_only_tiers=frozenset({"4K"}) if pro else frozenset(),
             min_pixels=768 * 768,
-            accepted_min_pixels=768 * 768,
             max_pixels=2048 * 2048,
             max_pixels_text_to_image=4096 * 4096 if pro else 0,
             aspect=AspectRange(1, 8),
@@ -414,14 +407,12 @@ MODELS: tuple[ModelSpec, ...] = (
             min_side=240,
             max_side=8000,
             max_bytes=10 * MB,
-            accepted_max_bytes=10 * MIB,
             aspect=None,
         ),
         size=SizeRule(
             default="1K",
             tiers={"1K": 1280, "2K": 2048},
             min_pixels=768 * 768,
-            accepted_min_pixels=768 * 768,
             max_pixels=2048 * 2048,
             aspect=AspectRange(1, 4),
             snap=16,
@@ -446,13 +437,11 @@ MODELS: tuple[ModelSpec, ...] = (
             min_side=384,
             max_side=5000,
             max_bytes=10 * MB,
-            accepted_max_bytes=10 * MIB,
             aspect=AspectRange(1, 4),
         ),
         size=SizeRule(
             default="1280*1280",
             min_pixels=768 * 768,
-            accepted_min_pixels=768 * 768,
             max_pixels=1280 * 1280,
             aspect=AspectRange(1, 4),
             follows_last_image=True,

@@ -251,7 +251,7 @@ class DashScopeClient:
         return submitted
 
     def _endpoint(self, request: GenerationRequest, *, asynchronous: bool) -> str:
-        problems = check_request(request, asynchronous=asynchronous, strict=True)
+        problems = check_request(request, asynchronous=asynchronous)
         if problems:
             raise RequestRefused(problems)
         endpoint = get_model(request.model).endpoint(asynchronous=asynchronous)

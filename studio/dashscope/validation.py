@@ -55,29 +55,26 @@ def _sequential(request: GenerationRequest) -> bool:
     return bool(request.enable_sequential)
 
 
-def check_request(
-    request: GenerationRequest, *, asynchronous: bool, strict: bool = True
-) -> list[Problem]:
+def check_request(request: GenerationRequest, *, asynchronous: bool) -> list[Problem]:
     """All the problems with a request for its model; empty when it may be sent."""
     try:
         spec = get_model(request.model)
     except UnknownModel:
         return [Problem("model", f"{request.model!r} is not a model the studio knows.")]
     problems: list[Problem] = []
-    if strict and spec.endpoint(asynchronous=asynchronous) is None:
+    if spec.endpoint(asynchronous=asynchronous) is None:
         way = "in the background" if asynchronous else "synchronously"
         problems.append(Problem("model", f"{spec.name} cannot be called {way}."))
-    if strict:
-        problems += _check_options(spec, request)
+    problems += _check_options(spec, request)
     problems += _check_prompt(spec, request)
-    problems += _check_images(spec, request, strict=strict)
-    problems += _check_size(spec, request, strict=strict)
+    problems += _check_images(spec, request)
+    problems += _check_size(spec, request)
     problems += _check_n(spec, request)
     problems += _check_seed(spec, request)
-    problems += _check_boxes(spec, request, strict=strict)
-    problems += _check_palette(spec, request, strict=strict)
+    problems += _check_boxes(spec, request)
+    problems += _check_palette(spec, request)
     thinking = request.thinking_mode is not None and spec.supports(Option.THINKING_MODE)
-    if strict and thinking and (request.images or _sequential(request)):
+    if thinking and (request.images or _sequential(request)):
         problems.append(
             Problem(
                 "thinking_mode",
@@ -124,7 +121,7 @@ def prompt_too_long(spec: ModelSpec, length: int) -> str:
     )
 
 
-def _check_images(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+def _check_images(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     rule = spec.images
     if rule is None:
         if request.images:
@@ -138,7 +135,7 @@ def _check_images(spec: ModelSpec, request: GenerationRequest, *, strict: bool) 
     if count > high:
         return [Problem("images", f"{spec.name} takes at most {high} input images; got {count}.")]
     problems = []
-    max_bytes = rule.max_bytes if strict else rule.accepted_max_bytes
+    max_bytes = rule.max_bytes
     for position, image in enumerate(request.images, start=1):
         info = image.info
         if info is None:
@@ -186,7 +183,7 @@ def _check_images(spec: ModelSpec, request: GenerationRequest, *, strict: bool) 
     return problems
 
 
-def _check_size(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+def _check_size(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     rule = spec.size
     value = request.size
     if value is None:
@@ -216,7 +213,7 @@ def _check_size(spec: ModelSpec, request: GenerationRequest, *, strict: bool) ->
         return [Problem("size", f"{value!r} is not a size; use {expected}.")]
     width, height = parsed
     pixels = width * height
-    low = rule.min_pixels if strict else rule.accepted_min_pixels
+    low = rule.min_pixels
     # A sequence is limited as editing is: 2K at most.
     high = rule.max_pixels_for(has_images=has_images or _sequential(request))
     problems = []
@@ -265,11 +262,11 @@ def _check_seed(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     return []
 
 
-def _check_boxes(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+def _check_boxes(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     boxes = request.bbox_list
     if boxes is None or not spec.supports(Option.BBOX_LIST):
         return []
-    if strict and _sequential(request):
+    if _sequential(request):
         return [Problem("bbox_list", "Regions cannot be combined with a sequence.")]
     if len(boxes) != len(request.images):
         return [
@@ -321,11 +318,11 @@ def _box_problem(box: object, width: int | None, height: int | None) -> str | No
     return None
 
 
-def _check_palette(spec: ModelSpec, request: GenerationRequest, *, strict: bool) -> list[Problem]:
+def _check_palette(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     palette = request.color_palette
     if palette is None or not spec.supports(Option.COLOR_PALETTE):
         return []
-    if strict and _sequential(request):
+    if _sequential(request):
         return [Problem("color_palette", "A colour palette cannot be combined with a sequence.")]
     low, high = spec.color_palette_items
     if not low <= len(palette) <= high:
