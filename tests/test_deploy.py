@@ -440,13 +440,15 @@ def test_readme_database_url_reaches_the_compose_database():
 
 
 def test_the_demo_worker_accepts_the_emulators_results():
-    """The worker downloads only from its base URL's origin: the emulator's URLs must match."""
+    """The demo's worker routes result hosts to the emulator (DASHSCOPE_EMULATED), and
+    the emulator's result URLs pass the studio's host rule."""
     dotenv = readme_dotenv()
     compose = read_compose()["services"]["emulator"]
     addr = compose["command"][compose["command"].index("--addr") + 1]
     base_url = urlsplit(dotenv["DASHSCOPE_BASE_URL"])
     assert dotenv["COMPOSE_PROFILES"] == "demo"
     assert (base_url.hostname, base_url.port) == ("emulator", int(addr.rpartition(":")[2]))
+    assert dotenv["DASHSCOPE_EMULATED"] == "true"
     config = EmulatorConfig.from_env(
         {**dotenv, **compose["environment"]}, pending_seconds=0, running_seconds=0
     )
@@ -462,7 +464,7 @@ def test_the_demo_worker_accepts_the_emulators_results():
         (url,) = result.image_urls
         image = client.download(url)
 
-    assert url.startswith("http://emulator:8765/")
+    assert url.startswith("https://") and ".aliyuncs.com/" in url
     assert image.startswith(b"\x89PNG")
 
 

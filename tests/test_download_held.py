@@ -466,3 +466,15 @@ def test_cluster_urls_expiring_while_held_charge_only_what_was_stored(fleet, tmp
     assert job.status == Job.Status.PARTIAL and job.images_charged == 1
     assert settled(job) == 1 and person_day(member) == (1, 0)
     assert len(stored_files(fleet.media)) == 1 and job.result_urls == []
+
+
+def test_a_dispatcher_does_not_pass_for_hours_over_a_held_download(pipeline, member):
+    """A held job's next try is a minute or more away: the dispatcher ends its slice rather
+    than querying ten times a second for the day a download may be held, and the reconcile
+    schedule's dispatcher hands the job over when it is due."""
+    job = held_by_refusing_host(pipeline, member)
+    assert job.status == Job.Status.DOWNLOAD_HELD
+    assert job.download_retry_at - pipeline.now() >= timedelta(seconds=60)
+    assert pipeline.dispatcher.step() is False  # nothing else open: the slice may end
+    pipeline.clock.advance(45)
+    assert pipeline.dispatcher.step() is True  # its try is near: keep passing until then

@@ -58,6 +58,9 @@ class Job(models.Model):
     # Not final: the worker still has something to do or to watch. A held job is made, so it
     # is no longer the designer's job in flight, but its images are still to be stored.
     OPEN = (*ACTIVE, Status.TIMED_OUT, Status.DOWNLOAD_HELD)
+    # What the dispatcher passes over many times a second: jobs to send, watch or download.
+    # A held job's next try is minutes away; see worker.work_left().
+    WATCHED = (*ACTIVE, Status.TIMED_OUT)
     # Not yet started at the provider: it can still be dropped without a charge.
     CANCELLABLE = (Status.QUEUED, Status.SUBMITTING, Status.PENDING)
     AT_PROVIDER = (Status.SUBMITTING, Status.PENDING, Status.RUNNING)

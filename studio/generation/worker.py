@@ -418,7 +418,7 @@ class Dispatcher:
         self._poll()
         self._hand_over_steps()
         self._hand_over_held_downloads()
-        return Job.objects.filter(status__in=Job.OPEN).exists()
+        return work_left(self.now())
 
     # -- admission ------------------------------------------------------------------------
 
@@ -1142,6 +1142,22 @@ class Dispatcher:
 
 _WATCHED = (Job.Status.PENDING, Job.Status.RUNNING)
 
+# A held download whose next try is this close keeps the dispatcher passing (the length of
+# a dispatcher's slice); one further off is left to the reconcile schedule.
+HELD_SOON_SECONDS = 40
+
+
+def work_left(now: datetime) -> bool:
+    """Whether the dispatcher has work on its next passes: jobs to send, watch or download,
+    or a held download whose next try is near. A download may be held for a day, retried
+    minutes apart; passing ten times a second all that while would only load the database.
+    The reconcile schedule starts a dispatcher every minute while any job is open, and its
+    first pass hands over the held downloads that are due."""
+    if Job.objects.filter(status__in=Job.WATCHED).exists():
+        return True
+    soon = now + timedelta(seconds=HELD_SOON_SECONDS)
+    return Job.objects.filter(status=Job.Status.DOWNLOAD_HELD, download_retry_at__lte=soon).exists()
+
 
 def _usage(result: TaskResult) -> dict | None:
     usage = result.usage
@@ -1753,7 +1769,7 @@ def dispatch_for(
         _close_pool_connections(pool, DOWNLOAD_THREADS)
     if handed_over or shutdown.requested():
         return False
-    return open_jobs or Job.objects.filter(status__in=Job.OPEN).exists()
+    return open_jobs or work_left(timezone.now())
 
 
 HANDOVER_LEAD = 1.0  # seconds before a slice ends that its successor is queued
