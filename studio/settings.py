@@ -6,8 +6,10 @@ The README's "Configuration" table lists every variable read here.
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from botocore.config import Config
 from django.core.exceptions import ImproperlyConfigured
 
 from studio.dashscope.client import DEFAULT_RESULT_HOSTS, host_rule
@@ -297,8 +299,16 @@ def s3_storage(
             "default_acl": None,
             # As on the filesystem: a retried download replaces its own object.
             "file_overwrite": True,
-            "addressing_style": None if addressing_style == "auto" else addressing_style,
-            "signature_version": "s3v4",
+            "client_config": Config(
+                s3={"addressing_style": None if addressing_style == "auto" else addressing_style},
+                signature_version="s3v4",
+                # A bucket that does not answer fails a save within about a minute, which
+                # holds the job's download, instead of hanging past the worker's task
+                # timeout (botocore's defaults: 60 s to connect, 5 tries), which kills it.
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
         },
     }
 
@@ -357,7 +367,8 @@ except ValueError as exc:
 # The emulator stands in for the provider (`make run` without a key, the tests, the demo):
 # result hosts are routed to it, over TLS from its own authority. Never with the real service.
 DASHSCOPE_EMULATED = env_bool("DASHSCOPE_EMULATED", False)
-if DASHSCOPE_EMULATED and DASHSCOPE_BASE_URL.split("/")[2].endswith("aliyuncs.com"):
+_api_host = (urlsplit(DASHSCOPE_BASE_URL).hostname or "").rstrip(".")
+if DASHSCOPE_EMULATED and (_api_host == "aliyuncs.com" or _api_host.endswith(".aliyuncs.com")):
     raise ImproperlyConfigured(
         "DASHSCOPE_EMULATED routes result downloads to the emulator; it cannot be set "
         f"with the real service at {DASHSCOPE_BASE_URL}."

@@ -506,3 +506,36 @@ def test_the_usage_chart_renders_for_thirty_days(page, designer_member):
         assert abs(height - tallest * made / max(images)) <= 1.5
     assert "Total" in page.locator(".usage-table tfoot").inner_text()
     screenshot(page, "admin-usage")
+
+
+def test_a_held_download_reads_as_made_and_on_its_way(page, designer_member):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from studio.generation.messages import DOWNLOAD_HELD
+    from studio.generation.services import create_job
+
+    job = create_job(
+        membership=designer_member,
+        model="wan2.6-t2i",
+        prompt="A lighthouse at dusk",
+        parameters={"size": "1280*1280", "n": 2},
+    )
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.DOWNLOAD_HELD,
+        error_code="ResultURLRefused",
+        download_held_at=now,
+        download_retry_at=now + timedelta(minutes=1),
+        results_valid_until=now + timedelta(hours=24),
+        result_urls=["https://dashscope-9f3a.oss-new.aliyuncs.com/a.png?Signature=s3cret"],
+    )
+    page.goto(f"/jobs/{job.pk}/")
+    note = page.locator("[data-held]")
+    assert note.inner_text() == DOWNLOAD_HELD
+    content = page.content()
+    assert "ResultURLRefused" not in content and "s3cret" not in content
+    screenshot(page, "job-download-held")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "job-download-held-phone")

@@ -478,3 +478,42 @@ def test_a_dispatcher_does_not_pass_for_hours_over_a_held_download(pipeline, mem
     assert pipeline.dispatcher.step() is False  # nothing else open: the slice may end
     pipeline.clock.advance(45)
     assert pipeline.dispatcher.step() is True  # its try is near: keep passing until then
+
+
+def test_a_step_sent_before_a_held_jobs_try_is_due_leaves_it_alone(pipeline, member, media):
+    """A duplicate or late step must not shorten the pause a held job waits."""
+    job = held_by_refusing_host(pipeline, member)
+    later = datetime.now(UTC) + timedelta(hours=1)  # claims read the database's clock
+    Job.objects.filter(pk=job.pk).update(download_retry_at=later)
+    run_step(str(job.pk), pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    job.refresh_from_db()
+    assert job.status == Job.Status.DOWNLOAD_HELD and job.attempts == 0
+    assert not GeneratedImage.objects.exists()
+
+
+def test_a_download_that_keeps_stopping_its_worker_is_held_not_failed(pipeline, member, media):
+    """A step that dies each time (storage hanging past the task timeout, say) is an
+    operator's to fix while the URLs are valid; after that the job ends, charged nothing."""
+    job = held_by_refusing_host(pipeline, member)
+    crashed = pipeline.limits.step_attempts  # the next claim is one more than allowed
+    Job.objects.filter(pk=job.pk).update(attempts=crashed)
+    run_step(str(job.pk), pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    job.refresh_from_db()
+    assert job.status == Job.Status.DOWNLOAD_HELD and job.error_code == "WorkerCrashed"
+    assert settled(job) == 0 and len(job.result_urls) == 2
+
+    Job.objects.filter(pk=job.pk).update(attempts=crashed)
+    pipeline.clock.advance(25 * 3600)
+    run_step(str(job.pk), pipeline.client, limits=pipeline.limits, now=pipeline.now)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.error_code == "WorkerCrashed"
+    assert job.images_charged == 0 and job.result_urls == []
+
+
+def test_an_expires_years_ahead_does_not_hold_a_job_for_years(pipeline, member):
+    job = held_by_refusing_host(pipeline, member)
+    job.result_urls = [
+        "https://dashscope-1.oss-x.aliyuncs.com/a.png?Expires=4102444800&Signature=x"
+    ]
+    moment = pipeline.now()
+    assert job.result_urls_valid_until(moment) <= moment + timedelta(hours=48)

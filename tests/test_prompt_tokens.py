@@ -127,3 +127,9 @@ def test_character_limits_count_code_points_and_keep_spaces(designer_client):
 def test_the_counter_needs_a_signed_in_person(client):
     answer = client.post(reverse("count-prompt"), {"model": SPEC.name, "text": "a cat"})
     assert answer.status_code == 302
+
+
+def test_the_counter_is_for_people_who_may_generate(client, team, viewer):
+    client.force_login(viewer)
+    answer = client.post(reverse("count-prompt"), {"model": SPEC.name, "text": "a cat"})
+    assert answer.status_code == 403

@@ -87,11 +87,19 @@ def test_a_bad_result_host_setting_stops_the_studio_with_a_clear_message():
     assert "STUDIO_RESULT_HOSTS" in loaded.stderr and "not a result host pattern" in loaded.stderr
 
 
-def test_the_emulator_route_is_refused_with_the_real_service():
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://dashscope-intl.aliyuncs.com/api/v1",
+        "https://dashscope-intl.aliyuncs.com:443/api/v1",
+        "https://DASHSCOPE.ALIYUNCS.COM/api/v1",
+        "https://dashscope.aliyuncs.com./api/v1",
+        "https://ws-1.ap-southeast-1.maas.aliyuncs.com/api/v1",
+    ],
+)
+def test_the_emulator_route_is_refused_with_the_real_service(base_url):
     loaded = load_settings(
-        DJANGO_DEBUG="true",
-        DASHSCOPE_EMULATED="true",
-        DASHSCOPE_BASE_URL="https://dashscope-intl.aliyuncs.com/api/v1",
+        DJANGO_DEBUG="true", DASHSCOPE_EMULATED="true", DASHSCOPE_BASE_URL=base_url
     )
     assert loaded.returncode != 0 and "DASHSCOPE_EMULATED" in loaded.stderr
 

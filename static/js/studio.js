@@ -20,7 +20,8 @@
         var form = field.closest("form");
         var body = new FormData();
         body.append("text", field.value);
-        body.append("model", form.querySelector("[name=model]").value);
+        var model = form.querySelector("input[name=model]:checked, select[name=model]");
+        body.append("model", model ? model.value : "");
         var token = form.querySelector("[name=csrfmiddlewaretoken]");
         var mine = ++asked;
         fetch(field.dataset.countUrl, {

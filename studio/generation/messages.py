@@ -56,6 +56,10 @@ _HOLD_REASONS = {
     "ResultTooLarge": "The result is larger than the studio's download size cap.",
     "StorageUnavailable": "The media storage could not save the image (unavailable or full).",
     "InvalidResult": "The downloaded file is not an image the studio takes.",
+    "WorkerCrashed": (
+        "The worker stopped during the download several times: look at its log (storage that "
+        "hangs past the task timeout, memory)."
+    ),
 }
 
 

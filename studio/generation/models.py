@@ -159,17 +159,20 @@ class Job(models.Model):
         """When the provider stops serving this job's images: the latest `Expires` (epoch
         seconds) its URLs carry, or else 24 hours from the task's end (the job reaching
         downloading, for a sync call)."""
-        expiries = [_url_expires(url) for url in self.result_urls]
-        known = [moment for moment in expiries if moment is not None]
-        if known:
-            return max(known)
         finished = self.provider_finished_at or (
             self.events.filter(status=self.Status.DOWNLOADING)
             .order_by("at")
             .values_list("at", flat=True)
             .first()
         )
-        return (finished or now) + self.RESULT_URL_LIFETIME
+        documented = (finished or now) + self.RESULT_URL_LIFETIME
+        expiries = [_url_expires(url) for url in self.result_urls]
+        known = [moment for moment in expiries if moment is not None]
+        if known:
+            # Believed up to a day past the documented lifetime, not further: an `Expires`
+            # years ahead would otherwise hold the job and its reservation as long.
+            return min(max(known), documented + self.RESULT_URL_LIFETIME)
+        return documented
 
     def retry_download_now(self, now: datetime | None = None) -> bool:
         """Make a held job's download due at once; False if the job is not held. Pressed

@@ -563,21 +563,19 @@ def job_image(request: AppRequest, job_id: UUID, index: int, variant: str) -> Ht
     return response
 
 
-# Longer than any prompt limit by far, short enough that counting stays quick.
-COUNTED_TEXT_MAX = 100_000
-
-
 @require_POST
 @login_required
 def count_prompt(request: AppRequest) -> JsonResponse:
     """A prompt's length in its model's unit, for the form's counter: the server's own
     count, so the counter and the check on sending agree exactly (tokens cannot be
     counted in the browser without the tokenizer's vocabulary)."""
+    _generating_membership(request)  # the people who may send a prompt, and no one else
     try:
         spec = get_model(request.POST.get("model", ""))
     except UnknownModel:
         return JsonResponse({"error": "Unknown model."}, status=400)
-    text = request.POST.get("text", "").replace("\r\n", "\n")[:COUNTED_TEXT_MAX]
+    # All of it, as the form's check counts it; a request body is at most 2.5 MB anyway.
+    text = request.POST.get("text", "").replace("\r\n", "\n")
     return JsonResponse(
         {"count": prompt_length(spec, text), "max": spec.prompt_max, "unit": spec.prompt_unit}
     )

@@ -808,8 +808,11 @@ class Dispatcher:
 
     @acting_on_job
     def _hold_and_enqueue(self, job: Job) -> None:
-        Job.objects.filter(pk=job.pk).update(**self._hold())
-        self.enqueue_step(job)
+        # Only while no step holds the job: one that claimed it since it was read (an
+        # admin's retry, say) keeps its lease, and no second step is sent after it.
+        free = Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=Now())
+        if Job.objects.filter(free, pk=job.pk).update(**self._hold()):
+            self.enqueue_step(job)
 
     def _recover_interrupted_submits(self) -> None:
         """Async jobs left SUBMITTING without a task id, by a dispatcher that died or by a
@@ -1281,8 +1284,11 @@ _STEP_WORKS_ON = (Job.Status.SUBMITTING, Job.Status.DOWNLOADING, Job.Status.DOWN
 def claim(job_id: str, owner: str, *, seconds: float = STEP_LEASE_SECONDS) -> Job | None:
     """Take the job's lease and count the attempt, or None if someone else holds it."""
     free = Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=Now())
+    # A held job only once its try is due (the dispatcher's or an admin's "now"): a step
+    # queued twice, or late, must not shorten the pause the job is held for.
+    due = ~Q(status=Job.Status.DOWNLOAD_HELD) | Q(download_retry_at__lte=Now())
     with transaction.atomic():
-        claimed = Job.objects.filter(free, pk=job_id, status__in=_STEP_WORKS_ON).update(
+        claimed = Job.objects.filter(free, due, pk=job_id, status__in=_STEP_WORKS_ON).update(
             lease_owner=owner,
             lease_until=Now() + timedelta(seconds=seconds),
             attempts=F("attempts") + 1,
@@ -1351,6 +1357,14 @@ def lease_kept(renew: Callable[[], bool], seconds: float) -> Iterator[None]:
 def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Clock) -> None:
     give_up_at = time.monotonic() + STEP_SECONDS
     if job.attempts > limits.step_attempts:
+        moment = now()
+        valid_until = job.results_valid_until or job.result_urls_valid_until(moment)
+        if job.status != Job.Status.SUBMITTING and job.result_urls and moment < valid_until:
+            # Its images are made: a step that keeps dying (storage that hangs past the
+            # task's timeout, say) is an operator's to fix, and the job waits for it.
+            logger.error("Job %s stopped its step %d times; held", job.pk, job.attempts - 1)
+            hold_download(job, "WorkerCrashed", moment, valid_until, limits)
+            return
         logger.error("Job %s failed its step %d times; giving up", job.pk, job.attempts - 1)
         finish(job, Job.Status.FAILED, code="WorkerCrashed", message=messages.WORKER_CRASHED)
         return
