@@ -68,19 +68,16 @@ def _dial_as_is(address: str, port: int) -> tuple[str, int]:
 
 
 class PublicAddressBackend(httpcore.NetworkBackend):
-    """Opens TCP connections to public addresses only, except to `trusted` (host, port)
-    pairs. `dial` may replace a checked address with the one to connect to: only the
-    emulator's route does (see EmulatorRoute)."""
+    """Opens TCP connections to public addresses only. `dial` may replace a checked address
+    with the one to connect to: only the emulator's route does (see EmulatorRoute)."""
 
     def __init__(
         self,
         *,
         resolver: Resolver,
-        trusted: Iterable[tuple[str, int]] = (),
         dial: Dial = _dial_as_is,
     ) -> None:
         self._resolve = resolver
-        self._trusted = set(trusted)
         self._dial = dial
         self._sockets = httpcore.SyncBackend()
 
@@ -92,8 +89,6 @@ class PublicAddressBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        if (host, port) in self._trusted:
-            return self._sockets.connect_tcp(host, port, timeout, local_address, socket_options)
         addresses = public_addresses(host, self._resolve)
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
@@ -123,7 +118,6 @@ class PublicAddressTransport(httpx.HTTPTransport):
         *,
         verify: Any,
         resolver: Resolver,
-        trusted: Iterable[tuple[str, int]] = (),
         dial: Dial = _dial_as_is,
     ) -> None:
         super().__init__(verify=verify, trust_env=False)
@@ -135,7 +129,7 @@ class PublicAddressTransport(httpx.HTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PublicAddressBackend(resolver=resolver, trusted=trusted, dial=dial),
+            network_backend=PublicAddressBackend(resolver=resolver, dial=dial),
         )
 
 
@@ -180,13 +174,13 @@ class EmulatorRoute:
         return [dict(self.addresses).get(host, STAND_IN_ADDRESS)]
 
     def dial(self, address: str, port: int) -> tuple[str, int]:
-        if address == STAND_IN_ADDRESS and port == 443:
-            return self.host, self.port
-        return address, port
+        # Nothing but the emulator is reached this way, whatever an address test gave.
+        if (address, port) != (STAND_IN_ADDRESS, 443):
+            raise httpcore.ConnectError("The emulator's route leads only to the emulator.")
+        return self.host, self.port
 
     def tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
-        return context
+        return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
 
 
 _routes: dict[str, EmulatorRoute] = {}
