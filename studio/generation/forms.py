@@ -38,6 +38,8 @@ ASPECTS = {
     (27, 37): "3:4",
     (3, 2): "3:2",
     (2, 3): "2:3",
+    (5, 4): "5:4",
+    (4, 5): "4:5",
 }
 
 # Left empty, the size is not sent: an edit then takes the provider's default area in the
