@@ -57,7 +57,7 @@ def test_input_image_limits_per_edit_model():
     wan27 = CATALOG["wan2.7-image-pro"].images
     assert (wan27.min_side, wan27.max_side) == (240, 8000)
     assert wan27.aspect.allows(240, 1920) and not wan27.aspect.allows(240, 1921)
-    assert wan27.max_bytes == 10 * 1000 * 1000  # 20 MB or 10 MB, in either sense: fits all
+    assert wan27.max_bytes == 20 * 1000 * 1000  # S2:728's 20 MB, in either sense of MB
     wan26 = CATALOG["wan2.6-image"].images
     assert (wan26.min_side, wan26.max_side, wan26.aspect) == (240, 8000, None)
     assert wan26.max_bytes == 10 * 1000 * 1000

@@ -624,15 +624,18 @@ def _with_image(body: dict, data: bytes) -> dict:
     return body
 
 
-@pytest.mark.parametrize("model", ["wan2.7-image", "wan2.6-image"])
-def test_an_input_file_just_over_10_mb_by_reading(world, model):
-    data = make_image(1826, 1826, fmt="BMP")
-    assert 10 * 1000 * 1000 < len(data) < 10 * 1024 * 1024
+@pytest.mark.parametrize(
+    ("model", "side", "megabytes"), [("wan2.7-image", 2595, 20), ("wan2.6-image", 1826, 10)]
+)
+def test_an_input_file_just_over_its_limit_by_reading(world, model, side, megabytes):
+    data = make_image(side, side, fmt="BMP")
+    assert megabytes * 1000 * 1000 < len(data) < megabytes * 1024 * 1024
     lenient = world().post(E2, _with_image(messages_body(model, n=1), data))
     assert lenient.status_code == 200, lenient.text
     strict = world(Reading.FILE_SIZE_STRICT).post(E2, _with_image(messages_body(model, n=1), data))
     assert strict.status_code == 400
-    assert "takes files up to 10 MB (10,000,000 bytes)" in strict.json()["message"]
+    limit = f"takes files up to {megabytes} MB ({megabytes * 1000 * 1000:,} bytes)"
+    assert limit in strict.json()["message"]
 
 
 def test_qwen_plus_n_on_the_async_path_by_reading(world):

@@ -12,7 +12,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from studio.accounts.models import Membership, QuotaCounter, Team
-from studio.dashscope.catalog import get_model
+from studio.dashscope.catalog import UnknownModel, get_model
 from studio.dashscope.types import GenerationRequest, InputImage
 from studio.generation.messages import DOWNLOAD_HELD_LABEL
 
@@ -189,6 +189,15 @@ class Job(models.Model):
     @property
     def is_asynchronous(self) -> bool:
         return get_model(self.model).async_endpoint is not None
+
+    @property
+    def model_label(self) -> str:
+        """The model's name as people read it ("Wan 2.6"); its id for a model the
+        catalog no longer knows."""
+        try:
+            return get_model(self.model).label
+        except UnknownModel:
+            return self.model
 
     def move(
         self,

@@ -509,8 +509,9 @@ def _strict_wan_t2i_size(model: ModelRules) -> ModelRules:
 def _strict_file_size(model: ModelRules) -> ModelRules:
     if model.images is None:
         return model
-    # 10 MB in the smaller sense for every model, wan2.7's 20 MB included.
-    return replace(model, images=replace(model.images, max_bytes=10 * MB))
+    # MB in the smaller sense: 20,000,000 bytes for wan2.7 (S2:728), 10,000,000 for others.
+    documented = 20 if model.name.startswith("wan2.7") else 10
+    return replace(model, images=replace(model.images, max_bytes=documented * MB))
 
 
 def _qwen_async_n_up_to_4(model: ModelRules) -> ModelRules:
