@@ -1,12 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from studio.core.views import view_on_site
 from studio.generation.admin import studio_health, usage_report
 
 urlpatterns = [
     # Staff only (admin_view), and the permission to view jobs (the view checks it).
     path("admin/usage/", admin.site.admin_view(usage_report), name="admin-usage"),
     path("admin/health/", admin.site.admin_view(studio_health), name="admin-health"),
+    # Before the admin's own, which it stands in for (staff only, as there).
+    path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(view_on_site)),
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.accounts.urls")),
     path("", include("studio.core.urls")),

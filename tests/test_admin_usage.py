@@ -224,3 +224,26 @@ def test_without_model_prices_costs_say_so_instead_of_reading_free(client):
     assert "No model has a price yet" not in client.get(reverse("admin-usage")).content.decode()
     teams = client.get(reverse("admin:accounts_team_changelist")).content.decode()
     assert "no model prices set" not in teams
+
+
+def test_an_idle_dispatcher_reads_as_idle_with_when_it_last_ran(client):
+    from studio.generation.models import LeaseTerm
+
+    client.force_login(staff_reader())
+    page = client.get(reverse("admin-health")).content.decode()
+    assert "idle, with nothing to do" in page and "not running" not in page
+    LeaseTerm.begin("dispatcher", "host:1:abc")
+    LeaseTerm.end("dispatcher", "host:1:abc")
+    page = client.get(reverse("admin-health")).content.decode()
+    assert "idle, with nothing to do; it last ran at" in page
+
+
+def test_view_on_site_with_an_id_that_is_no_jobs_key_is_not_found(client):
+    from django.contrib.contenttypes.models import ContentType
+
+    client.force_login(staff_reader())
+    job_type = ContentType.objects.get_for_model(Job)
+    assert client.get(f"/admin/r/{job_type.pk}/987654321/").status_code == 404
+    # Still for staff only, as the admin's own.
+    client.logout()
+    assert client.get(f"/admin/r/{job_type.pk}/987654321/").status_code == 302

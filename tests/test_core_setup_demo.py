@@ -79,3 +79,10 @@ def test_an_explicit_password_resets_existing_accounts(db, monkeypatch):
 
     assert "password unchanged" not in output
     assert User.objects.get(username="admin").check_password("new-password")
+
+
+def test_it_names_the_port_make_run_serves_on(db, monkeypatch):
+    monkeypatch.setenv("STUDIO_RUN_PORT", "8100")
+    assert "Studio is at http://127.0.0.1:8100/" in run_setup_demo()
+    monkeypatch.delenv("STUDIO_RUN_PORT")
+    assert "Studio is at http://127.0.0.1:8000/" in run_setup_demo()

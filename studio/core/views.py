@@ -3,8 +3,10 @@ from __future__ import annotations
 import logging
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes import views as contenttype_views
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
@@ -67,3 +69,12 @@ def healthz_worker(request: HttpRequest) -> JsonResponse:
     if not workers:
         return JsonResponse({"status": "no worker", "workers": []}, status=503)
     return JsonResponse({"status": "ok", "workers": workers})
+
+
+def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:
+    """The admin's "view on site" link, answering 404 for an id that cannot be a key of
+    that model (a job's UUID, say) where Django's own view lets the error through as a 500."""
+    try:
+        return contenttype_views.shortcut(request, content_type_id, object_id)
+    except ValidationError:
+        raise Http404("No such object.") from None

@@ -1,7 +1,7 @@
 import csv
 import functools
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -314,6 +314,12 @@ HELD_LISTED = 50
 QUIET_CODES = ("", "ok", "SUCCEEDED")
 
 
+def dispatcher_last_ran() -> datetime | None:
+    """When a dispatcher last held its lease: the end of its latest term."""
+    term = LeaseTerm.objects.filter(lease="dispatcher").order_by("-started_at").first()
+    return (term.ended_at or term.expires_at or term.started_at) if term else None
+
+
 def studio_health(request: HttpRequest) -> HttpResponse:
     """What an admin checks first when designers say it is slow: the queue, the worker,
     the provider's errors of the last hour, and results that could not be stored."""
@@ -352,6 +358,9 @@ def studio_health(request: HttpRequest) -> HttpResponse:
         "oldest": oldest,
         "lease": lease,
         "dispatcher_running": bool(lease and lease.until and lease.until > now),
+        # Not running with nothing to do is the normal state of a quiet studio, not an alarm.
+        "dispatcher_needed": any(by_state.get(status) for status in Job.WATCHED),
+        "dispatcher_last_ran": dispatcher_last_ran(),
         "last_task": last_task,
         "errors": list(errors),
         "not_stored": not_stored,

@@ -11,7 +11,11 @@ from django.db import transaction
 
 from studio.accounts.models import Membership, Team
 
-DEMO_URL = "http://127.0.0.1:8000/"
+def demo_url() -> str:
+    """Where `make run` serves the studio: its port, as scripts/run.sh chooses it."""
+    return f"http://127.0.0.1:{os.environ.get('STUDIO_RUN_PORT') or 8000}/"
+
+
 DEMO_ACCOUNTS = [
     # username, role, is_superuser
     ("admin", Membership.Role.OWNER, True),
@@ -37,7 +41,7 @@ class Command(BaseCommand):
                 for username, role, superuser in DEMO_ACCOUNTS
             ]
 
-        self.stdout.write(f"Studio is at {DEMO_URL}  (team: {team.name})")
+        self.stdout.write(f"Studio is at {demo_url()}  (team: {team.name})")
         for username, role, password in credentials:
             shown = f"password: {password}" if password else "password unchanged"
             self.stdout.write(f"  {username:<10} {shown}  [{role.label}]")
