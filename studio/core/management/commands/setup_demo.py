@@ -11,6 +11,7 @@ from django.db import transaction
 
 from studio.accounts.models import Membership, Team
 
+
 def demo_url() -> str:
     """Where `make run` serves the studio: its port, as scripts/run.sh chooses it."""
     return f"http://127.0.0.1:{os.environ.get('STUDIO_RUN_PORT') or 8000}/"
