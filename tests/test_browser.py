@@ -124,7 +124,31 @@ def test_a_qwen_prompt_is_counted_in_tokens_as_the_server_counts_it(page):
     page.fill("textarea[name=prompt]", prompts.one_over(SPEC))
     counter.filter(has_text="1,301 / 1,300 tokens").wait_for()
     assert "counter-over" in (counter.get_attribute("class") or "")
+    generate = page.get_by_role("button", name="Generate")
+    assert generate.is_disabled()
+    why = page.locator("[data-submit-why]")
+    assert why.inner_text() == "Prompt is 1 token over its limit of 1,300."
+    assert generate.get_attribute("aria-describedby") == why.get_attribute("id")
     screenshot(page, "prompt-counted-in-tokens")
+    page.fill("textarea[name=prompt]", TEXT)
+    counter.filter(has_text="439 / 1,300 tokens").wait_for()
+    assert generate.is_enabled() and why.is_hidden()
+
+
+def test_the_counter_and_the_server_agree_to_the_character_spaces_included(page):
+    page.goto("/generate/")
+    page.get_by_label("Wan 2.6", exact=False).first.check()
+    page.get_by_text("Up to 2,100 characters").wait_for()
+    at_limit = "  " + "画" * 2096 + "  "  # spaces count, as they are sent
+    page.fill("textarea[name=prompt]", at_limit + " ")
+    counter = page.locator(".counter").first
+    assert counter.inner_text() == "2,101 / 2,100"
+    assert page.get_by_role("button", name="Generate").is_disabled()
+    page.fill("textarea[name=prompt]", at_limit)
+    assert counter.inner_text() == "2,100 / 2,100"
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    assert Job.objects.get().prompt == at_limit
 
 
 def test_an_edit_with_two_images_and_a_region_drawn_on_each(page, worker):

@@ -53,6 +53,11 @@
     field.insertAdjacentElement("afterend", counter);
     counter.insertAdjacentElement("afterend", announce);
     var state = "within";
+    var label = field.closest(".field") && field.closest(".field").querySelector("label");
+    var name = label ? label.textContent.trim() : "The text";
+    function units(n) {  // "1 token", "2 tokens"
+      return n.toLocaleString() + " " + (n === 1 ? unit.replace(/s$/, "") : unit);
+    }
     function show(used) {
       counter.textContent = used.toLocaleString() + " / " + max.toLocaleString() +
         (unit === "tokens" ? " tokens" : "");
@@ -60,10 +65,17 @@
       var now = used > max ? "over" : used > max * 0.9 ? "near" : "within";
       counter.classList.toggle("counter-near", now === "near");
       counter.classList.toggle("counter-over", now === "over");
+      if (now === "over") {
+        field.dataset.overLimit = name + " is " + units(used - max) + " over its limit of " +
+          max.toLocaleString() + ".";
+      } else {
+        delete field.dataset.overLimit;
+      }
+      updateSubmit(field.closest("form"));
       if (now !== state) {
-        announce.textContent = now === "over" ? (used - max).toLocaleString() + " " + unit +
-          " over the limit of " + max.toLocaleString() + "." : now === "near" ?
-          (max - used).toLocaleString() + " " + unit + " left." : "Within the limit.";
+        announce.textContent = now === "over" ? units(used - max) + " over the limit of " +
+          max.toLocaleString() + "." : now === "near" ?
+          units(max - used) + " left." : "Within the limit.";
         state = now;
       }
     }
@@ -71,6 +83,37 @@
       tokenCounter(field, show) : function () { show(countChars(field)); };
     field.addEventListener("input", update);
     update();
+  }
+
+  // The form's sending button is disabled while a counted field is over its limit, and says
+  // why beside it: the server would refuse the same text with the same count.
+  function updateSubmit(form) {
+    if (!form) return;
+    var buttons = form.querySelectorAll("button[type=submit].primary:not([name])");
+    if (!buttons.length) return;
+    var reasons = [];
+    form.querySelectorAll("[data-over-limit]").forEach(function (field) {
+      reasons.push(field.dataset.overLimit);
+    });
+    buttons.forEach(function (button) {
+      var why = button.parentElement.querySelector("[data-submit-why]");
+      if (!why) {
+        why = document.createElement("p");
+        why.className = "submit-why";
+        why.id = "submit-why-" + Math.random().toString(36).slice(2);
+        why.setAttribute("data-submit-why", "");
+        why.setAttribute("aria-live", "polite");
+        button.insertAdjacentElement("afterend", why);
+      }
+      why.textContent = reasons.join(" ");
+      why.hidden = !reasons.length;
+      button.disabled = reasons.length > 0;
+      if (reasons.length) {
+        button.setAttribute("aria-describedby", why.id);
+      } else {
+        button.removeAttribute("aria-describedby");
+      }
+    });
   }
 
   function initCost(form) {
