@@ -118,7 +118,7 @@ def test_the_status_polls_while_open_and_stops_when_finished(pipeline: Pipeline,
     pipeline.drive()
     finished = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in finished and "Succeeded" in finished
-    assert "<title>Succeeded · wan2.6-t2i · Studio</title>" in finished  # the tab says so
+    assert "<title>Succeeded · Wan 2.6 · Studio</title>" in finished  # the tab says so, by name
     assert f"/jobs/{job.pk}/images/0/thumb" in finished
 
 
@@ -249,3 +249,17 @@ def test_fifty_people_clicking_generate_at_once_with_ten_images_left(media):
     refusals = [page for status, page in answers if status == 200]
     assert all("You have 0 of 10 images left today" in page for page in refusals)
     assert Job.objects.count() == 10
+
+
+def test_a_jobs_model_is_named_as_people_read_it(pipeline: Pipeline, member, client):
+    job = pipeline.submit(
+        member, model="wan2.6-t2i", prompt="A boat", parameters={"size": "1280*1280", "n": 1}
+    )
+    client.force_login(member.user)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<h1 class="page-title">Wan 2.6 <span' in page
+    assert '<code class="secondary-id">wan2.6-t2i</code>' in page  # the id, beside it
+    recent = client.get(reverse("recent-jobs")).content.decode()
+    assert "Wan 2.6 ·" in recent and "wan2.6-t2i" not in recent
+    home = client.get("/").content.decode()
+    assert "<td>Wan 2.6</td>" in home

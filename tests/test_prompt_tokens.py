@@ -85,7 +85,8 @@ def test_one_token_over_is_refused_by_form_client_and_emulator_with_the_same_cou
     designer_client, emulated
 ):
     over = prompts.one_over(SPEC)
-    said = f"The prompt is {SPEC.prompt_max + 1:,} tokens; qwen-image-2.0-pro takes at most"
+    # The model by the name people read it; the emulator answers as the provider would.
+    said = f"The prompt is {SPEC.prompt_max + 1:,} tokens; Qwen-Image 2.0 Pro takes at most"
 
     page = generate(designer_client, over).content.decode()
     assert not Job.objects.exists() and said in page

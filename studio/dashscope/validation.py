@@ -64,7 +64,7 @@ def check_request(request: GenerationRequest, *, asynchronous: bool) -> list[Pro
     problems: list[Problem] = []
     if spec.endpoint(asynchronous=asynchronous) is None:
         way = "in the background" if asynchronous else "synchronously"
-        problems.append(Problem("model", f"{spec.name} cannot be called {way}."))
+        problems.append(Problem("model", f"{spec.label} cannot be called {way}."))
     problems += _check_options(spec, request)
     problems += _check_prompt(spec, request)
     problems += _check_images(spec, request)
@@ -89,7 +89,7 @@ def _check_options(spec: ModelSpec, request: GenerationRequest) -> list[Problem]
     problems = []
     for option in Option:
         if getattr(request, option.value) not in (None, "") and not spec.supports(option):
-            problems.append(Problem(option.value, f"{spec.name} does not take {option.value}."))
+            problems.append(Problem(option.value, f"{spec.label} does not take {option.value}."))
     return problems
 
 
@@ -105,7 +105,7 @@ def _check_prompt(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
         problems.append(
             Problem(
                 "negative_prompt",
-                f"The negative prompt is {len(negative):,} characters; {spec.name} takes "
+                f"The negative prompt is {len(negative):,} characters; {spec.label} takes "
                 f"at most {limit:,}.",
             )
         )
@@ -116,7 +116,7 @@ def prompt_too_long(spec: ModelSpec, length: int) -> str:
     """The message for a prompt over its model's limit, in the limit's unit: the same
     words from the form, the client and the emulator's refusal alike."""
     return (
-        f"The prompt is {length:,} {unit_name(spec, length)}; {spec.name} takes at most "
+        f"The prompt is {length:,} {unit_name(spec, length)}; {spec.label} takes at most "
         f"{spec.prompt_max:,} {unit_name(spec, spec.prompt_max)}."
     )
 
@@ -125,15 +125,15 @@ def _check_images(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     rule = spec.images
     if rule is None:
         if request.images:
-            return [Problem("images", f"{spec.name} does not take input images.")]
+            return [Problem("images", f"{spec.label} does not take input images.")]
         return []
     low, high = rule.count
     count = len(request.images)
     if count < low:
         need = "an input image" if low == 1 else f"at least {low} input images"
-        return [Problem("images", f"{spec.name} needs {need}.")]
+        return [Problem("images", f"{spec.label} needs {need}.")]
     if count > high:
-        return [Problem("images", f"{spec.name} takes at most {high} input images; got {count}.")]
+        return [Problem("images", f"{spec.label} takes at most {high} input images; got {count}.")]
     problems = []
     max_bytes = rule.max_bytes
     for position, image in enumerate(request.images, start=1):
@@ -193,7 +193,7 @@ def _check_size(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
         allowed = ", ".join(f"{w}*{h}" for w, h in rule.fixed)
         parsed = parse_size(value)
         if parsed not in rule.fixed:
-            return [Problem("size", f"{spec.name} makes only these sizes: {allowed}.")]
+            return [Problem("size", f"{spec.label} makes only these sizes: {allowed}.")]
         return []
     if value in rule.tiers:
         if value in rule.text_to_image_only_tiers and (has_images or _sequential(request)):
@@ -221,7 +221,7 @@ def _check_size(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
         problems.append(
             Problem(
                 "size",
-                f"{width}×{height} is {pixels:,} pixels; {spec.name} makes between "
+                f"{width}×{height} is {pixels:,} pixels; {spec.label} makes between "
                 f"{_mp(low)} and {_mp(high)} in total.",
             )
         )
@@ -246,9 +246,9 @@ def _check_n(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     allowed = spec.n_sequential if _sequential(request) and spec.n_sequential else spec.n
     if isinstance(request.n, bool) or request.n not in allowed:
         if allowed.min == allowed.max:
-            return [Problem("n", f"{spec.name} makes exactly {allowed.min} image per request.")]
+            return [Problem("n", f"{spec.label} makes exactly {allowed.min} image per request.")]
         return [
-            Problem("n", f"{spec.name} makes {allowed.min} to {allowed.max} images per request.")
+            Problem("n", f"{spec.label} makes {allowed.min} to {allowed.max} images per request.")
         ]
     return []
 
