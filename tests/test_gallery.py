@@ -140,10 +140,14 @@ def test_reviewers_set_review_states_and_the_feed_says_so(client, people):
     image = create_generated_image(people["designer"])
     client.force_login(people["reviewer"].user)
     response = client.post(
-        reverse("gallery-review", args=[image.pk]), {"state": "approved"}, HTTP_HX_REQUEST="true"
+        reverse("gallery-review", args=[image.pk]),
+        {"state": "approved"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver/gallery/?q=chair",
     )
     answer = response.content.decode()
     assert response["HX-Trigger"] == "activity-changed"
+    # Made in the lightbox over the grid: the card's badge follows.
     assert f'id="badge-{image.pk}" hx-swap-oob="true"' in answer and "Approved" in answer
     image.refresh_from_db()
     assert image.review_state == "approved" and image.reviewed_by == people["reviewer"].user
@@ -610,3 +614,85 @@ def test_the_selection_never_redirects_elsewhere(client, people):
         },
     )
     assert response["Location"] == reverse("gallery")
+
+
+def test_compare_takes_two_to_four_and_says_what_it_could_not_show(client, people):
+    images = [create_generated_image(people["designer"], prompt=f"Vase {n}") for n in range(5)]
+    ids = [image.pk for image in images]
+    client.force_login(people["viewer"].user)
+    page = client.post(reverse("gallery-compare"), {"image": ids[:3]}).content.decode()
+    for image in images[:3]:
+        assert f"/jobs/{image.job_id}/images/0/original" in page
+    assert 'data-compare="c"' in page and 'data-compare="d"' not in page
+    assert "?image={}&amp;image={}&amp;image={}".format(*ids[:3]) in page
+    page = client.get(reverse("gallery-compare"), {"image": ids[:4]}).content.decode()
+    assert 'data-compare="d"' in page
+
+    # Five: none is dropped quietly; the selection goes back to where it was made.
+    five = client.post(
+        reverse("gallery-compare"), {"image": ids, "next": "/gallery/?q=vase"}, follow=True
+    )
+    assert five.redirect_chain == [("/gallery/?q=vase", 302)]
+    assert "Compare takes up to 4 images and 5 were selected" in five.content.decode()
+    # One trashed since it was ticked: the others are compared, and the page says so.
+    GeneratedImage.objects.filter(pk=ids[2]).update(deleted_at=timezone.now())
+    three = client.post(reverse("gallery-compare"), {"image": ids[:3]}, follow=True)
+    html = three.content.decode()
+    assert "One of the selected images is no longer in the gallery." in html
+    assert 'data-compare="b"' in html and 'data-compare="c"' not in html
+    alone = client.post(reverse("gallery-compare"), {"image": ids[2:4]}, follow=True)
+    assert "Select two to four images to compare. One of the selected" in alone.content.decode()
+
+
+def test_the_slider_is_for_two_images_of_the_same_shape(client, people):
+    first, second, wide = (create_generated_image(people["designer"]) for _ in range(3))
+    GeneratedImage.objects.filter(pk=second.pk).update(width=1024, height=1024)
+    GeneratedImage.objects.filter(pk=wide.pk).update(width=1280, height=720)
+    client.force_login(people["viewer"].user)
+    same = client.get(reverse("gallery-compare"), {"image": [first.pk, second.pk]})
+    assert "data-compare-slider" in same.content.decode()
+    shapes = client.get(reverse("gallery-compare"), {"image": [first.pk, wide.pk]})
+    html = shapes.content.decode()
+    assert "data-compare-slider" not in html
+    assert "needs two images of the same shape; A is 1280×1280 and B 1280×720" in html
+
+
+def test_a_review_made_on_the_compare_page_stays_there(client, people):
+    first, second = (create_generated_image(people["designer"]) for _ in range(2))
+    client.force_login(people["reviewer"].user)
+    link = f"/gallery/compare/?image={first.pk}&image={second.pk}"
+    page = client.get(link).content.decode()
+    assert f'<input type="hidden" name="next" value="/gallery/compare/?image={first.pk}' in page
+    # Without JavaScript, back to the comparison; never to another site.
+    plain = client.post(
+        reverse("gallery-review", args=[first.pk]), {"state": "approved", "next": link}
+    )
+    assert plain["Location"] == link
+    elsewhere = client.post(
+        reverse("gallery-review", args=[first.pk]),
+        {"state": "rejected", "next": "https://evil.example/"},
+    )
+    assert elsewhere["Location"] == reverse("gallery-image", args=[first.pk])
+    # With htmx: no part for a grid card that is not on the compare page.
+    answer = client.post(
+        reverse("gallery-review", args=[second.pk]),
+        {"state": "approved", "next": link},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{link}",
+    ).content.decode()
+    assert f'id="review-{second.pk}"' in answer and "hx-swap-oob" not in answer
+    assert f'name="next" value="{link.replace("&", "&amp;")}"' in answer
+
+
+def test_the_grid_and_the_feed_name_models_as_people_read_them(client, people):
+    image = create_generated_image(people["designer"], model="wan2.6-t2i")
+    Activity.job_finished(image.job, [image.pk])
+    gone = create_generated_image(people["designer"], model="wan2.0-retired")
+    client.force_login(people["viewer"].user)
+    page = client.get(reverse("gallery")).content.decode()
+    assert '· <span title="wan2.6-t2i">Wan 2.6</span>' in page
+    assert "generated 1 image with Wan 2.6" in " ".join(page.split())
+    # A model the catalog no longer knows is shown by the only name there is.
+    assert '<span title="wan2.0-retired">wan2.0-retired</span>' in page
+    compare = client.get(reverse("gallery-compare"), {"image": [image.pk, gone.pk]})
+    assert '<span title="wan2.6-t2i">Wan 2.6</span>' in compare.content.decode()

@@ -34,6 +34,71 @@
   });
 })();
 
+// The selection bar: how many images are ticked, said politely to screen readers, and
+// whether they can be compared (two to four). The bar shows only while images are ticked,
+// by a CSS rule that works before this runs; nothing here moves the focus into it.
+(function () {
+  "use strict";
+  var MOST = 4;
+  var WORDS = ["", "one", "two", "three", "four"];
+  var said = null; // the count last announced; null until the page has been counted once
+  var ticked = null; // the checkbox last changed, where the focus goes back on Clear
+
+  function reason(n) {
+    if (n === 1) return "Select one more to compare.";
+    if (n > MOST) return "Compare takes up to four images; untick " + (n - MOST) + ".";
+    return "";
+  }
+
+  function update() {
+    var form = document.getElementById("selection");
+    if (!form) return;
+    var n = document.querySelectorAll(".card-select:checked").length;
+    form.querySelector("[data-selection-count]").textContent = n + " selected";
+    var compare = form.querySelector("[data-compare]");
+    compare.disabled = n < 2 || n > MOST;
+    compare.textContent = compare.disabled ? "Compare" : "Compare " + WORDS[n];
+    form.querySelector("[data-compare-why]").textContent = reason(n);
+    // The grid's filters change the address without a reload: come back to what is shown.
+    form.querySelector("[data-selection-next]").value = location.pathname + location.search;
+    var status = document.querySelector("[data-selection-status]");
+    if (status && said !== null && n !== said) {
+      status.textContent = n ? (n + " selected" + (n > MOST ? ". " + reason(n) : "")) : "Selection cleared";
+    }
+    said = n;
+    // Room below the grid for the bar, so it never covers the last cards or the focus.
+    document.documentElement.style.setProperty("--selection-room", n ? form.offsetHeight + "px" : "0px");
+    if (!n && form.contains(document.activeElement)) {
+      // The bar is gone with the focus in it: back to the grid, not to the top of the page.
+      var back = ticked && ticked.isConnected ? ticked : document.querySelector(".card-select");
+      if (back) back.focus();
+    }
+  }
+
+  document.addEventListener("change", function (event) {
+    if (!event.target.classList || !event.target.classList.contains("card-select")) return;
+    ticked = event.target;
+    update();
+  });
+  document.addEventListener("reset", function (event) {
+    // Fired before the form is reset; count once it has been.
+    if (event.target.id === "selection") setTimeout(update, 0);
+  });
+  document.addEventListener("keydown", function (event) {
+    // Enter in "New board" creates it, rather than pressing the bar's first button.
+    var name = event.target.dataset && event.target.dataset.enterPresses;
+    if (event.key !== "Enter" || !name) return;
+    event.preventDefault();
+    document.getElementById(name).click();
+  });
+  document.addEventListener("htmx:afterSwap", update); // filters changed: a new grid
+  window.addEventListener("pageshow", update); // back to the page, its ticks kept
+  window.addEventListener("resize", function () {
+    if (said) update();
+  });
+  document.addEventListener("DOMContentLoaded", update);
+})();
+
 // The compare page's slider: A on the left of the handle, B on the right.
 document.addEventListener("input", function (event) {
   var range = event.target.closest && event.target.closest("[data-compare-range]");

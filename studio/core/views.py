@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes import views as contenttype_views
@@ -9,13 +10,15 @@ from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from studio.accounts.models import Membership
+from studio.accounts.access import current_membership
+from studio.accounts.models import Membership, QuotaCounter
 from studio.core.models import WorkerHeartbeat
 from studio.dashscope.catalog import Kind, models_for
-from studio.generation.models import Job
+from studio.generation.models import GeneratedImage, Job, ModelPrice
 from studio.http import AppRequest
 
 logger = logging.getLogger(__name__)
@@ -36,7 +39,36 @@ def home(request: AppRequest) -> HttpResponse:
         "text_to_image_models": models_for(Kind.TEXT_TO_IMAGE),
         "edit_models": models_for(Kind.EDIT),
     }
+    membership = current_membership(request.user)
+    if membership is not None:
+        context |= at_a_glance(membership)
     return render(request, "core/home.html", context)
+
+
+GLANCE_IMAGES = 8
+
+
+def at_a_glance(membership: Membership) -> dict[str, Any]:
+    """What is new for this person in their team: their latest images, what waits for
+    their review, and what is left of their quota and the team's budget."""
+    now = timezone.now()
+    images = GeneratedImage.objects.kept().filter(team_id=membership.team_id)
+    glance: dict[str, Any] = {
+        "membership": membership,
+        "my_images": list(
+            images.filter(job__author_id=membership.user_id)
+            .select_related("job")
+            .order_by("-created_at")[:GLANCE_IMAGES]
+        ),
+        "quota": QuotaCounter.images_left(membership, now),
+        "budget": QuotaCounter.budget_left(membership.team, now),
+        "currency": ModelPrice.currency_in_use(),
+    }
+    if membership.can_review:
+        waiting = images.filter(review_state=GeneratedImage.Review.IN_REVIEW)
+        glance["to_review"] = list(waiting.select_related("job").order_by("created_at")[:4])
+        glance["to_review_count"] = waiting.count()
+    return glance
 
 
 @require_GET

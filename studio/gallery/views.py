@@ -9,12 +9,14 @@ import tempfile
 import zipfile
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,7 +28,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from studio.accounts.models import Membership
 from studio.audit.models import Entry, entry, record
+from studio.dashscope.catalog import UnknownModel, get_model
 from studio.gallery.access import (
+    as_id,
     gallery_membership,
     image_for,
     require,
@@ -111,8 +115,10 @@ def image_review(request: AppRequest, image_id: int) -> HttpResponse:
     state = request.POST.get("state", "")
     if state in GeneratedImage.Review.values and state != image.review_state:
         _set_state([image], state, request)
+    # Reviewed on the compare page, the designer goes back there, not to the image's page.
+    back = _safe_next(request)
     if not request.htmx:
-        return redirect("gallery-image", image_id=image.pk)
+        return redirect(back or reverse("gallery-image", args=[image.pk]))
     response = render(
         request,
         "gallery/image.html#review",
@@ -120,7 +126,8 @@ def image_review(request: AppRequest, image_id: int) -> HttpResponse:
             "image": image,
             "membership": membership,
             "states": GeneratedImage.Review.choices,
-            "oob": True,
+            "next": back,
+            "oob": _over_the_grid(request),
         },
     )
     response["HX-Trigger"] = "activity-changed"
@@ -186,11 +193,32 @@ def _prepare_cards(images: list[GeneratedImage], query: str) -> None:
         )
         image.alt = Truncator(job.prompt).chars(100)
         image.state_label = states[image.review_state]
-        image.caption = f"{job.author.get_username()} · {job.model}"
+        image.author_name = job.author.get_username()
+        # The name people read; the id stays on the page as its tooltip.
+        image.model_label = job.model_label
+        image.model_name = job.model
 
 
 def _feed(team_id: int, size: int = FEED_SIZE) -> list[Activity]:
-    return list(Activity.objects.filter(team_id=team_id).select_related("actor", "image")[:size])
+    items = list(
+        Activity.objects.filter(team_id=team_id)
+        .select_related("actor", "image")
+        .annotate(job_model=F("job__model"), job_prompt=F("job__prompt"))[:size]
+    )
+    for item in items:
+        # A finished job's line was written with the model's id ("2 images with
+        # wan2.6-t2i"); it is read with the model's name, old lines too.
+        if item.verb == Activity.Verb.GENERATED and item.job_model:
+            label = _model_label(item.job_model)
+            item.detail = item.detail.replace(f" with {item.job_model}", f" with {label}")
+    return items
+
+
+def _model_label(name: str) -> str:
+    try:
+        return get_model(name).label
+    except UnknownModel:
+        return name  # a model the catalog no longer knows: its id is all there is
 
 
 # -- Comments -----------------------------------------------------------------------------
@@ -318,22 +346,64 @@ def _board_context(image: GeneratedImage, membership: Membership) -> dict[str, A
 # -- Compare, bulk actions, the trash -----------------------------------------------------
 
 
+COMPARE_MOST = 4  # side by side, each still large enough to judge on a laptop
+LETTERS = "ABCD"
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def compare(request: AppRequest) -> HttpResponse:
-    """Two images side by side and under a slider. Posted from the selection bar (which
-    carries its CSRF token, kept out of URLs), or linked to with ?image=…&image=…."""
+    """Two to four images side by side, and two of the same shape under a slider. Posted
+    from the selection bar (which carries its CSRF token, kept out of URLs), or linked to
+    with ?image=…&image=…. Never fewer than were asked for without saying so."""
     membership = gallery_membership(request)
     source = request.POST if request.method == "POST" else request.GET
+    asked = len({pk for pk in map(as_id, source.getlist("image")) if pk is not None})
+    back = _safe_next(request) or reverse("gallery")
+    if asked > COMPARE_MOST:
+        messages.error(
+            request,
+            f"Compare takes up to {COMPARE_MOST} images and {asked} were selected; "
+            "untick some and compare again.",
+        )
+        return redirect(back)
     images = team_images(membership, source.getlist("image"))
+    gone = asked - len(images)
     if len(images) < 2:
-        messages.error(request, "Select two images to compare.")
-        return redirect("gallery")
-    first, second = images[:2]
-    for image in (first, second):
+        messages.error(request, "Select two to four images to compare." + _gone_text(gone))
+        return redirect(back)
+    if gone:
+        messages.warning(request, _gone_text(gone).strip() + " The others are compared.")
+    for letter, image in zip(LETTERS, images, strict=False):
+        image.letter = letter
         image.original_url = reverse("job-image", args=[image.job_id, image.index, "original"])
-    link = f"{reverse('gallery-compare')}?image={first.pk}&image={second.pk}"
-    return render(request, "gallery/compare.html", {"first": first, "second": second, "link": link})
+    link = reverse("gallery-compare") + "?" + "&".join(f"image={image.pk}" for image in images)
+    context = {
+        "images": images,
+        "link": link,
+        "slider": len(images) == 2 and _same_shape(*images),
+        "membership": membership,
+        "states": GeneratedImage.Review.choices,
+        "next": link,  # a review made here without JavaScript comes back here
+    }
+    return render(request, "gallery/compare.html", context)
+
+
+def _gone_text(gone: int) -> str:
+    if not gone:
+        return ""
+    if gone == 1:
+        return " One of the selected images is no longer in the gallery."
+    return f" {gone} of the selected images are no longer in the gallery."
+
+
+def _same_shape(first: GeneratedImage, second: GeneratedImage) -> bool:
+    """Whether one image lies exactly over the other once both are drawn the same width:
+    the slider shows one's left part beside the other's right part, which only reads as one
+    picture when the two have the same aspect ratio (a pixel of rounding either way)."""
+    return abs(first.width * second.height - second.width * first.height) <= max(
+        first.width, first.height, second.width, second.height
+    )
 
 
 @require_POST
@@ -371,10 +441,20 @@ def bulk(request: AppRequest) -> HttpResponse:
             f"{len(images)} image(s) moved to the trash; owners can restore them for "
             f"{GeneratedImage.TRASH_DAYS} days.",
         )
+    return redirect(_safe_next(request) or reverse("gallery"))
+
+
+def _over_the_grid(request: AppRequest) -> bool:
+    """Whether the review was made in the lightbox over the grid, whose card's badge then
+    follows. Elsewhere (the image's own page, compare) there is no card, and a part sent
+    for an element that is not on the page is an error in the browser."""
+    return urlsplit(request.htmx.current_url or "").path == reverse("gallery")
+
+
+def _safe_next(request: AppRequest) -> str:
+    """The page a form asked to go back to, if it is one of ours; else ""."""
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = reverse("gallery")
-    return redirect(back)
+    return back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) else ""
 
 
 def _set_state(images: list[GeneratedImage], state: str, request: AppRequest) -> None:

@@ -1,0 +1,306 @@
+"""The gallery's selection and compare in a real browser: the count, the bar, 2 to 4 images."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image
+
+from studio.accounts.models import Membership
+from studio.gallery.models import Activity
+from studio.generation.models import GeneratedImage, Job
+from tests.browser import ARTIFACTS, screenshot
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1440, "height": 900}
+
+
+def stored_image(
+    member: Membership,
+    prompt: str,
+    color: tuple[int, int, int],
+    minutes_ago: int,
+    size: tuple[int, int] = (640, 640),
+    model: str = "wan2.6-t2i",
+) -> GeneratedImage:
+    """A finished job's image with its original and thumbnail on disk, as the gallery shows
+    it, and the feed's line for the job."""
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    width, height = size
+    job = Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=Job.Kind.TEXT_TO_IMAGE,
+        model=model,
+        prompt=prompt,
+        parameters={"size": f"{width}*{height}", "n": 1},
+        images_requested=1,
+        status=Job.Status.SUCCEEDED,
+        created_at=at,
+    )
+    full, thumb = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", size, color).save(full, format="PNG")
+    Image.new("RGB", (256, 256 * height // width), color).save(thumb, format="WEBP")
+    image = GeneratedImage(
+        job=job,
+        team=member.team,
+        index=0,
+        width=width,
+        height=height,
+        bytes=len(full.getvalue()),
+        sha256="0" * 64,
+        created_at=at,
+    )
+    image.image.save(f"results/{job.pk}/0.png", ContentFile(full.getvalue()), save=False)
+    image.thumbnail.save(f"thumbs/{job.pk}/0.webp", ContentFile(thumb.getvalue()), save=False)
+    image.save()
+    Activity.job_finished(job, [image.pk])
+    return image
+
+
+def seen(page: Any, name: str) -> None:
+    """What the window shows, the fixed selection bar where it really is (a whole-page
+    picture draws it part way down)."""
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / f"{name}-window.png"))
+
+
+def serious_problems(page: Any) -> list[str]:
+    """What axe-core finds of impact serious or critical on the page as it stands."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in Axe().run(page).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def posters(member: Membership, count: int) -> list[GeneratedImage]:
+    return [
+        stored_image(member, f"Poster {n}", (50 * n % 255, 90, 160), n + 1) for n in range(count)
+    ]
+
+
+def console_errors(page: Any) -> list[str]:
+    """Errors the page logs (htmx reports a failed swap there, not as an exception)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return errors
+
+
+def select(page: Any, image: GeneratedImage) -> None:
+    page.locator(f'[data-image="{image.pk}"] .card-select').check()
+
+
+def bar(page: Any) -> Any:
+    return page.locator("#selection")
+
+
+def loaded(page: Any, images: Any) -> None:
+    for n in range(images.count()):
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=images.nth(n).element_handle()
+        )
+
+
+def test_the_bar_appears_only_with_a_selection_and_counts_it_politely(page, designer_member):
+    images = posters(designer_member, 3)
+    page.goto("/gallery/")
+    assert bar(page).is_hidden()  # nothing selected: nothing to act on
+    status = page.locator("[data-selection-status]")
+    assert status.get_attribute("role") == "status"  # read out when it changes, politely
+    assert status.get_attribute("aria-live") == "polite"
+
+    # By keyboard: the bar appears and the focus stays where the designer is.
+    first = page.locator(f'[data-image="{images[0].pk}"] .card-select')
+    first.focus()
+    page.keyboard.press("Space")
+    bar(page).wait_for(state="visible")
+    assert page.evaluate("document.activeElement.value") == str(images[0].pk)
+    assert bar(page).locator("[data-selection-count]").inner_text() == "1 selected"
+    assert status.inner_text() == "1 selected"
+    for image in images[1:]:
+        select(page, image)
+    assert bar(page).locator("[data-selection-count]").inner_text() == "3 selected"
+    assert status.inner_text() == "3 selected"
+    # The bar never hides the card it covers: the page makes room below the grid.
+    last = page.locator(".gallery-card").last
+    last.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 5000)
+    card_box, bar_box = last.bounding_box(), bar(page).bounding_box()
+    assert card_box["y"] + card_box["height"] <= bar_box["y"]
+    page.set_viewport_size(LAPTOP)
+    screenshot(page, "gallery-selection-1440")
+    seen(page, "gallery-selection-1440")
+    assert not serious_problems(page)
+    page.set_viewport_size(PHONE)
+    screenshot(page, "gallery-selection-390")
+    seen(page, "gallery-selection-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # Clearing the selection hides the bar; the focus goes back to the grid, not nowhere.
+    page.set_viewport_size(LAPTOP)
+    bar(page).get_by_role("button", name="Clear").click()
+    bar(page).wait_for(state="hidden")
+    status.filter(has_text="Selection cleared").wait_for(state="attached")
+    assert page.evaluate("document.activeElement.classList.contains('card-select')")
+    assert page.locator(".card-select:checked").count() == 0
+
+
+def test_three_selected_images_are_compared_side_by_side_and_reviewed_there(page, designer_member):
+    Membership.objects.filter(pk=designer_member.pk).update(role=Membership.Role.REVIEWER)
+    errors = console_errors(page)
+    images = posters(designer_member, 3)
+    page.goto("/gallery/")
+    for image in images:
+        select(page, image)
+    page.get_by_role("button", name="Compare three").click()
+    page.wait_for_url("**/gallery/compare/")
+    shown = page.locator("[data-compare]")
+    assert shown.count() == 3
+    assert [shown.nth(n).get_attribute("data-compare") for n in range(3)] == ["a", "b", "c"]
+    assert page.get_by_text("Poster 2").count() == 1  # the third is there, and said so
+    loaded(page, shown)
+    # Side by side at a laptop's width: one row, each image as large as the others.
+    boxes = [shown.nth(n).bounding_box() for n in range(3)]
+    assert len({round(b["y"]) for b in boxes}) == 1
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
+    assert page.locator("[data-compare-slider]").count() == 0  # a slider takes two
+    screenshot(page, "gallery-compare-three-1440")
+    assert not serious_problems(page)
+
+    # Reviewed from here, without leaving the comparison.
+    page.evaluate("window.stillThisPage = true")
+    second = page.locator("figure", has=page.locator('[data-compare="b"]'))
+    second.get_by_role("button", name="Approved").click()
+    second.locator(".badge", has_text="Approved").wait_for()
+    assert page.evaluate("window.stillThisPage") is True
+    images[1].refresh_from_db()
+    assert images[1].review_state == GeneratedImage.Review.APPROVED
+    page.set_viewport_size(PHONE)
+    screenshot(page, "gallery-compare-three-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not errors, errors
+
+
+def test_more_than_four_disables_compare_and_says_why(page, designer_member):
+    images = posters(designer_member, 5)
+    page.goto("/gallery/")
+    for image in images:
+        select(page, image)
+    compare = bar(page).locator("[data-compare]")
+    assert compare.is_disabled()
+    why = page.locator(f"#{compare.get_attribute('aria-describedby')}")
+    assert why.inner_text() == "Compare takes up to four images; untick 1."
+    assert why.is_visible()
+    assert "Compare takes up to four" in page.locator("[data-selection-status]").inner_text()
+    screenshot(page, "gallery-selection-five-1440")
+    assert not serious_problems(page)
+    page.set_viewport_size(PHONE)
+    seen(page, "gallery-selection-five-390")
+    page.set_viewport_size(LAPTOP)
+    page.locator(f'[data-image="{images[4].pk}"] .card-select').uncheck()
+    assert compare.is_enabled() and compare.inner_text() == "Compare four"
+    assert why.inner_text() == ""
+    compare.click()
+    page.wait_for_url("**/gallery/compare/")
+    shown = page.locator("[data-compare]")
+    assert shown.count() == 4
+    loaded(page, shown)
+    screenshot(page, "gallery-compare-four-1440")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "gallery-compare-four-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_one_selected_cannot_be_compared_and_says_why(page, designer_member):
+    (image,) = posters(designer_member, 1)
+    page.goto("/gallery/")
+    select(page, image)
+    compare = bar(page).locator("[data-compare]")
+    assert compare.is_disabled()
+    why = page.locator(f"#{compare.get_attribute('aria-describedby')}")
+    assert why.inner_text() == "Select one more to compare."
+
+
+def test_the_slider_takes_two_images_of_the_same_shape(page, designer_member):
+    square = stored_image(designer_member, "Square lamp", (200, 160, 60), 1, (640, 640))
+    small = stored_image(designer_member, "Small lamp", (60, 160, 200), 2, (320, 320))
+    wide = stored_image(designer_member, "Wide lamp", (160, 60, 200), 3, (960, 540))
+
+    page.goto(f"/gallery/compare/?image={square.pk}&image={small.pk}")
+    slider = page.locator("[data-compare-slider]")
+    assert slider.count() == 1
+    loaded(page, slider.locator("img"))
+    screenshot(page, "gallery-compare-slider-1440")
+    # By keyboard: the range moves the split.
+    page.get_by_label("How much of A to show").focus()
+    page.keyboard.press("End")
+    assert slider.evaluate("s => s.style.getPropertyValue('--split')") == "100%"
+
+    page.goto(f"/gallery/compare/?image={square.pk}&image={wide.pk}")
+    shown = page.locator("[data-compare]")
+    assert shown.count() == 2
+    assert page.locator("[data-compare-slider]").count() == 0
+    assert "same shape" in page.locator("[data-slider-note]").inner_text()
+    assert not serious_problems(page)
+    loaded(page, shown)
+    screenshot(page, "gallery-compare-shapes-1440")
+
+
+def test_the_gallery_and_compare_name_models_as_people_read_them(page, designer_member):
+    images = posters(designer_member, 2)
+    page.goto("/gallery/")
+    cards = page.locator("#gallery-results")
+    assert "Wan 2.6" in cards.inner_text()
+    assert "wan2.6-t2i" not in cards.inner_text()
+    assert cards.locator('[title="wan2.6-t2i"]').count() == 2  # the id, for who needs it
+    feed = page.locator("#activity-feed").inner_text()
+    assert "1 image with Wan 2.6" in feed and "wan2.6-t2i" not in feed
+
+    page.goto(f"/gallery/compare/?image={images[0].pk}&image={images[1].pk}")
+    captions = page.locator("figcaption")
+    assert captions.count() == 2
+    for n in range(2):
+        assert "Wan 2.6" in captions.nth(n).inner_text()
+        assert "wan2.6-t2i" not in captions.nth(n).inner_text()
+
+    page.goto(f"/gallery/images/{images[0].pk}/")
+    facts = page.locator(".job-facts").inner_text()
+    assert "Wan 2.6" in facts
+
+
+def test_an_owner_has_every_action_in_the_bar_and_the_trash_without_a_selection(
+    page, designer_member
+):
+    from studio.gallery.models import Board
+
+    Membership.objects.filter(pk=designer_member.pk).update(role=Membership.Role.OWNER)
+    Board.objects.create(team=designer_member.team, name="Spring picks")
+    images = posters(designer_member, 6)
+    page.goto("/gallery/")
+    # The trash is a place, not an action on a selection: reachable with none.
+    assert page.get_by_role("link", name="Trash").is_visible()
+    for image in images[:2]:
+        select(page, image)
+    for name in ("Compare two", "Download as zip", "Set", "Add to board", "Create"):
+        assert bar(page).get_by_role("button", name=name).is_visible(), name
+    assert bar(page).get_by_role("button", name="Move to trash").is_visible()
+    seen(page, "gallery-selection-owner-1440")
+    assert not serious_problems(page)
+    page.set_viewport_size(PHONE)
+    seen(page, "gallery-selection-owner-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # Enter in the new board's name makes the board, not a comparison.
+    bar(page).get_by_label("New board name").fill("Finalists")
+    bar(page).get_by_label("New board name").press("Enter")
+    page.wait_for_url("**/gallery/?board=*")
+    assert page.locator(".gallery-card").count() == 2

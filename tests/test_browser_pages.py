@@ -1,0 +1,102 @@
+"""Every page a designer, a reviewer and an owner open, on a laptop and on a phone.
+
+Each page is loaded at 1440×900 and at 390×844, a screenshot of each is saved under
+`.test-artifacts/screenshots/pages/`, and at phone width no page may scroll sideways: what
+does not fit wraps, or scrolls inside its own box (a wide table), never the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from studio.accounts.models import Membership
+from tests.browser import screenshot
+from tests.test_browser import stored_image
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1440, "height": 900}
+
+
+def overflow(page: Any) -> list[str]:
+    """What sticks out past the window's right edge, if the page scrolls sideways."""
+    return page.evaluate(
+        """() => {
+          const width = document.documentElement.clientWidth;
+          if (document.documentElement.scrollWidth <= width) return [];
+          const wide = [];
+          for (const el of document.querySelectorAll("body *")) {
+            const box = el.getBoundingClientRect();
+            if (box.right > width + 1 && box.width > 0) {
+              const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+                (el.className && typeof el.className === "string"
+                  ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+              wide.push(name + " (right " + Math.round(box.right) + ")");
+            }
+          }
+          return wide.slice(0, 8);
+        }"""
+    )
+
+
+def serious_accessibility_problems(page: Any) -> list[str]:
+    """What axe-core finds of impact serious or critical on the page as it stands."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def visit(page: Any, path: str, name: str, problems: dict[str, list[str]]) -> list[str]:
+    page.set_viewport_size(LAPTOP)
+    page.goto(path)
+    screenshot(page, f"pages/{name}-1440")
+    if found := serious_accessibility_problems(page):
+        problems[name] = found
+    page.set_viewport_size(PHONE)
+    page.goto(path)
+    screenshot(page, f"pages/{name}-390")
+    return overflow(page)
+
+
+def designer_pages(member: Membership) -> dict[str, str]:
+    image = stored_image(member, "A brass lamp on a desk, warm light", (200, 160, 60), 1)
+    stored_image(member, "A red chair in a white room", (190, 40, 40), 2)
+    job = image.job
+    return {
+        "home": "/",
+        "generate": "/generate/",
+        "edit": "/edit/",
+        "gallery": "/gallery/",
+        "job": f"/jobs/{job.pk}/",
+        "image": f"/gallery/images/{image.pk}/",
+        "activity": "/gallery/activity/",
+        "trash": "/gallery/trash/",
+    }
+
+
+@pytest.mark.parametrize("role", ["designer", "reviewer", "owner"])
+def test_no_page_scrolls_sideways_on_a_phone(page, designer_member, role):
+    Membership.objects.filter(pk=designer_member.pk).update(role=role)
+    pages = designer_pages(designer_member)
+    problems: dict[str, list[str]] = {}
+    wide = {name: visit(page, path, f"{role}-{name}", problems) for name, path in pages.items()}
+    assert not problems, problems
+    assert not {name: what for name, what in wide.items() if what}, wide
+
+
+def test_the_admins_studio_pages_fit_a_phone(page, designer_member):
+    from django.contrib.auth.models import User
+
+    User.objects.filter(pk=designer_member.user_id).update(is_staff=True, is_superuser=True)
+    stored_image(designer_member, "A brass lamp", (200, 160, 60), 1)
+    pages = {"admin-health": "/admin/health/", "admin-usage": "/admin/usage/"}
+    problems: dict[str, list[str]] = {}
+    wide = {name: visit(page, path, name, problems) for name, path in pages.items()}
+    assert not {name: what for name, what in wide.items() if what}, wide
+    assert not problems, problems
