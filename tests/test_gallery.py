@@ -437,7 +437,7 @@ def test_boards_collect_images_and_filter_the_grid(client, people):
         {"action": "board", "board": board.pk, "image": [first.pk, second.pk]},
     )
     client.post(reverse("gallery-board", args=[third.pk]), {"board": board.pk})
-    client.post(reverse("gallery-board", args=[first.pk]), {"board": board.pk, "remove": "1"})
+    client.post(reverse("gallery-board", args=[first.pk]), {"board": board.pk, "take_off": "1"})
     with CaptureQueriesContext(connection) as queries:
         page = client.get(reverse("gallery"), {"board": board.pk}).content.decode()
     assert set(ids_on(page)) == {second.pk, third.pk}

@@ -203,16 +203,18 @@ def test_cards_move_and_go_without_javascript(designer_client):
     for side in (500, 600, 700):
         stage(designer_client, side, side)
     a, b, c = staged_ids()
-    page = edit_post(designer_client, [a, b, c], {a: "1,1,50,50"}, move=f"{a}:1").content.decode()
+    page = edit_post(
+        designer_client, [a, b, c], {a: "1,1,50,50"}, move_input=f"{a}:1"
+    ).content.decode()
     order = re.findall(r'data-input="([0-9a-f-]+)"', page)
     assert order == [b, a, c]
     assert 'value="1,1,50,50"' in page  # the region went with its image
-    page = edit_post(designer_client, [b, a, c], remove=b).content.decode()
+    page = edit_post(designer_client, [b, a, c], remove_input=b).content.decode()
     assert re.findall(r'data-input="([0-9a-f-]+)"', page) == [a, c]
     assert not Job.objects.exists()
     # The switches stay as set: "Improve my prompt" left unticked, the watermark ticked.
     moved = edit_post(
-        designer_client, [a, c], move=f"{c}:-1", watermark="on", model="wan2.6-image"
+        designer_client, [a, c], move_input=f"{c}:-1", watermark="on", model="wan2.6-image"
     ).content.decode()
     boxes = dict(re.findall(r'<input type="checkbox" name="(\w+)"([^>]*)>', moved))
     assert "checked" in boxes["watermark"] and "checked" not in boxes["prompt_extend"]
@@ -271,7 +273,10 @@ def test_use_as_input_and_remix_start_an_edit_from_a_job(pipeline: Pipeline, mem
     response = client.post(reverse("use-as-input", args=[made.pk, 0]))
     staged = StagedImage.objects.get()
     assert response["Location"] == f"/edit/?model=wan2.7-image-pro&input={staged.pk}"
-    page = client.get(response["Location"]).content.decode()
+    # The image joins the form, and the address names it no more: a reload shows the form.
+    shown = client.get(response["Location"])
+    assert shown["Location"] == "/edit/?model=wan2.7-image-pro"
+    page = client.get(shown["Location"]).content.decode()
     assert f'data-input="{staged.pk}"' in page and 'data-width="1280"' in page
 
     edit_post(client, [str(staged.pk)], {str(staged.pk): "100,100,600,600"}, prompt="Bluer")
@@ -279,7 +284,7 @@ def test_use_as_input_and_remix_start_an_edit_from_a_job(pipeline: Pipeline, mem
     remix = client.get(reverse("edit") + f"?remix={edited.pk}")
     assert StagedImage.objects.count() == 2  # the remix has its own copy
     copy = StagedImage.objects.latest("created_at")
-    assert f"input={copy.pk}" in remix["Location"]
+    assert "restaged=1" in remix["Location"]
     for _ in range(2):  # a reload shows the same copy rather than staging another
         page = client.get(remix["Location"]).content.decode()
         assert "Bluer</textarea>" in page and 'value="100,100,600,600"' in page
@@ -345,8 +350,8 @@ def test_an_edit_naming_an_image_no_longer_kept_says_so_and_is_not_sent(designer
     assert "Image 1 of this form is no longer kept" in page and "add it again" in page
     assert not Job.objects.exists()
     # An address naming it (a remix link, an old tab) says the same.
-    page = designer_client.get(reverse("edit"), {"input": [first, second]}).content.decode()
-    assert "Image 1 of this form is no longer kept" in page
+    response = designer_client.get(reverse("edit"), {"input": [first, second]}, follow=True)
+    assert "Image 1 of this form is no longer kept" in response.content.decode()
 
 
 def test_a_palette_is_written_as_colours_with_optional_shares():
@@ -389,3 +394,99 @@ def test_regions_survive_a_trip_through_a_model_that_does_not_take_them(designer
     assert f'type="hidden" name="boxes-{staged}" value="10,10,100,100"' in page
     edit_post(designer_client, [staged], {staged: "10,10,100,100"}, model="wan2.6-image", size="1K")
     assert Job.objects.get().inputs.get().boxes == []  # not sent to a model without regions
+
+
+def shown_ids(page: str) -> list[str]:
+    return re.findall(r'data-input="([0-9a-f-]+)"', page)
+
+
+def test_the_form_is_kept_for_its_owner_until_used_or_a_day_old(designer_client, member):
+    from datetime import timedelta
+
+    from django.test import Client
+    from django.utils import timezone
+
+    for side in (500, 600, 700):
+        stage(designer_client, side, side)
+    a, b, c = staged_ids()
+    assert shown_ids(designer_client.get(reverse("edit")).content.decode()) == [a, b, c]
+    # What the page changes by itself (order, regions, an image taken off) is kept.
+    remembered = designer_client.post(
+        reverse("edit"), {"remember": "1", "input": [c, a, b], f"boxes-{a}": "1,2,30,40"}
+    )
+    assert remembered.status_code == 204
+    page = designer_client.get(reverse("edit")).content.decode()
+    assert shown_ids(page) == [c, a, b] and 'value="1,2,30,40"' in page
+    designer_client.post(reverse("edit"), {"remember": "1", "input": [c, a], "remove_input": b})
+    assert shown_ids(designer_client.get(reverse("edit")).content.decode()) == [c, a]
+
+    # Never anyone else's.
+    colleague = create_membership(team=member.team, user=create_user(username="cole"))
+    other = Client()
+    other.force_login(colleague.user)
+    assert shown_ids(other.get(reverse("edit")).content.decode()) == []
+    other.post(reverse("edit"), {"remember": "1", "input": [c, a], "remove_input": a})
+    assert shown_ids(designer_client.get(reverse("edit")).content.decode()) == [c, a]
+
+    # A day old, it is gone even before the purge runs.
+    StagedImage.objects.filter(pk=c).update(created_at=timezone.now() - timedelta(hours=25))
+    assert shown_ids(designer_client.get(reverse("edit")).content.decode()) == [a]
+
+    # Used in a job, it leaves the form.
+    assert edit_post(designer_client, [a], {a: ""}).status_code == 302
+    assert shown_ids(designer_client.get(reverse("edit")).content.decode()) == []
+
+
+def test_a_switch_sets_aside_what_the_model_cannot_take_and_sending_leaves_it_out(
+    designer_client,
+):
+    for width, height in ((800, 600), (300, 900), (600, 800), (700, 700), (900, 600)):
+        stage(designer_client, width, height)
+    ids = staged_ids()
+    page = edit_post(
+        designer_client, ids, model="wan2.5-i2i-preview", switch_model="1"
+    ).content.decode()
+    assert shown_ids(page) == ids  # every image kept, in its order
+    assert page.count('name="aside"') == 2
+    assert "Not sent with Wan 2.5 Edit (preview): this image is 300×900" in page
+    assert "Not sent with Wan 2.5 Edit (preview), which takes at most 3 images." in page
+    aside = [ids[1], ids[4]]
+    assert re.findall(r'name="aside" value="([0-9a-f-]+)"', page) == aside
+
+    # Sent as shown: the images set aside stay behind, and stay on the form.
+    response = edit_post(designer_client, ids, model="wan2.5-i2i-preview", size="", aside=aside)
+    job = Job.objects.get()
+    assert response.status_code == 302
+    assert [i.width for i in job.inputs.all()] == [800, 600, 700]
+    assert shown_ids(designer_client.get(reverse("edit")).content.decode()) == aside
+    # Back with a model that takes them, they are sent again.
+    page = edit_post(designer_client, aside, switch_model="1").content.decode()
+    assert 'name="aside"' not in page and "Not sent" not in page
+
+
+def test_a_model_picked_without_redrawing_never_leaves_an_image_out(designer_client):
+    # Without scripts the model can be picked and the form sent at once: what the page
+    # showed as sent is sent, or refused, never quietly cut down.
+    for width, height in ((800, 600), (300, 900)):
+        stage(designer_client, width, height)
+    page = edit_post(designer_client, staged_ids(), model="wan2.5-i2i-preview", size="")
+    assert "each side must be at least 384 pixels" in page.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_a_switch_keeps_the_number_of_images_or_says_why_it_changed(designer_client):
+    def switch(url: str, model: str, n: str) -> str:
+        data = {"model": model, "prompt": "A vase", "n": n, "switch_model": "1"}
+        return designer_client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+
+    def chosen(page: str) -> str:
+        return re.search(r'<option value="(\d+)" selected>', page[page.index('name="n"') :])[1]
+
+    page = switch(reverse("generate"), "qwen-image-2.0-pro", "3")
+    assert chosen(page) == "3" and "data-n-note" not in page
+    page = switch(reverse("generate"), "qwen-image-max", "3")
+    assert chosen(page) == "1"
+    assert "Qwen-Image Max makes at most 1 image a request; you chose 3." in page
+    assert 'aria-describedby="id_n_note"' in page
+    page = switch(reverse("edit"), "wan2.6-image", "6")
+    assert chosen(page) == "4" and "Wan 2.6 Image makes at most 4 images" in page

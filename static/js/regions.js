@@ -5,6 +5,10 @@
 // image shown here and the one the provider receives, so EXIF rotation and any scaling
 // happened before anyone drew on it. On screen a region is placed in percentages of the
 // image, so zooming or resizing the window never changes what is sent.
+//
+// The studio keeps the form's images, their order and regions for their owner (a day, or
+// until a job uses them): each change made here is sent to it as it happens, so a reload
+// or a visit to another page finds the form as it was left.
 (function () {
   "use strict";
 
@@ -46,7 +50,12 @@
   }
 
   RegionEditor.prototype.position = function () {
-    return cards(this.form).indexOf(this.card) + 1;
+    return sentCards(this.form).indexOf(this.card) + 1;
+  };
+
+  RegionEditor.prototype.which = function () {
+    var n = this.position();
+    return n ? "image " + n : "the image not sent";
   };
 
   RegionEditor.prototype.say = function (text) {
@@ -64,14 +73,16 @@
 
   RegionEditor.prototype.full = function () {
     if (this.boxes.length < this.max) return false;
-    this.say("Image " + this.position() + " already has " + this.max + " regions, the most " +
-      this.form.dataset.model + " takes. Delete one to draw another.");
+    var which = this.which();
+    this.say(which.charAt(0).toUpperCase() + which.slice(1) + " already has " + this.max +
+      " regions, the most " + this.form.dataset.modelLabel + " takes. Delete one to draw another.");
     return true;
   };
 
   RegionEditor.prototype.commit = function () {
     this.field.value = this.boxes.map(function (b) { return b.join(","); }).join("; ");
     this.render();
+    changed(this.form);
   };
 
   RegionEditor.prototype.render = function () {
@@ -85,7 +96,7 @@
       el.tabIndex = 0;
       el.dataset.region = String(i);
       el.setAttribute("role", "group");
-      el.setAttribute("aria-label", "Region " + (i + 1) + " of image " + self.position() + ": " +
+      el.setAttribute("aria-label", "Region " + (i + 1) + " of " + self.which() + ": " +
         box[0] + "," + box[1] + " to " + box[2] + "," + box[3] +
         ". Arrow keys move it, Alt with arrows resizes, Shift for larger steps, Delete removes.");
       el.style.left = (box[0] / self.width) * 100 + "%";
@@ -263,6 +274,7 @@
       // Typed coordinates win; the server checks them again.
       self.boxes = parse(self.field.value).slice(0, Math.max(self.max, 0));
       self.render();
+      changed(self.form);
     });
   };
 
@@ -272,20 +284,108 @@
     return Array.prototype.slice.call(form.querySelectorAll("[data-input]"));
   }
 
+  // The images sent, numbered "Image 1…N"; those set aside for the model keep their place
+  // on the form without a number.
+  function sentCards(form) {
+    return cards(form).filter(function (card) { return !card.hasAttribute("data-aside"); });
+  }
+
   function renumber(form) {
-    cards(form).forEach(function (card, i) {
-      var n = String(i + 1);
-      card.querySelector("[data-position]").textContent = n;
-      card.querySelector("[data-remove]").setAttribute("aria-label", "Remove image " + n);
+    var sent = sentCards(form);
+    cards(form).forEach(function (card) {
+      var at = sent.indexOf(card);
+      var which = at < 0 ? "the image not sent (" + card.dataset.width + "×" +
+        card.dataset.height + ")" : "image " + (at + 1);
+      if (at >= 0) card.querySelector("[data-position]").textContent = String(at + 1);
+      card.querySelector("[data-remove]").setAttribute("aria-label", "Remove " + which);
       card.querySelectorAll("[data-move]").forEach(function (button) {
         var earlier = button.dataset.move === "-1";
-        button.setAttribute("aria-label", "Move image " + n + (earlier ? " earlier" : " later"));
+        button.setAttribute("aria-label", "Move " + which + (earlier ? " earlier" : " later"));
       });
       var img = card.querySelector("[data-stage] img");
-      if (img) img.alt = "Image " + n;
+      if (img) img.alt = which.charAt(0).toUpperCase() + which.slice(1);
       if (card.regions) card.regions.render();
     });
   }
+
+  // An image set aside only because the model takes no more is sent again once another
+  // is removed: the page then says what the server would.
+  function bringBack(form) {
+    var max = parseInt(form.dataset.maxImages, 10);
+    cards(form).forEach(function (card) {
+      if (card.dataset.aside !== "count" || sentCards(form).length >= max) return;
+      card.removeAttribute("data-aside");
+      card.classList.remove("input-aside");
+      ["[data-aside-field]", "[data-aside-note]", "[data-aside-chip]"].forEach(function (s) {
+        var el = card.querySelector(s);
+        if (el) el.remove();
+      });
+      card.querySelector("[data-insert-ref]").hidden = false;
+    });
+    var summary = form.querySelector("[data-aside-summary]");
+    if (summary && !form.querySelector("[data-aside]")) summary.remove();
+  }
+
+  // -- Keeping the form for a reload ----------------------------------------------------
+
+  var REMEMBER_AFTER_MS = 300;
+  var rememberTimer = null;
+  var removedIds = [];
+  // One at a time, so the studio never keeps an older state sent after a newer one.
+  var remembering = Promise.resolve();
+
+  function changed(form) {
+    if (!form.dataset.stageUrl) return;
+    document.body.setAttribute("data-remembering", "");
+    clearTimeout(rememberTimer);
+    rememberTimer = setTimeout(function () { remember(false); }, REMEMBER_AFTER_MS);
+  }
+
+  function remember(leaving) {
+    clearTimeout(rememberTimer);
+    rememberTimer = null;
+    if (leaving) {
+      send(true);
+    } else {
+      remembering = remembering.then(function () { return send(false); });
+    }
+  }
+
+  function send(leaving) {
+    // The form on the page now: a model switch may have redrawn it meanwhile.
+    var form = document.getElementById("edit-form");
+    if (!form) return Promise.resolve();
+    var body = new FormData();
+    body.append("csrfmiddlewaretoken", csrfToken(form));
+    body.append("remember", "1");
+    cards(form).forEach(function (card) {
+      body.append("input", card.dataset.input);
+      var boxes = card.querySelector("[name='boxes-" + card.dataset.input + "']");
+      if (boxes) body.append(boxes.name, boxes.value);
+    });
+    var removed = removedIds;
+    removedIds = [];
+    removed.forEach(function (id) { body.append("remove_input", id); });
+    var done = function () {
+      if (!rememberTimer) document.body.removeAttribute("data-remembering");
+    };
+    return fetch(form.action, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken(form) },
+      credentials: "same-origin",
+      keepalive: leaving, // sent even as the page goes
+    }).then(function (response) {
+      if (!response.ok) removedIds = removed.concat(removedIds); // asked again next time
+    }, function () {
+      removedIds = removed.concat(removedIds);
+    }).then(done);
+  }
+
+  // Leaving before the last change was sent: it is sent now.
+  window.addEventListener("pagehide", function () {
+    if (rememberTimer) remember(true);
+  });
 
   function initCard(card, form) {
     if (card.dataset.ready) return;
@@ -310,6 +410,7 @@
         if (!sibling) return;
         if (step < 0) sibling.before(card); else sibling.after(card);
         renumber(form);
+        changed(form);
         button.focus();
         var status = form.querySelector("[data-order-status]");
         if (status) status.textContent = "Moved to image " + (cards(form).indexOf(card) + 1) + ".";
@@ -319,8 +420,13 @@
       event.preventDefault();
       var neighbour = card.nextElementSibling || card.previousElementSibling;
       card.remove();
+      removedIds.push(card.dataset.input);
+      bringBack(form);
       renumber(form);
-      var target = neighbour && neighbour.querySelector("[data-insert-ref], [data-dismiss]");
+      changed(form);
+      // An image set aside has no number to focus: its first button then.
+      var target = neighbour && neighbour.querySelector(
+        "[data-insert-ref]:not([hidden]), [data-dismiss], [data-move]");
       (target || form.querySelector("input[type=file][name=files]")).focus();
     });
     card.querySelector("[data-insert-ref]").addEventListener("click", function () {
@@ -347,6 +453,7 @@
       card.classList.remove("dragging");
       form.dragged = null;
       renumber(form);
+      changed(form);
     });
     card.addEventListener("dragover", function (event) {
       var dragged = form.dragged;
@@ -368,7 +475,7 @@
     placeholder.className = "input-card input-loading";
     placeholder.textContent = "Checking " + (file.name || "pasted image") + "…";
     list.appendChild(placeholder);
-    if (cards(form).length >= max) {
+    if (sentCards(form).length >= max) {
       placeholder.remove();
       refuse(form, file, "The model takes at most " + max + " images; remove one to add another.");
       return Promise.resolve();

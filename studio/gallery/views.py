@@ -321,7 +321,9 @@ def image_board(request: AppRequest, image_id: int) -> HttpResponse:
     require(membership.can_generate, "change boards")
     board = team_board(membership, request.POST.get("board"))
     if board is not None:
-        if request.POST.get("remove"):
+        # Not "remove": a control of that name would stand for the form's own remove(),
+        # which htmx calls when it swaps the form out.
+        if request.POST.get("take_off"):
             BoardImage.objects.filter(board=board, image=image).delete()
         else:
             _add_to_board(board, [image], request.user)

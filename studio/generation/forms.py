@@ -64,8 +64,9 @@ def size_choices(spec: ModelSpec, kind: Kind = Kind.TEXT_TO_IMAGE) -> list[tuple
         choices.append((tier, f"{tier} ({shape})"))
     if editing and not rule.tiers:
         default = parse_size(rule.default)
-        area = f"about {default[0]}×{default[1]} in area, " if default else ""
-        choices.append((LIKE_LAST_IMAGE, f"Like the last image ({area}its shape)"))
+        # Short enough for a phone's width: a select is as wide as its longest choice.
+        area = f", ~{default[0]}×{default[1]}" if default else ""
+        choices.append((LIKE_LAST_IMAGE, f"Like the last image{area}"))
     for width, height in rule.fixed or _presets(spec, editing=editing):
         choices.append((f"{width}*{height}", f"{width}×{height} ({_aspect(width, height)})"))
     default = rule.default
@@ -254,6 +255,28 @@ class GenerationForm(forms.Form):
             self.fields["watermark"] = forms.BooleanField(
                 required=False, initial=False, label="Add the provider's watermark"
             )
+
+    # Said next to the number of images when a switch had to change it.
+    n_note = ""
+
+    def carry_n(self, chosen: object) -> None:
+        """Keep the number of images chosen for another model, within what this one makes,
+        and say so when it had to change."""
+        try:
+            wanted = int(str(chosen))
+        except ValueError:
+            return
+        rule = self.spec.n
+        n = min(max(wanted, rule.min), rule.max)
+        self.initial["n"] = n
+        if n != wanted:
+            most = f"at most {rule.max}" if wanted > rule.max else f"at least {rule.min}"
+            self.n_note = (
+                f"{self.spec.label} makes {most} image{'s' * (n != 1)} a request; "
+                f"you chose {wanted}."
+            )
+            # Read with the field: a screen reader hears why the number is not the one set.
+            self.fields["n"].widget.attrs["aria-describedby"] = self["n"].auto_id + "_note"
 
     # Written text takes the form's width; the model's settings share a grid beside it.
     WIDE_FIELDS = ("prompt", "negative_prompt", "color_palette")

@@ -383,6 +383,11 @@ class StagedImage(models.Model):
     adjustments = models.JSONField(default=list, blank=True)  # what normalisation changed
     name = models.CharField(max_length=120, blank=True)  # the upload's name, for display only
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Its place on its owner's edit form, kept so the form survives a reload or a visit
+    # elsewhere; empty once a job used it or the owner took it off the form.
+    position = models.PositiveIntegerField(null=True, blank=True)
+    # The regions drawn on it, as the form's field holds them (typed text included).
+    regions = models.TextField(blank=True, default="")
 
     KEEP_FOR = timedelta(days=1)
 

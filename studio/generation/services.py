@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
@@ -301,9 +302,78 @@ def stage_image(
         adjustments=image.adjustments,
         name=name[:120],
     )
+    # Last on its owner's edit form, where the card appears; the form is per person.
+    staged.position = _next_position(membership)
     staged.image.save(f"input.{image.extension}", ContentFile(image.data), save=False)
     staged.save()
     return staged
+
+
+def _on_form(membership: Membership) -> QuerySet[StagedImage]:
+    """The person's staged images still on their edit form, in its order."""
+    return StagedImage.objects.filter(
+        owner_id=membership.user_id,
+        team_id=membership.team_id,
+        position__isnull=False,
+        # The purge may not have run yet: a day old is gone all the same.
+        created_at__gte=timezone.now() - StagedImage.KEEP_FOR,
+    ).order_by("position", "created_at")
+
+
+def _next_position(membership: Membership) -> int:
+    last = _on_form(membership).values_list("position", flat=True).last()
+    return 0 if last is None else last + 1
+
+
+def staged_form(membership: Membership) -> list[tuple[str, str]]:
+    """The person's edit form as they left it: (staged id, regions) in its order."""
+    return [(str(pk), regions) for pk, regions in _on_form(membership).values_list("pk", "regions")]
+
+
+# Far more than any model's regions take, as text; a bound on what one row keeps.
+MAX_REGIONS_TEXT = 2000
+
+
+def keep_form(
+    membership: Membership, items: Sequence[tuple[str, str]], removed: Sequence[str] = ()
+) -> None:
+    """Remember the edit form's images, order and regions as the page shows them.
+
+    Only what the person took off leaves the form: an image staged meanwhile (another tab,
+    an upload still on its way) is kept, after the ones this page shows.
+    """
+    gone = {staged_id for staged_id in removed if is_uuid(staged_id)}
+    shown = [staged_id for staged_id, _ in items if is_uuid(staged_id)]
+    earlier = [str(pk) for pk in _on_form(membership).values_list("pk", flat=True)]
+    rows = {
+        str(s.pk): s
+        for s in StagedImage.objects.filter(
+            owner_id=membership.user_id, team_id=membership.team_id, pk__in=[*shown, *earlier]
+        )
+    }
+    order = [pk for pk in dict.fromkeys([*shown, *earlier]) if pk in rows and pk not in gone]
+    regions = dict(items)
+    for place, pk in enumerate(order):
+        rows[pk].position = place
+        if pk in regions:
+            rows[pk].regions = regions[pk][:MAX_REGIONS_TEXT]
+    for pk in gone & rows.keys():
+        rows[pk].position = None
+    StagedImage.objects.bulk_update(rows.values(), ["position", "regions"])
+
+
+def replace_form(membership: Membership, items: Sequence[tuple[str, str]]) -> None:
+    """Make these images, and only these, the edit form's (a remix starts from its job's)."""
+    _on_form(membership).update(position=None)
+    keep_form(membership, items)
+
+
+def take_off_form(membership: Membership, staged_ids: Sequence[str]) -> None:
+    """Used in a job: the images leave the form, and stay readable until they expire (a
+    page brought back with the browser's Back button may send them again)."""
+    StagedImage.objects.filter(
+        owner_id=membership.user_id, team_id=membership.team_id, pk__in=staged_ids
+    ).update(position=None)
 
 
 @dataclass(frozen=True)
@@ -315,6 +385,16 @@ class StagedInput:
     boxes_text: str = ""  # as typed, when it could not be read as boxes
     problem: str = ""  # why it cannot be sent with the chosen model, if it cannot
     notes: list[str] = field(default_factory=list)  # what the studio did or will do to it
+    refused: str = ""  # why the chosen model cannot take this image at all, if it cannot
+    aside: str = ""  # why it is kept on the form but not sent, if it is set aside
+    number: int = 0  # "image N" of the prompt, once it is known which images are sent
+
+    @property
+    def label(self) -> str:
+        """How its buttons name it to a screen reader."""
+        if self.aside:
+            return f"the image not sent ({self.staged.width}×{self.staged.height})"
+        return f"image {self.number}" if self.number else "this image"
 
 
 def assess_inputs(
@@ -347,8 +427,9 @@ def assess_inputs(
         except ValueError as exc:
             problem = str(exc)
         notes = list(staged.adjustments)
+        refused = ""
         if rule is not None:
-            refused = refusal(staged.width, staged.height, rule)
+            refused = refusal(staged.width, staged.height, rule) or ""
             if refused:
                 problem = f"{refused} ({spec.label})"
             elif needs_refit(staged.width, staged.height, staged.bytes, rule):
@@ -362,8 +443,42 @@ def assess_inputs(
                 boxes_text="" if boxes or not problem else text,
                 problem=problem,
                 notes=notes,
+                refused=refused,
             )
         )
+    return result
+
+
+def set_aside(
+    inputs: Sequence[StagedInput], spec: ModelSpec, shown_aside: set[str] | None = None
+) -> list[StagedInput]:
+    """Which images are kept on the form but not sent with this model, each saying why.
+
+    Drawn for a model (shown_aside None): those it cannot take, and those past the number
+    it takes, so switching models never loses an image and switching back brings it back.
+    Sent (shown_aside, what the page showed as set aside): only those; anything else the
+    model cannot take is refused on its card, never quietly left out.
+    """
+    most = spec.images.count[1] if spec.images else 0
+    over = f"Not sent with {spec.label}, which takes at most {most} image{'s' * (most != 1)}."
+    result = []
+    sent = 0
+    for item in inputs:
+        refused = ""
+        if item.refused:  # "This image is 300×900; …" read on after "Not sent with X: "
+            refused = f"Not sent with {spec.label}: {item.refused[0].lower()}{item.refused[1:]}"
+        if shown_aside is None:
+            aside = refused or (over if sent >= most else "")
+        elif str(item.staged.pk) in shown_aside:
+            aside = refused or (over if sent >= most else f"Not sent with {spec.label}.")
+        else:
+            aside = ""
+        if aside:
+            # Not sent, so nothing about it stops the rest from being sent.
+            result.append(replace(item, aside=aside, problem=""))
+        else:
+            sent += 1
+            result.append(replace(item, number=sent))
     return result
 
 

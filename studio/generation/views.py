@@ -40,8 +40,13 @@ from studio.generation.services import (
     assess_inputs,
     cancel_job,
     is_uuid,
+    keep_form,
+    replace_form,
     retry_job,
+    set_aside,
     stage_image,
+    staged_form,
+    take_off_form,
     uploads_for,
 )
 from studio.http import PARTIAL_HEADERS, AppRequest
@@ -153,6 +158,8 @@ def generate(request: AppRequest) -> HttpResponse:
         if remix:
             kept = _remix_initial(remix)
         form = GenerationForm(spec, initial=kept, team=membership.team)
+        if not remix:
+            form.carry_n(source.get("n"))
     else:
         form = GenerationForm(spec, request.POST, team=membership.team)
         if form.is_valid():
@@ -167,7 +174,11 @@ def generate(request: AppRequest) -> HttpResponse:
     template = "generation/generate.html"
     if request.htmx:
         template += "#generate-form"
-    return render(request, template, _form_context(membership, form), status=status)
+    response = render(request, template, _form_context(membership, form), status=status)
+    if switching and request.htmx:
+        # A reload shows the form for the model chosen.
+        response["HX-Replace-Url"] = f"{reverse('generate')}?{urlencode({'model': spec.name})}"
+    return response
 
 
 # What a model switch carries over: what the designer wrote, not the model's own options.
@@ -226,41 +237,76 @@ MAX_UPLOAD_BYTES = 40 * 1024 * 1024
 @vary_on_headers(*PARTIAL_HEADERS)
 def edit(request: AppRequest) -> HttpResponse:
     membership = _generating_membership(request)
+    if request.method == "POST" and "remember" in request.POST:
+        return _remember_form(request, membership)
     remix = _remix_source(request, membership, Job.Kind.EDIT)
     spec = _chosen_spec(request, Kind.EDIT, membership, remix.model if remix else "")
-    problems: list[str] = []
-    if remix:
-        if "restaged" not in request.GET:
-            # Staged once, then named in the address: a reload shows the same copies
-            # instead of staging the job's images again (or none, if none could be).
-            staged = _restage_job_inputs(request, membership, remix, spec)
-            query = [("remix", str(remix.pk)), ("model", spec.name), ("restaged", "1")]
-            for staged_id, boxes in staged:
-                query += [("input", staged_id), (f"boxes-{staged_id}", boxes)]
-            return redirect(f"{reverse('edit')}?{urlencode(query)}")
-        form = GenerationForm(
-            spec, kind=Kind.EDIT, initial=_remix_initial(remix), team=membership.team
-        )
-        items = [(i, request.GET.get(f"boxes-{i}", "")) for i in request.GET.getlist("input")]
-        inputs = assess_inputs(membership, items, spec)
-        return _render_edit(request, membership, form, inputs, _gone(items, inputs))
     if request.method == "GET":
-        form = GenerationForm(
-            spec,
-            kind=Kind.EDIT,
-            initial={"size": default_size(spec, Kind.EDIT)},
-            team=membership.team,
-        )
-        items = [(i, request.GET.get(f"boxes-{i}", "")) for i in request.GET.getlist("input")]
-        inputs = assess_inputs(membership, items, spec)
-        return _render_edit(request, membership, form, inputs, _gone(items, inputs))
+        return _edit_page(request, membership, spec, remix)
+    return _edit_post(request, membership, spec)
 
-    items = [(i, request.POST.get(f"boxes-{i}", "")) for i in request.POST.getlist("input")]
-    items = _apply_card_action(items, request.POST)
+
+def _edit_page(
+    request: AppRequest, membership: Membership, spec: ModelSpec, remix: Job | None
+) -> HttpResponse:
+    """The edit form as its owner left it: the images staged on it are kept a day."""
+    if remix and "restaged" not in request.GET:
+        # Staged once, then the form's own: a reload shows the same copies instead of
+        # staging the job's images again (or none, if none could be).
+        replace_form(membership, _restage_job_inputs(request, membership, remix, spec))
+        query = {"remix": str(remix.pk), "model": spec.name, "restaged": "1"}
+        return redirect(f"{reverse('edit')}?{urlencode(query)}")
+    named = _items(request.GET)
+    if named:
+        # An address naming images (a result used as input, an old tab): they join the
+        # form, after what is already on it, and the address no longer names them.
+        _add_to_form(request, membership, named, spec)
+        query = request.GET.copy()
+        for key in [k for k in query if k == "input" or k.startswith("boxes-")]:
+            del query[key]
+        return redirect(f"{reverse('edit')}?{query.urlencode()}".rstrip("?"))
+    initial = _remix_initial(remix) if remix else {"size": default_size(spec, Kind.EDIT)}
+    form = GenerationForm(spec, kind=Kind.EDIT, initial=initial, team=membership.team)
+    inputs = set_aside(assess_inputs(membership, staged_form(membership), spec), spec)
+    return _render_edit(request, membership, form, inputs)
+
+
+def _add_to_form(
+    request: AppRequest, membership: Membership, named: list[tuple[str, str]], spec: ModelSpec
+) -> None:
+    found = assess_inputs(membership, named, spec)
+    for problem in _gone(named, found):
+        messages.warning(request, problem)
+    on_form = staged_form(membership)
+    kept = {str(item.staged.pk) for item in found} - {staged_id for staged_id, _ in on_form}
+    keep_form(membership, on_form + [item for item in named if item[0] in kept])
+
+
+def _remember_form(request: AppRequest, membership: Membership) -> HttpResponse:
+    """What the page changed by itself (order, regions, an image taken off), kept as it
+    happens so the form is the same after a reload."""
+    keep_form(membership, _items(request.POST), request.POST.getlist("remove_input"))
+    return HttpResponse(status=204)
+
+
+def _items(data: Any) -> list[tuple[str, str]]:
+    """The form's reference images in its order, each with its regions as typed."""
+    return [(i, data.get(f"boxes-{i}", "")) for i in data.getlist("input")]
+
+
+# What the card buttons send without JavaScript. Not "remove": a control of that name
+# would hide the form's own remove(), which htmx calls to swap the form.
+CARD_ACTIONS = ("switch_model", "remove_input", "move_input", "add_files")
+
+
+def _edit_post(request: AppRequest, membership: Membership, spec: ModelSpec) -> HttpResponse:
+    problems: list[str] = []
+    items = _apply_card_action(_items(request.POST), request.POST)
+    shown_aside = set(request.POST.getlist("aside"))
     assert spec.images is not None
     most = spec.images.count[1]
     files = request.FILES.getlist("files")
-    room = max(0, most - len(items))
+    room = max(0, most - len([i for i, _ in items if i not in shown_aside]))
     if len(files) > room:
         # Refused unread: decoding an image is the costly part, and these cannot be used.
         names = ", ".join(upload.name or "unnamed" for upload in files[room:])
@@ -274,49 +320,44 @@ def edit(request: AppRequest) -> HttpResponse:
             problems.append(f"{upload.name}: {refused}")
         else:
             items.append((str(staged.pk), ""))
+    removed = request.POST.get("remove_input", "")
+    keep_form(membership, items, [removed] if removed else [])
     inputs = assess_inputs(membership, items, spec)
     problems += _gone(items, inputs)
-    acting = any(k in request.POST for k in ("switch_model", "remove", "move", "add_files"))
-    if acting:
-        kept: dict[str, object] = {
-            k: request.POST.get(k, "") for k in (*KEPT_FIELDS, "size", "custom_size", "n")
-        }
-        if "switch_model" not in request.POST:
-            # The same model: its switches stay as set (an unticked box is not sent at all).
-            kept |= {name: name in request.POST for name in SWITCHES}
-        form = GenerationForm(spec, kind=Kind.EDIT, initial=kept, team=membership.team)
-        if "switch_model" in request.POST:
-            form.initial["size"] = default_size(spec, Kind.EDIT)
-        return _render_edit(request, membership, form, inputs, problems)
+    if any(k in request.POST for k in CARD_ACTIONS):
+        return _edit_redrawn(request, membership, spec, set_aside(inputs, spec), problems)
 
     form = GenerationForm(spec, request.POST, kind=Kind.EDIT, team=membership.team)
     status = 200
-    card_problems = {str(item.staged.pk): item.problem for item in inputs if item.problem}
+    # Sent as the page showed them: what it showed as set aside stays behind, and
+    # anything else the model cannot take is refused on its card.
+    inputs = set_aside(inputs, spec, shown_aside)
+    sending = [item for item in inputs if not item.aside]
+    card_problems = {str(item.staged.pk): item.problem for item in sending if item.problem}
     if form.is_valid() and not card_problems and not problems:
-        rule = spec.images
-        assert rule is not None
-        if not inputs:
+        if not sending:
             problems.append("Add at least one reference image to edit.")
-        elif len(inputs) > rule.count[1]:
+        elif len(sending) > most:
             problems.append(
-                f"{spec.label} takes at most {rule.count[1]} images; remove "
-                f"{len(inputs) - rule.count[1]}."
+                f"{spec.label} takes at most {most} images; remove {len(sending) - most}."
             )
         else:
             try:
-                job = form.submit(membership, uploads_for(inputs, spec))
+                job = form.submit(membership, uploads_for(sending, spec))
             except ImageRefused as refused:
                 problems.append(str(refused))  # an image that could not be fitted to the model
             except JobRefused as refused:
                 status = refused.status
                 for problem in form.add_problems(refused.problems):
                     position = int(problem.field.split("[")[1].rstrip("]"))
-                    if 1 <= position <= len(inputs):
-                        key = str(inputs[position - 1].staged.pk)
+                    if 1 <= position <= len(sending):
+                        key = str(sending[position - 1].staged.pk)
                         card_problems[key] = " ".join(
                             filter(None, (card_problems.get(key), problem.message))
                         )
             else:
+                # Used: they leave the form, which is empty for the next edit.
+                take_off_form(membership, [str(item.staged.pk) for item in sending])
                 _audit_generate(request, job)
                 return redirect("job-detail", job_id=job.pk)
     inputs = [
@@ -326,12 +367,38 @@ def edit(request: AppRequest) -> HttpResponse:
     return _render_edit(request, membership, form, inputs, problems, status=status)
 
 
+def _edit_redrawn(
+    request: AppRequest,
+    membership: Membership,
+    spec: ModelSpec,
+    inputs: list[StagedInput],
+    problems: list[str],
+) -> HttpResponse:
+    """The form again after a card button or another model: what was written is kept."""
+    switching = "switch_model" in request.POST
+    kept: dict[str, object] = {
+        k: request.POST.get(k, "") for k in (*KEPT_FIELDS, "size", "custom_size")
+    }
+    if not switching:
+        # The same model: its switches stay as set (an unticked box is not sent at all).
+        kept |= {name: name in request.POST for name in SWITCHES}
+    form = GenerationForm(spec, kind=Kind.EDIT, initial=kept, team=membership.team)
+    form.carry_n(request.POST.get("n"))
+    if switching:
+        form.initial["size"] = default_size(spec, Kind.EDIT)
+    response = _render_edit(request, membership, form, inputs, problems)
+    if switching and request.htmx:
+        # A reload shows the form for the model chosen, as the images were set aside for it.
+        response["HX-Replace-Url"] = f"{reverse('edit')}?{urlencode({'model': spec.name})}"
+    return response
+
+
 def _apply_card_action(items: list[tuple[str, str]], data: Any) -> list[tuple[str, str]]:
     """Remove or move a reference image: what the card buttons do without JavaScript."""
-    removed = data.get("remove")
+    removed = data.get("remove_input")
     if removed:
         items = [item for item in items if item[0] != removed]
-    moved, _, step = (data.get("move") or "").partition(":")
+    moved, _, step = (data.get("move_input") or "").partition(":")
     ids = [item[0] for item in items]
     if moved in ids and step in ("-1", "1"):
         at = ids.index(moved)
@@ -353,6 +420,7 @@ def _render_edit(
     assert spec.images is not None
     context = _form_context(membership, form) | {
         "inputs": inputs,
+        "set_aside": sum(1 for item in inputs if item.aside),
         "rule": spec.images,
         "takes_boxes": spec.supports(Option.BBOX_LIST),
         "max_boxes": spec.max_boxes_per_image,
@@ -457,7 +525,7 @@ def use_as_input(request: AppRequest, job_id: UUID, index: int) -> HttpResponse:
         data = file.read()
     try:
         staged = stage_image(
-            membership, data, name=f"{job.model} result {index + 1}", rule=spec.images
+            membership, data, name=f"{job.model_label} result {index + 1}", rule=spec.images
         )
     except ImageRefused as refused:
         messages.error(request, f"This image cannot be edited with {spec.label}: {refused}")
