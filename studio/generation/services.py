@@ -19,7 +19,15 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
-from studio.dashscope.catalog import ImageInputRule, ModelSpec, Option, UnknownModel, get_model
+from studio.dashscope.catalog import (
+    ImageInputRule,
+    ModelSpec,
+    Option,
+    UnknownModel,
+    get_model,
+    megabytes,
+)
+from studio.dashscope.images import FORMATS_BY_MIME
 from studio.dashscope.types import PLAIN_PARAMETERS, Box, GenerationRequest, InputImage
 from studio.dashscope.validation import Problem, check_request, images_requested
 from studio.generation import messages
@@ -31,6 +39,7 @@ from studio.generation.normalise import (
     refit,
     refusal,
     scale_boxes,
+    size_text,
 )
 from studio.generation.worker import finish
 
@@ -264,7 +273,7 @@ def retry_job(job: Job, *, membership: Membership) -> Job:
             data = file.read()
         image = NormalisedImage(
             data=data,
-            format="JPEG" if item.mime == "image/jpeg" else "PNG",
+            format=FORMATS_BY_MIME[item.mime],
             width=item.width,
             height=item.height,
             sha256=item.sha256,
@@ -432,8 +441,18 @@ def assess_inputs(
             refused = refusal(staged.width, staged.height, rule) or ""
             if refused:
                 problem = f"{refused} ({spec.label})"
+            elif max(staged.width, staged.height) > rule.max_side:
+                notes.append(
+                    f"will be scaled down to fit {spec.label}'s {rule.max_side:,}-pixel sides "
+                    "when sent"
+                )
             elif needs_refit(staged.width, staged.height, staged.bytes, rule):
-                notes.append(f"will be scaled down to fit {spec.label}'s limits")
+                notes.append(
+                    f"is {size_text(staged.bytes)}, over {spec.label}'s "
+                    f"{megabytes(rule.max_bytes)}: when sent it will be compressed harder or "
+                    "scaled down, and saved as JPEG only if staying lossless would cost over "
+                    "half its pixels"
+                )
         if boxes and not spec.supports(Option.BBOX_LIST):
             notes.append(f"{spec.label} does not take regions; they will not be sent")
         result.append(
@@ -491,7 +510,7 @@ def uploads_for(inputs: Sequence[StagedInput], spec: ModelSpec) -> list[InputUpl
         staged = item.staged
         image = NormalisedImage(
             data=staged.read(),
-            format="JPEG" if staged.mime == "image/jpeg" else "PNG",
+            format=FORMATS_BY_MIME[staged.mime],
             width=staged.width,
             height=staged.height,
             sha256=staged.sha256,
