@@ -98,7 +98,29 @@ def test_a_text_to_image_job_from_the_form_to_its_image(page, worker):
     assert "pixels" in page.locator("[data-size-check]").inner_text()
     page.fill("input[name=custom_size]", "")
     screenshot(page, "text-to-image-form")
+    # In reach without scrolling, however long the form.
+    page.evaluate("window.scrollTo(0, 0)")
+    button = page.get_by_role("button", name="Generate").bounding_box()
+    assert button and button["y"] + button["height"] <= 900
+    page.evaluate("window.stillThisPage = true")
     page.get_by_role("button", name="Generate").click()
+    # The designer stays on the page: the job's two places appear at the top of the
+    # results, in the shape asked for, and fill in as the images are stored.
+    result = page.locator(".result").first
+    result.wait_for()
+    tiles = result.locator(".result-tiles > li")
+    assert tiles.count() == 2
+    box = tiles.first.bounding_box()
+    assert box and abs(box["width"] - box["height"]) <= 1  # 1280×1280
+    assert "Sent: its 2 images appear under Results" in page.locator(".sent-note").inner_text()
+    assert page.locator("textarea[name=prompt]").input_value().startswith("A lighthouse")
+    result.locator("img[data-tile=image]").nth(1).wait_for(timeout=30_000)
+    assert page.evaluate("window.stillThisPage") is True and "/generate/" in page.url
+    screenshot(page, "results-in-place")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "results-in-place-phone")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    result.locator(".result-head").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
     wait_for_status(page, "Succeeded")
     images = page.locator(".results img")
@@ -147,7 +169,7 @@ def test_the_counter_and_the_server_agree_to_the_character_spaces_included(page)
     page.fill("textarea[name=prompt]", at_limit)
     assert counter.inner_text() == "2,100 / 2,100"
     page.get_by_role("button", name="Generate").click()
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    page.locator(".result").first.wait_for()
     assert Job.objects.get().prompt == at_limit
 
 
@@ -291,6 +313,9 @@ def test_a_queued_job_can_be_cancelled_from_its_page(page):
     page.goto("/generate/")
     page.fill("textarea[name=prompt]", "A quiet harbour")
     page.get_by_role("button", name="Generate").click()
+    result = page.locator(".result").first
+    result.locator("[data-tile=waiting]", has_text="Queued").first.wait_for()
+    result.locator(".result-head").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
     wait_for_status(page, "Queued")
     assert "1 in line" in page.locator("#job-status").inner_text()
@@ -332,7 +357,7 @@ def test_pressing_generate_again_while_it_is_sent_makes_one_job(page):
         page.wait_for_timeout(200)
     assert len(held) == 1
     held[0].continue_()
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    page.locator(".result").first.wait_for()
     assert Job.objects.count() == 1
 
 
@@ -563,3 +588,16 @@ def test_a_held_download_reads_as_made_and_on_its_way(page, designer_member):
     screenshot(page, "job-download-held")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "job-download-held-phone")
+
+
+def test_the_edit_button_is_in_reach_with_nine_references(page):
+    page.goto("/edit/")
+    page.get_by_label("Wan 2.7 Image Pro", exact=False).first.check()
+    page.locator("#edit-form[data-model='wan2.7-image-pro']").wait_for()
+    pictures = (file(f"ref-{n}.png", picture(400 + n * 10, 300), "image/png") for n in range(9))
+    add_images(page, *pictures)
+    assert page.locator("[data-input]").count() == 9
+    page.evaluate("window.scrollTo(0, 0)")
+    button = page.get_by_role("button", name="Edit", exact=True).last.bounding_box()
+    assert button and button["y"] >= 0 and button["y"] + button["height"] <= 900
+    screenshot(page, "edit-nine-references")

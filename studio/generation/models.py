@@ -14,6 +14,7 @@ from django.utils import timezone
 from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.dashscope.catalog import UnknownModel, get_model
 from studio.dashscope.types import GenerationRequest, InputImage
+from studio.dashscope.validation import parse_size
 from studio.generation.messages import DOWNLOAD_HELD_LABEL
 
 
@@ -299,6 +300,29 @@ class Job(models.Model):
                 text = str(value)
             shown.append((label, text))
         return shown
+
+    def expected_shape(self) -> tuple[int, int]:
+        """The width and height of the images this job makes, or of their shape: the images
+        themselves once stored, else the size asked for, else (an edit's tier or default
+        follows it) the last input image's, else square. Reads prefetched images and
+        inputs, so a list of jobs asks nothing more."""
+        stored = list(self.images.all())
+        if stored:
+            return stored[0].width, stored[0].height
+        parsed = parse_size(str(self.parameters.get("size") or ""))
+        if parsed:
+            return parsed
+        inputs = sorted(self.inputs.all(), key=lambda item: item.position)
+        if inputs:
+            return inputs[-1].width, inputs[-1].height
+        return 1, 1
+
+    def result_tiles(self) -> list[GeneratedImage | None]:
+        """One place per image asked for, in order: the stored image, or None while it is
+        still to come (a set may stop short of its upper bound; the places stay)."""
+        stored = {image.index: image for image in self.images.all()}
+        count = max(self.images_requested, max(stored, default=-1) + 1)
+        return [stored.get(index) for index in range(count)]
 
     def queue_position(self) -> int | None:
         """How many queued jobs of the same model are ahead of this one (1 = next)."""

@@ -121,7 +121,7 @@ RECENT_JOBS = 8
 def _recent_jobs_context(membership: Membership) -> dict[str, Any]:
     jobs = list(
         Job.objects.filter(team_id=membership.team_id, author_id=membership.user_id)
-        .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()))
+        .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs")
         .order_by("-created_at")[:RECENT_JOBS]
     )
     still_open = [job for job in jobs if job.is_open]
@@ -170,7 +170,12 @@ def generate(request: AppRequest) -> HttpResponse:
                 status = refused.status
             else:
                 _audit_generate(request, job)
-                return redirect("job-detail", job_id=job.pk)
+                if not request.htmx:
+                    return redirect("job-detail", job_id=job.pk)
+                # The designer stays where she is: the form as she left it, to change and
+                # send again, and her results with this job's places at the top.
+                context = _form_context(membership, form) | {"sent": job}
+                return render(request, "generation/generate.html#sent", context)
     template = "generation/generate.html"
     if request.htmx:
         template += "#generate-form"
