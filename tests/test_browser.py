@@ -82,6 +82,14 @@ def close_to(got: list[int], want: tuple[int, ...], tolerance: int = 2) -> bool:
     )
 
 
+def open_sent_job(page: Any) -> None:
+    """After sending, the designer stays on the page; the new job is the first result."""
+    result = page.locator(".result").first
+    result.wait_for()
+    result.locator(".result-head").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+
+
 def wait_for_status(page: Any, label: str, seconds: float = 30) -> None:
     page.locator("#job-status .role", has_text=label).wait_for(timeout=seconds * 1000)
 
@@ -194,7 +202,7 @@ def test_an_edit_with_two_images_and_a_region_drawn_on_each(page, worker):
     page.fill("textarea[name=prompt]", "Put the lamp from image 1 into the box on image 2")
     screenshot(page, "edit-form-with-regions")
     page.get_by_role("button", name="Edit", exact=True).click()
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    open_sent_job(page)
     wait_for_status(page, "Succeeded")
 
     body = received(worker, "wan2.7-image-pro")[-1]
@@ -280,8 +288,7 @@ def test_images_the_model_cannot_take_are_flagged_and_nothing_is_created(page):
     assert "cannot be used" in refused.nth(2).inner_text()
     page.fill("textarea[name=prompt]", "Make it brighter")
     page.get_by_role("button", name="Edit", exact=True).click()
-    page.wait_for_load_state()
-    assert "Add at least one reference image" in page.content()
+    page.get_by_text("Add at least one reference image").wait_for()  # drawn in place
     assert not Job.objects.exists()
 
 
@@ -299,7 +306,7 @@ def test_what_the_studio_fixed_is_said_on_the_image_and_regions_still_land(page,
     draw_box(page, 2, (4000, 200, 7000, 900))
     page.fill("textarea[name=prompt]", "Place the logo from image 1 in the sky of image 2")
     page.get_by_role("button", name="Edit", exact=True).click()
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    open_sent_job(page)
     wait_for_status(page, "Succeeded")
     sent = received(worker, "wan2.7-image-pro")[-1]["parameters"]["bbox_list"]
     assert close_to(sent[0][0], (100, 100, 500, 400))
@@ -380,7 +387,7 @@ def test_an_edit_waits_for_the_images_still_being_checked(page):
     )
     assert note.is_hidden()
     page.get_by_role("button", name="Edit", exact=True).click()
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    open_sent_job(page)
     assert Job.objects.get().inputs.count() == 2
 
 

@@ -3,7 +3,6 @@ reference images, and the number of images kept across a switch."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -170,8 +169,9 @@ def test_staged_images_come_back_after_a_reload_and_another_page(page, worker):
     # Used in a job, they leave the form.
     page.fill("textarea[name=prompt]", "Put the lamp from image 1 into image 2")
     page.get_by_role("button", name="Edit", exact=True).click()
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    page.locator(".result").first.wait_for()  # sent: the designer stays on the page
     assert Job.objects.get().inputs.count() == 2
+    assert page.locator("[data-input]").count() == 0  # used, they left the form
     page.goto("/edit/")
     assert ids_on_page(page) == []
 

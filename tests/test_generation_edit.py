@@ -490,3 +490,27 @@ def test_a_switch_keeps_the_number_of_images_or_says_why_it_changed(designer_cli
     assert 'aria-describedby="id_n_note"' in page
     page = switch(reverse("edit"), "wan2.6-image", "6")
     assert chosen(page) == "4" and "Wan 2.6 Image makes at most 4 images" in page
+
+
+def test_an_edit_sent_from_the_page_keeps_the_designer_there(designer_client):
+    stage(designer_client, 800, 600)
+    stage(designer_client, 640, 640)
+    ids = staged_ids()
+    data = {
+        "model": "wan2.7-image-pro",
+        "prompt": "Replace the cup in image 2 with the vase from image 1",
+        "size": "2K",
+        "n": "2",
+        "input": ids,
+    }
+    page = designer_client.post(reverse("edit"), data, HTTP_HX_REQUEST="true")
+    assert page.status_code == 200  # no redirect: the page stays
+    html = page.content.decode()
+    job = Job.objects.get()
+    # The form for the next edit (the images used, the prompt kept) and the results, with
+    # this job's two places first, swapped in beside it.
+    assert '<form id="edit-form"' in html and "data-input=" not in html
+    assert "Replace the cup in image 2" in html
+    assert 'hx-swap-oob="outerHTML"' in html
+    assert f'data-job="{job.pk}"' in html and html.count('data-tile="waiting"') == 2
+    assert "Sent: its 2 images appear under" in html

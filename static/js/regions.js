@@ -573,6 +573,7 @@
     if (form.id !== "edit-form" || !pendingUploads) return;
     if (event.submitter && event.submitter.name) return; // moving or removing an image
     event.preventDefault();
+    event.stopPropagation(); // nor sent by htmx, which listens on the form itself
     var note = form.querySelector("[data-submit-wait]");
     if (note) {
       note.textContent = "Wait until the images being checked are added (" + pendingUploads +

@@ -364,12 +364,31 @@ def _edit_post(request: AppRequest, membership: Membership, spec: ModelSpec) -> 
                 # Used: they leave the form, which is empty for the next edit.
                 take_off_form(membership, [str(item.staged.pk) for item in sending])
                 _audit_generate(request, job)
-                return redirect("job-detail", job_id=job.pk)
+                if not request.htmx:
+                    return redirect("job-detail", job_id=job.pk)
+                return _edit_sent(request, membership, spec, job)
     inputs = [
         replace(item, problem=card_problems.get(str(item.staged.pk), item.problem))
         for item in inputs
     ]
     return _render_edit(request, membership, form, inputs, problems, status=status)
+
+
+def _edit_sent(
+    request: AppRequest, membership: Membership, spec: ModelSpec, job: Job
+) -> HttpResponse:
+    """After an edit is sent, the designer stays: a form for the next edit (its images
+    used, its prompt and settings kept), and her results with this job's places on top."""
+    kept = {k: request.POST.get(k, "") for k in KEPT_FIELDS}
+    form = GenerationForm(
+        spec,
+        kind=Kind.EDIT,
+        initial=kept | {"size": default_size(spec, Kind.EDIT)},
+        team=membership.team,
+    )
+    form.carry_n(request.POST.get("n"))
+    inputs = set_aside(assess_inputs(membership, staged_form(membership), spec), spec)
+    return _render_edit(request, membership, form, inputs, part="sent", sent=job)
 
 
 def _edit_redrawn(
@@ -420,6 +439,8 @@ def _render_edit(
     inputs: list[StagedInput],
     problems: list[str] | None = None,
     status: int = 200,
+    part: str = "edit-form",
+    sent: Job | None = None,
 ) -> HttpResponse:
     spec = form.spec
     assert spec.images is not None
@@ -431,10 +452,11 @@ def _render_edit(
         "max_boxes": spec.max_boxes_per_image,
         "upload_problems": problems or [],
         "accept": ",".join(f"image/{f.lower()}" for f in spec.images.formats),
+        "sent": sent,
     }
     template = "generation/edit.html"
     if request.htmx:
-        template += "#edit-form"
+        template += f"#{part}"
     return render(request, template, context, status=status)
 
 
