@@ -391,7 +391,9 @@ def test_an_edit_waits_for_the_images_still_being_checked(page):
     assert Job.objects.get().inputs.count() == 2
 
 
-def stored_image(member, prompt: str, color: tuple[int, int, int], minutes_ago: int):
+def stored_image(
+    member, prompt: str, color: tuple[int, int, int], minutes_ago: int, size=(640, 640)
+):
     """A finished job with one image on disk, as the worker would have left it."""
     from datetime import timedelta
 
@@ -413,14 +415,16 @@ def stored_image(member, prompt: str, color: tuple[int, int, int], minutes_ago: 
         created_at=at,
     )
     full, thumb = io.BytesIO(), io.BytesIO()
-    Image.new("RGB", (640, 640), color).save(full, format="PNG")
-    Image.new("RGB", (256, 256), color).save(thumb, format="WEBP")
+    Image.new("RGB", size, color).save(full, format="PNG")
+    Image.new("RGB", (size[0] * 256 // max(size), size[1] * 256 // max(size)), color).save(
+        thumb, format="WEBP"
+    )
     image = GeneratedImage(
         job=job,
         team=member.team,
         index=0,
-        width=640,
-        height=640,
+        width=size[0],
+        height=size[1],
         bytes=len(full.getvalue()),
         sha256="0" * 64,
         created_at=at,
@@ -608,3 +612,24 @@ def test_the_edit_button_is_in_reach_with_nine_references(page):
     button = page.get_by_role("button", name="Edit", exact=True).last.bounding_box()
     assert button and button["y"] >= 0 and button["y"] + button["height"] <= 900
     screenshot(page, "edit-nine-references")
+
+
+def test_the_gallery_shows_each_image_in_its_own_shape(page, designer_member):
+    stored_image(designer_member, "A wide harbour", (40, 90, 160), 1, size=(1600, 900))
+    stored_image(designer_member, "A tall tower", (160, 90, 40), 2, size=(600, 900))
+    stored_image(designer_member, "A square tile", (90, 160, 40), 3)
+    page.goto("/gallery/")
+    shapes = page.locator(".gallery-card img").evaluate_all(
+        "imgs => imgs.map(i => i.getBoundingClientRect().width / i.getBoundingClientRect().height)"
+    )
+    assert [round(ratio, 2) for ratio in shapes] == [round(1600 / 900, 2), round(600 / 900, 2), 1.0]
+    prompt = page.locator(".gallery-card .card-prompt").first
+    assert prompt.evaluate("e => getComputedStyle(e).opacity") == "0"
+    page.locator(".gallery-card a").first.focus()  # from the keyboard, as by pointing
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('.card-prompt')).opacity === '1'"
+    )
+    assert prompt.inner_text() == "A wide harbour"
+    screenshot(page, "gallery-true-shape")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "gallery-true-shape-phone")
