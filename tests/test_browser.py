@@ -84,7 +84,7 @@ def close_to(got: list[int], want: tuple[int, ...], tolerance: int = 2) -> bool:
 
 def open_sent_job(page: Any) -> None:
     """After sending, the designer stays on the page; the new job is the first result."""
-    result = page.locator(".result").first
+    result = page.locator(".result-entry").first
     result.wait_for()
     result.locator(".result-head").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
@@ -114,7 +114,7 @@ def test_a_text_to_image_job_from_the_form_to_its_image(page, worker):
     page.get_by_role("button", name="Generate").click()
     # The designer stays on the page: the job's two places appear at the top of the
     # results, in the shape asked for, and fill in as the images are stored.
-    result = page.locator(".result").first
+    result = page.locator(".result-entry").first
     result.wait_for()
     tiles = result.locator(".result-tiles > li")
     assert tiles.count() == 2
@@ -177,7 +177,7 @@ def test_the_counter_and_the_server_agree_to_the_character_spaces_included(page)
     page.fill("textarea[name=prompt]", at_limit)
     assert counter.inner_text() == "2,100 / 2,100"
     page.get_by_role("button", name="Generate").click()
-    page.locator(".result").first.wait_for()
+    page.locator(".result-entry").first.wait_for()
     assert Job.objects.get().prompt == at_limit
 
 
@@ -320,7 +320,7 @@ def test_a_queued_job_can_be_cancelled_from_its_page(page):
     page.goto("/generate/")
     page.fill("textarea[name=prompt]", "A quiet harbour")
     page.get_by_role("button", name="Generate").click()
-    result = page.locator(".result").first
+    result = page.locator(".result-entry").first
     result.locator("[data-tile=waiting]", has_text="Queued").first.wait_for()
     result.locator(".result-head").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
@@ -364,7 +364,7 @@ def test_pressing_generate_again_while_it_is_sent_makes_one_job(page):
         page.wait_for_timeout(200)
     assert len(held) == 1
     held[0].continue_()
-    page.locator(".result").first.wait_for()
+    page.locator(".result-entry").first.wait_for()
     assert Job.objects.count() == 1
 
 

@@ -169,7 +169,7 @@ def test_staged_images_come_back_after_a_reload_and_another_page(page, worker):
     # Used in a job, they leave the form.
     page.fill("textarea[name=prompt]", "Put the lamp from image 1 into image 2")
     page.get_by_role("button", name="Edit", exact=True).click()
-    page.locator(".result").first.wait_for()  # sent: the designer stays on the page
+    page.locator(".result-entry").first.wait_for()  # sent: the designer stays on the page
     assert Job.objects.get().inputs.count() == 2
     assert page.locator("[data-input]").count() == 0  # used, they left the form
     page.goto("/edit/")

@@ -263,3 +263,16 @@ def test_a_jobs_model_is_named_as_people_read_it(pipeline: Pipeline, member, cli
     assert "Wan 2.6 ·" in recent and "wan2.6-t2i" not in recent
     home = client.get("/").content.decode()
     assert "<td>Wan 2.6</td>" in home
+
+
+def test_a_result_opens_its_image_page_not_the_raw_file(pipeline: Pipeline, member, client):
+    job = pipeline.submit(
+        member, model="wan2.6-t2i", prompt="A boat", parameters={"size": "1280*1280", "n": 1}
+    )
+    pipeline.drive()
+    image = job.images.get()
+    client.force_login(member.user)
+    for page in (client.get(f"/jobs/{job.pk}/"), client.get(reverse("recent-jobs"))):
+        html = page.content.decode()
+        assert f'href="/gallery/images/{image.pk}/"' in html
+        assert f'href="/jobs/{job.pk}/images/0/original"' not in html
