@@ -197,9 +197,18 @@ def test_two_clusters_one_killed_halfway_finish_every_job_once(fleet, settings):
     assert holders_overlapping(dead, killed_at) == []
 
 
-def test_a_job_that_kills_its_worker_every_time_fails_after_k_attempts(fleet, settings):
-    """The poison job's step kills its worker process each time; the cluster survives."""
-    fleet.start_emulator(running_seconds=0.5, max_running=10, STUDIO_STEP_LEASE_SECONDS="3")
+def test_a_job_that_kills_its_worker_every_time_is_held_after_k_attempts(fleet, settings):
+    """The poison job's step kills its worker process each time; the cluster survives. Its
+    images are made, so after K deaths it is held (an operator may fix what kills it) and
+    ends, charged nothing, only when its URLs have expired."""
+    fleet.start_emulator(
+        running_seconds=0.5,
+        max_running=10,
+        STUDIO_STEP_LEASE_SECONDS="3",
+        STUDIO_DOWNLOAD_HOLD_FIRST_SECONDS="5",
+        STUDIO_DOWNLOAD_HOLD_LONGEST_SECONDS="5",
+        STUDIO_DOWNLOAD_HOLD_CHECK_SECONDS="1",
+    )
     member = make_member()
     healthy = [
         create_job(membership=member, **(T2I | {"prompt": f"A healthy job {i}"})) for i in range(3)
@@ -207,19 +216,32 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_k_attempts(fleet, se
     poison = create_job(membership=member, **(T2I | {"prompt": "A poison pill #crash-worker"}))
     cluster = fleet.new_cluster(CRASHING_QCLUSTER)
     cluster.start()
-    wait_until_done(150)
+    wait_for(
+        lambda: (
+            not Job.objects.filter(status__in=Job.WATCHED).exists()
+            and Job.objects.get(pk=poison.pk).status == Job.Status.DOWNLOAD_HELD
+        ),
+        150,
+        every=reconcile,
+    )
 
     poison.refresh_from_db()
-    assert poison.status == Job.Status.FAILED and poison.error_code == "WorkerCrashed"
-    assert poison.images_charged == 0 and not poison.images.exists()
-    # Each of the K steps died holding the job's lease; the next one gave up.
+    assert poison.error_code == "WorkerCrashed" and not poison.images.exists()
+    # Each of the K steps died holding the job's lease; the next one held the job.
     crashed = LeaseTerm.objects.filter(lease=LeaseTerm.of_job(poison.pk), ended_at__isnull=True)
-    assert crashed.count() == settings.STUDIO_STEP_ATTEMPTS
+    assert crashed.count() >= settings.STUDIO_STEP_ATTEMPTS
     for job in healthy:
         job.refresh_from_db()
         assert job.status == Job.Status.SUCCEEDED, job.error_message
-    assert_each_job_stored_once(3, settings.MEDIA_ROOT)
     person = QuotaCounter.objects.get(user=member.user, period="day")
+    assert (person.used, person.reserved) == (3, 1)  # the held job's image stays reserved
+
+    fleet.emulator.control("clock", {"advance": 86400})  # the provider's URLs expire
+    wait_until_done(60)
+    poison.refresh_from_db()
+    assert poison.status == Job.Status.FAILED and poison.images_charged == 0
+    assert_each_job_stored_once(3, settings.MEDIA_ROOT)
+    person.refresh_from_db()
     assert (person.used, person.reserved) == (3, 0)
     assert fleet.stats()["counts"]["submitted"] == 4
     assert cluster.process.poll() is None, "the cluster itself must survive its workers"

@@ -464,9 +464,11 @@ def test_a_lease_is_renewed_on_after_a_renewal_fails():
     assert len(renewals) >= 3
 
 
-def test_a_job_that_crashes_its_worker_every_time_fails_after_k_attempts(
+def test_a_job_that_crashes_its_worker_every_time_is_held_after_k_attempts(
     pipeline, member, monkeypatch
 ):
+    """Its images are made: after K crashes it waits for an operator (held), and ends,
+    charged nothing, once its URLs have expired."""
     import studio.generation.worker as worker
 
     healthy = pipeline.submit(member, **(T2I | {"prompt": "A healthy job"}))
@@ -481,24 +483,38 @@ def test_a_job_that_crashes_its_worker_every_time_fails_after_k_attempts(
         return real_store(job, index, data)
 
     monkeypatch.setattr(worker, "store_result", crash)
-    end = pipeline.clock.now() + 300
-    while Job.objects.filter(status__in=Job.OPEN).exists():
-        assert pipeline.clock.now() < end
-        pipeline.dispatcher.step()
-        while pipeline.steps:
-            step = pipeline.steps.pop(0)
-            try:
-                run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
-            except SystemExit:
-                # The dead worker's lease runs out before anyone else may take the job.
-                Job.objects.filter(pk=step).update(lease_until=pipeline.now() - timedelta(1))
-        pipeline.clock.advance(0.5)
+
+    def run_until(done) -> None:
+        end = pipeline.clock.now() + 300
+        while not done():
+            assert pipeline.clock.now() < end
+            pipeline.dispatcher.step()
+            while pipeline.steps:
+                step = pipeline.steps.pop(0)
+                try:
+                    run_step(step, pipeline.client, limits=pipeline.limits, now=pipeline.now)
+                except SystemExit:
+                    # The dead worker's lease runs out before anyone else may take the job.
+                    Job.objects.filter(pk=step).update(lease_until=pipeline.now() - timedelta(1))
+            pipeline.clock.advance(0.5)
+
+    run_until(
+        lambda: (
+            not Job.objects.filter(status__in=Job.WATCHED).exists()
+            and Job.objects.get(pk=poison.pk).status == Job.Status.DOWNLOAD_HELD
+        )
+    )
     poison.refresh_from_db()
     healthy.refresh_from_db()
     assert len(crashes) == pipeline.limits.step_attempts
-    assert poison.status == Job.Status.FAILED and poison.error_code == "WorkerCrashed"
-    assert poison.images_charged == 0
+    assert poison.error_code == "WorkerCrashed" and poison.images_charged is None
     assert healthy.status == Job.Status.SUCCEEDED
+    assert counters(member)["person-day"] == (2, 2)  # the held job's images stay reserved
+
+    pipeline.clock.advance(25 * 3600)  # its URLs expire
+    run_until(lambda: not Job.objects.filter(status__in=Job.OPEN).exists())
+    poison.refresh_from_db()
+    assert poison.status == Job.Status.FAILED and poison.images_charged == 0
     assert counters(member)["person-day"] == (2, 0)  # only the healthy job's two images
 
 

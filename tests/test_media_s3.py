@@ -342,8 +342,9 @@ def test_a_browser_follows_the_redirects_to_the_bucket_within_the_policy(bucket,
     page.fill("textarea[name=prompt]", "A lighthouse kept in a bucket")
     page.select_option("select[name=n]", "1")
     page.get_by_role("button", name="Generate").click()
-    page.locator("#job-status .role", has_text="Succeeded").wait_for(timeout=30_000)
-    image = page.locator(".results img").first
+    # In place, among the results: the thumbnail comes from the bucket.
+    image = page.locator(".result-entry img[data-tile=image]").first
+    image.wait_for(timeout=30_000)
     image.wait_for()
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
