@@ -118,6 +118,17 @@ def page(browser, live_server, designer_member, settings, tmp_path) -> Iterator[
     assert not blocked, f"Blocked by the Content-Security-Policy: {blocked}"
 
 
+def serious_accessibility_problems(page: Any) -> list[str]:
+    """What axe-core finds of impact serious or critical on the page as it stands."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in Axe().run(page).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def screenshot(page: Any, name: str) -> Path:
     folder = ARTIFACTS / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)

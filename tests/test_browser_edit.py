@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from studio.generation.models import Job, StagedImage
-from tests.browser import screenshot
+from tests.browser import screenshot, serious_accessibility_problems
 from tests.test_browser import add_images, boxes_of, card, close_to, draw_box, file, picture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -35,18 +35,6 @@ def choose_model(page: Any, label: str) -> str:
     )
     page.get_by_label(label, exact=False).first.check()
     return page.evaluate("() => window.swapOutcome")
-
-
-def serious_accessibility_problems(page: Any) -> list[str]:
-    """What axe-core finds of impact serious or critical on the page as it stands."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-        for v in found
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def ids_on_page(page: Any) -> list[str]:

@@ -14,7 +14,7 @@ from PIL import Image
 from studio.accounts.models import Membership
 from studio.gallery.models import Activity
 from studio.generation.models import GeneratedImage, Job
-from tests.browser import ARTIFACTS, screenshot
+from tests.browser import ARTIFACTS, screenshot, serious_accessibility_problems
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -69,17 +69,6 @@ def seen(page: Any, name: str) -> None:
     """What the window shows, the fixed selection bar where it really is (a whole-page
     picture draws it part way down)."""
     page.screenshot(path=str(ARTIFACTS / "screenshots" / f"{name}-window.png"))
-
-
-def serious_problems(page: Any) -> list[str]:
-    """What axe-core finds of impact serious or critical on the page as it stands."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-        for v in Axe().run(page).response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def posters(member: Membership, count: int) -> list[GeneratedImage]:
@@ -139,7 +128,7 @@ def test_the_bar_appears_only_with_a_selection_and_counts_it_politely(page, desi
     page.set_viewport_size(LAPTOP)
     screenshot(page, "gallery-selection-1440")
     seen(page, "gallery-selection-1440")
-    assert not serious_problems(page)
+    assert not serious_accessibility_problems(page)
     page.set_viewport_size(PHONE)
     screenshot(page, "gallery-selection-390")
     seen(page, "gallery-selection-390")
@@ -174,7 +163,7 @@ def test_three_selected_images_are_compared_side_by_side_and_reviewed_there(page
     assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
     assert page.locator("[data-compare-slider]").count() == 0  # a slider takes two
     screenshot(page, "gallery-compare-three-1440")
-    assert not serious_problems(page)
+    assert not serious_accessibility_problems(page)
 
     # Reviewed from here, without leaving the comparison.
     page.evaluate("window.stillThisPage = true")
@@ -202,7 +191,7 @@ def test_more_than_four_disables_compare_and_says_why(page, designer_member):
     assert why.is_visible()
     assert "Compare takes up to four" in page.locator("[data-selection-status]").inner_text()
     screenshot(page, "gallery-selection-five-1440")
-    assert not serious_problems(page)
+    assert not serious_accessibility_problems(page)
     page.set_viewport_size(PHONE)
     seen(page, "gallery-selection-five-390")
     page.set_viewport_size(LAPTOP)
@@ -250,7 +239,7 @@ def test_the_slider_takes_two_images_of_the_same_shape(page, designer_member):
     assert shown.count() == 2
     assert page.locator("[data-compare-slider]").count() == 0
     assert "same shape" in page.locator("[data-slider-note]").inner_text()
-    assert not serious_problems(page)
+    assert not serious_accessibility_problems(page)
     loaded(page, shown)
     screenshot(page, "gallery-compare-shapes-1440")
 
@@ -294,7 +283,7 @@ def test_an_owner_has_every_action_in_the_bar_and_the_trash_without_a_selection(
         assert bar(page).get_by_role("button", name=name).is_visible(), name
     assert bar(page).get_by_role("button", name="Move to trash").is_visible()
     seen(page, "gallery-selection-owner-1440")
-    assert not serious_problems(page)
+    assert not serious_accessibility_problems(page)
     page.set_viewport_size(PHONE)
     seen(page, "gallery-selection-owner-390")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

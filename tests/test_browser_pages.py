@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from studio.accounts.models import Membership
-from tests.browser import screenshot
+from tests.browser import screenshot, serious_accessibility_problems
 from tests.test_browser import stored_image
 
 PHONE = {"width": 390, "height": 844}
@@ -38,18 +38,6 @@ def overflow(page: Any) -> list[str]:
           return wide.slice(0, 8);
         }"""
     )
-
-
-def serious_accessibility_problems(page: Any) -> list[str]:
-    """What axe-core finds of impact serious or critical on the page as it stands."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-        for v in found
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def visit(page: Any, path: str, name: str, problems: dict[str, list[str]]) -> list[str]:
