@@ -63,6 +63,8 @@ def json_log() -> Iterator[Captured]:
 def test_every_line_of_a_job_step_carries_its_job_id(pipeline, member, json_log):
     # A sync model: its step makes the provider call and downloads, all in the step.
     job = pipeline.submit(member, **SYNC)
+    # Made a moment later: on the fake clock two jobs would otherwise tie for first in line.
+    pipeline.clock.advance(0.001)
     other = pipeline.submit(member, **SYNC)
     step = pipeline.until_handed_over(job)
     assert step == str(job.pk)
