@@ -415,10 +415,10 @@ def test_cluster_a_host_not_allowed_is_held_then_fixed_and_retried_now(fleet, cl
     assert fleet.stats()["counts"]["submitted"] == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_cluster_storage_failing_for_a_while_holds_the_job_then_stores_it(fleet, tmp_path):
-    flag = tmp_path / "disk-full"
-    flag.write_text("")
+def job_on_flaky_storage(fleet, flag: Path, *, failing: str) -> tuple[Membership, Job]:
+    """A job made by a real cluster whose storage refuses to save, while `flag` exists,
+    every file whose name contains `failing` (empty: every file)."""
+    flag.write_text(failing)
     fleet.start_emulator(
         running_seconds=0.5,
         max_running=5,
@@ -429,6 +429,13 @@ def test_cluster_storage_failing_for_a_while_holds_the_job_then_stores_it(fleet,
     member = cluster_member()
     job = create_job(membership=member, **T2I)
     fleet.new_cluster().start()
+    return member, job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cluster_storage_failing_for_a_while_holds_the_job_then_stores_it(fleet, tmp_path):
+    flag = tmp_path / "disk-full"
+    member, job = job_on_flaky_storage(fleet, flag, failing="")
     wait_until_held(job)
     assert job.error_code == "StorageUnavailable" and not job.images.exists()
     # Still failing on its next try: held again, never crashed or failed.
@@ -447,17 +454,8 @@ def test_cluster_storage_failing_for_a_while_holds_the_job_then_stores_it(fleet,
 @pytest.mark.django_db(transaction=True)
 def test_cluster_urls_expiring_while_held_charge_only_what_was_stored(fleet, tmp_path):
     flag = tmp_path / "disk-full"
-    flag.write_text("/1.")  # the second image cannot be saved
-    fleet.start_emulator(
-        running_seconds=0.5,
-        max_running=5,
-        **FAST_HOLDS,
-        DJANGO_SETTINGS_MODULE="tests.flaky_storage_settings",
-        **{FLAG_VARIABLE: str(flag)},
-    )
-    member = cluster_member()
-    job = create_job(membership=member, **T2I)
-    fleet.new_cluster().start()
+    # The second image cannot be saved.
+    member, job = job_on_flaky_storage(fleet, flag, failing="/1.")
     wait_until_held(job)
     assert job.images.count() == 1 and person_day(member) == (0, 2)
 
