@@ -131,7 +131,7 @@ def test_a_text_to_image_job_from_the_form_to_its_image(page, worker):
     result.locator(".result-head").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
     wait_for_status(page, "Succeeded")
-    images = page.locator(".results img")
+    images = page.locator(".job-results img[data-tile=image]")
     images.first.wait_for()
     assert images.count() == 2
     assert page.evaluate("img => img.naturalWidth", images.first.element_handle()) > 0
@@ -321,7 +321,8 @@ def test_a_queued_job_can_be_cancelled_from_its_page(page):
     page.fill("textarea[name=prompt]", "A quiet harbour")
     page.get_by_role("button", name="Generate").click()
     result = page.locator(".result-entry").first
-    result.locator("[data-tile=waiting]", has_text="Queued").first.wait_for()
+    # Each place says where the job is: first in the studio's line.
+    result.locator("[data-tile=waiting]", has_text="Next in line").first.wait_for()
     result.locator(".result-head").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
     wait_for_status(page, "Queued")

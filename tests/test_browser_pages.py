@@ -82,8 +82,21 @@ def test_the_admins_studio_pages_fit_a_phone(page, designer_member):
     from django.contrib.auth.models import User
 
     User.objects.filter(pk=designer_member.user_id).update(is_staff=True, is_superuser=True)
-    stored_image(designer_member, "A brass lamp", (200, 160, 60), 1)
-    pages = {"admin-health": "/admin/health/", "admin-usage": "/admin/usage/"}
+    image = stored_image(designer_member, "A brass lamp", (200, 160, 60), 1)
+    team = designer_member.team
+    # The studio's own admin pages, and the lists and forms of what the studio adds.
+    pages = {
+        "admin-index": "/admin/",
+        "admin-health": "/admin/health/",
+        "admin-usage": "/admin/usage/",
+        "admin-teams": "/admin/accounts/team/",
+        "admin-team": f"/admin/accounts/team/{team.pk}/change/",
+        "admin-memberships": "/admin/accounts/membership/",
+        "admin-jobs": "/admin/generation/job/",
+        "admin-job": f"/admin/generation/job/{image.job.pk}/change/",
+        "admin-prices": "/admin/generation/modelprice/",
+        "admin-audit": "/admin/audit/entry/",
+    }
     problems: dict[str, list[str]] = {}
     wide = {name: visit(page, path, name, problems) for name, path in pages.items()}
     assert not {name: what for name, what in wide.items() if what}, wide

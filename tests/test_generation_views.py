@@ -276,3 +276,86 @@ def test_a_result_opens_its_image_page_not_the_raw_file(pipeline: Pipeline, memb
         html = page.content.decode()
         assert f'href="/gallery/images/{image.pk}/"' in html
         assert f'href="/jobs/{job.pk}/images/0/original"' not in html
+
+
+def test_placeholders_say_where_each_open_job_is(designer_client, member):
+    """Queued with its place in line; running for so long of what the model usually takes,
+    learnt from the tasks that ended; storing once made. The job page says the same."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import create_job_row
+
+    now = timezone.now()
+    for seconds in (10, 12, 30):  # ended tasks of the model: the median is 12 s
+        create_job_row(
+            member,
+            status=Job.Status.SUCCEEDED,
+            provider_started_at=now - timedelta(minutes=5),
+            provider_finished_at=now - timedelta(minutes=5) + timedelta(seconds=seconds),
+            finished_at=now - timedelta(minutes=4),
+        )
+    running = create_job_row(
+        member,
+        status=Job.Status.RUNNING,
+        provider_submitted_at=now - timedelta(seconds=9),
+        provider_started_at=now - timedelta(seconds=7),
+        created_at=now - timedelta(seconds=10),
+    )
+    first = create_job_row(member, created_at=now - timedelta(seconds=3))
+    second = create_job_row(member, created_at=now - timedelta(seconds=2))
+    storing = create_job_row(member, status=Job.Status.DOWNLOADING)
+
+    results = designer_client.get(reverse("recent-jobs")).content.decode()
+    assert re.search(r"Running · [78] s of about 12 s", results)
+    assert "Next in line" in results and "2nd in line" in results
+    assert "Made · storing the images" in results
+    assert results.count('data-tile="waiting"') == 4
+
+    page = designer_client.get(reverse("job-detail", args=[running.pk])).content.decode()
+    assert re.search(r"<dd data-live>Running · [78] s of about 12 s</dd>", page)
+    assert "Next in line" in first.live_note() and second.live_note() == "2nd in line"
+    assert storing.live_note() == "Made · storing the images"
+
+
+def test_a_model_with_no_ended_task_yet_says_only_how_long_it_has_run(member):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from studio.generation.models import ordinal
+    from tests.factories import create_job_row
+
+    now = timezone.now()
+    job = create_job_row(member, status=Job.Status.RUNNING, provider_started_at=now)
+    assert job.live_note(now + timedelta(seconds=4)) == "Running · 4 s"
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 111)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "111th",
+    ]
+
+
+def test_the_job_pages_history_sits_behind_details_and_follows_each_poll(designer_client, member):
+    from tests.factories import create_job_row
+
+    job = create_job_row(member)
+    job.events.create(
+        status=Job.Status.QUEUED, message="Queued for wan2.6-t2i.", request_id="req-1"
+    )
+    page = designer_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    details = page[page.index('<details class="job-details">') :]
+    assert "req-1" in details and page.count("req-1") == 1
+    polled = designer_client.get(
+        reverse("job-detail", args=[job.pk]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert '<div id="job-history" hx-swap-oob="true">' in polled and "req-1" in polled
+    assert "<details" not in polled  # the disclosure stays as the designer left it

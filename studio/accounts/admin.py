@@ -69,11 +69,25 @@ class MembershipInlineForm(forms.ModelForm):
             # A row is one person's membership (their counters and history are); another
             # person is added as a row of their own.
             self.fields["user"].disabled = True
+        # A tabular row's labels are its column heads, which name no control: each control
+        # says what it is, and whose, to a screen reader.
+        whose = f" of {self.instance.user.get_username()}" if self.instance.pk else ""
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("aria-label", f"{field.label}{whose}")
+
+
+class MembershipInlineFormSet(forms.BaseInlineFormSet):
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            whose = f" {form.instance.user.get_username()}" if form.instance.pk else " this row"
+            form.fields["DELETE"].widget.attrs["aria-label"] = f"Remove{whose}"
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     form = MembershipInlineForm
+    formset = MembershipInlineFormSet
     extra = 0
     autocomplete_fields = ["user"]
     fields = ["user", "role", *MEMBER_LIMITS]

@@ -110,7 +110,7 @@ class GalleryFilter(forms.Form):
 
     @cached_property
     def boards(self) -> list[Board]:
-        return list(Board.objects.filter(team_id=self.membership.team_id))
+        return list(Board.objects.filter(team_id=self.membership.team_id).with_counts())
 
     def images(self) -> QuerySet[GeneratedImage]:
         """The team's images that match, newest first (nothing else's, whatever is asked)."""

@@ -50,6 +50,13 @@ class Comment(models.Model):
         return box_in_percent(self.box, self.image.width, self.image.height) if self.box else None
 
 
+class BoardQuerySet(models.QuerySet["Board"]):
+    def with_counts(self) -> BoardQuerySet:
+        """Each board with `count`, its images not in the trash: the sidebar's numbers."""
+        kept = models.Q(images__deleted_at__isnull=True)
+        return self.annotate(count=models.Count("images", filter=kept))
+
+
 class Board(models.Model):
     """A named collection of the team's images; an image can be on several."""
 
@@ -60,6 +67,8 @@ class Board(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     images = models.ManyToManyField(GeneratedImage, through="BoardImage", related_name="boards")
+
+    objects = BoardQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

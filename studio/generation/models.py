@@ -333,6 +333,73 @@ class Job(models.Model):
         )
         return ahead.count() + 1
 
+    def live_note(self, now: datetime | None = None) -> str:
+        """What an open job is doing, as its placeholders say it: its place in line, its
+        time at the provider against what the model usually takes, or that its images are
+        on their way. Empty once it has ended."""
+        now = now or timezone.now()
+        if self.status == self.Status.QUEUED:
+            position = self.queue_position() or 1
+            return "Next in line" if position == 1 else f"{ordinal(position)} in line"
+        if self.status == self.Status.SUBMITTING:
+            return "Sending to the provider"
+        if self.status == self.Status.PENDING:
+            waited = _seconds_since(self.provider_submitted_at, now)
+            return "Waiting at the provider" + (f" · {waited} s" if waited is not None else "")
+        if self.status == self.Status.RUNNING:
+            ran = _seconds_since(self.provider_started_at or self.provider_submitted_at, now)
+            usual = typical_seconds(self.model)
+            if ran is None:
+                return "Running"
+            if usual is None:
+                return f"Running · {ran} s"
+            return f"Running · {ran} s of about {max(1, round(usual))} s"
+        if self.status == self.Status.DOWNLOADING:
+            return "Made · storing the images"
+        if self.status in self.OPEN:
+            return self.status_for_designers
+        return ""
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th … 11th, 12th, 13th, 21st."""
+    if 10 <= number % 100 <= 20:
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
+def _seconds_since(moment: datetime | None, now: datetime) -> int | None:
+    if moment is None:
+        return None
+    return max(0, int((now - moment).total_seconds()))
+
+
+# How many of a model's latest tasks say how long it usually takes.
+TYPICAL_OF = 10
+
+
+def typical_seconds(model: str) -> float | None:
+    """How long the model's latest tasks ran at the provider (the median, from the start
+    and end times the provider reported): what the dispatcher's forecast learns from too,
+    read from the jobs so any web process can say it. None before any task has ended."""
+    spans = [
+        (ended - started).total_seconds()
+        for started, ended in Job.objects.filter(
+            model=model,
+            provider_started_at__isnull=False,
+            provider_finished_at__isnull=False,
+            status__in=(Job.Status.SUCCEEDED, Job.Status.PARTIAL),
+        )
+        .order_by("-finished_at")
+        .values_list("provider_started_at", "provider_finished_at")[:TYPICAL_OF]
+        if ended >= started
+    ]
+    if not spans:
+        return None
+    spans.sort()
+    middle = len(spans) // 2
+    return spans[middle] if len(spans) % 2 else (spans[middle - 1] + spans[middle]) / 2
+
 
 def status_for_designers(status: str) -> str:
     """A job's state as the team's pages name it: a held download is on its way, and why it
