@@ -54,7 +54,7 @@ def visit(page: Any, path: str, name: str, problems: dict[str, list[str]]) -> li
 
 def designer_pages(member: Membership) -> dict[str, str]:
     image = stored_image(member, "A brass lamp on a desk, warm light", (200, 160, 60), 1)
-    stored_image(member, "A red chair in a white room", (190, 40, 40), 2)
+    other = stored_image(member, "A red chair in a white room", (190, 40, 40), 2)
     job = image.job
     return {
         "home": "/",
@@ -63,6 +63,7 @@ def designer_pages(member: Membership) -> dict[str, str]:
         "gallery": "/gallery/",
         "job": f"/jobs/{job.pk}/",
         "image": f"/gallery/images/{image.pk}/",
+        "compare": f"/gallery/compare/?image={image.pk}&image={other.pk}",
         "activity": "/gallery/activity/",
         "trash": "/gallery/trash/",
     }
@@ -101,3 +102,15 @@ def test_the_admins_studio_pages_fit_a_phone(page, designer_member):
     wide = {name: visit(page, path, name, problems) for name, path in pages.items()}
     assert not {name: what for name, what in wide.items() if what}, wide
     assert not problems, problems
+
+
+def test_the_sign_in_page_fits_a_phone(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    screenshot(page, "pages/sign-in-390")
+    assert not overflow(page)
+    assert not serious_accessibility_problems(page)
+    page.set_viewport_size(LAPTOP)
+    screenshot(page, "pages/sign-in-1440")
+    context.close()
