@@ -37,6 +37,12 @@ def choose_model(page: Any, label: str) -> str:
     return page.evaluate("() => window.swapOutcome")
 
 
+def draw(page: Any, number: int, box: tuple[int, int, int, int]) -> None:
+    """Open image `number` large from its thumbnail, and draw a region on it by mouse."""
+    card(page, number).locator("[data-open]").click()
+    draw_box(page, number, box)
+
+
 def ids_on_page(page: Any) -> list[str]:
     return page.eval_on_selector_all("[data-input]", "cards => cards.map(c => c.dataset.input)")
 
@@ -52,7 +58,7 @@ def test_switching_model_on_edit_redraws_one_form_with_the_images_and_regions(pa
         file("fourth.png", picture(900, 900), "image/png"),
         file("fifth.png", picture(1200, 900), "image/png"),
     )
-    draw_box(page, 1, (100, 100, 500, 400))
+    draw(page, 1, (100, 100, 500, 400))
     card(page, 2).get_by_role("button", name="Move image 2 earlier").click()
     order = ids_on_page(page)
     regions = boxes_of(page, 2)
@@ -121,8 +127,8 @@ def test_staged_images_come_back_after_a_reload_and_another_page(page, worker):
         file("two.png", picture(800, 1000), "image/png"),
         file("three.png", picture(900, 900), "image/png"),
     )
-    draw_box(page, 1, (100, 100, 500, 400))
-    draw_box(page, 3, (50, 60, 300, 350))
+    draw(page, 1, (100, 100, 500, 400))
+    draw(page, 3, (50, 60, 300, 350))
     card(page, 3).get_by_role("button", name="Move image 3 earlier").click()
     order = ids_on_page(page)
     first, third = boxes_of(page, 1), boxes_of(page, 2)

@@ -1,5 +1,6 @@
 // The edit form's reference images: adding them (picker, drop, paste), ordering them as
-// "Image 1…N", and drawing up to the model's number of regions on each.
+// "Image 1…N" in a strip of thumbnails (dragged, or moved with their arrow buttons or
+// Alt+arrows), and drawing up to the model's number of regions on one opened large.
 //
 // Regions are kept in the pixels of the normalised image the server stored, which is the
 // image shown here and the one the provider receives, so EXIF rotation and any scaling
@@ -38,6 +39,18 @@
     this.boxes = parse(this.field.value);
     this.bind();
     this.render();
+    showRegionCount(card, this.boxes.length);
+  }
+
+  // The tile says how many regions its image carries, as a badge and to a screen reader.
+  function showRegionCount(card, count) {
+    var badge = card.querySelector("[data-regions-badge]");
+    if (badge) {
+      badge.hidden = !count;
+      badge.querySelector("[data-regions-count]").textContent = String(count);
+    }
+    card.dataset.regions = String(count);
+    labelTile(card);
   }
 
   function parse(text) {
@@ -82,6 +95,7 @@
   RegionEditor.prototype.commit = function () {
     this.field.value = this.boxes.map(function (b) { return b.join(","); }).join("; ");
     this.render();
+    showRegionCount(this.card, this.boxes.length);
     changed(this.form);
   };
 
@@ -274,6 +288,7 @@
       // Typed coordinates win; the server checks them again.
       self.boxes = parse(self.field.value).slice(0, Math.max(self.max, 0));
       self.render();
+      showRegionCount(self.card, self.boxes.length);
       changed(self.form);
     });
   };
@@ -303,9 +318,106 @@
         button.setAttribute("aria-label", "Move " + which + (earlier ? " earlier" : " later"));
       });
       var img = card.querySelector("[data-stage] img");
-      if (img) img.alt = which.charAt(0).toUpperCase() + which.slice(1);
+      var title = which.charAt(0).toUpperCase() + which.slice(1);
+      if (img) img.alt = title;
+      var heading = card.querySelector("[data-detail-title]");
+      if (heading) heading.textContent = title;
+      card.dataset.which = which;
+      labelTile(card);
       if (card.regions) card.regions.render();
     });
+  }
+
+  function labelTile(card) {
+    var open = card.querySelector("[data-open]");
+    if (!open || !card.dataset.which) return;
+    var count = parseInt(card.dataset.regions || "0", 10);
+    open.setAttribute("aria-label", "Open " + card.dataset.which +
+      (count ? " (" + count + (count === 1 ? " region" : " regions") + ")" : "") +
+      " to draw regions and read its notes");
+  }
+
+  // -- One image opened large -----------------------------------------------------------
+
+  // Which image is open, kept while the form is redrawn for another model.
+  var openId = null;
+  var WIDE = "(min-width: 1180px)";
+
+  // On a wide screen the panel lies over the results, which are the rest of the window.
+  function place(panel) {
+    var pane = document.querySelector("[data-results-pane]");
+    ["--pane-top", "--pane-left", "--pane-width", "--pane-height"].forEach(function (name) {
+      panel.style.removeProperty(name);
+    });
+    if (!pane || !window.matchMedia(WIDE).matches) return;
+    var rect = pane.getBoundingClientRect();
+    var top = Math.max(rect.top, 8);
+    var bottom = Math.min(rect.bottom, window.innerHeight - 8);
+    if (rect.width < 320 || bottom - top < 320) return; // the stylesheet's place then
+    panel.style.setProperty("--pane-top", top + "px");
+    panel.style.setProperty("--pane-left", rect.left + "px");
+    panel.style.setProperty("--pane-width", rect.width + "px");
+    panel.style.setProperty("--pane-height", bottom - top + "px");
+  }
+
+  function openCard(card, focus) {
+    var form = card.closest("form");
+    if (form) cards(form).forEach(function (other) { if (other !== card) closeCard(other, false); });
+    var panel = card.querySelector("[data-detail]");
+    var opener = card.querySelector("[data-open]");
+    if (!panel) return;
+    card.classList.add("is-open");
+    panel.classList.add("is-open");
+    opener.setAttribute("aria-expanded", "true");
+    openId = card.dataset.input;
+    place(panel);
+    if (focus) panel.querySelector("[data-detail-title]").focus();
+  }
+
+  function closeCard(card, focus) {
+    var panel = card.querySelector("[data-detail]");
+    if (!panel || !card.classList.contains("is-open")) return;
+    var inside = panel.contains(document.activeElement);
+    card.classList.remove("is-open");
+    panel.classList.remove("is-open");
+    card.querySelector("[data-open]").setAttribute("aria-expanded", "false");
+    if (openId === card.dataset.input) openId = null;
+    if (focus || inside) card.querySelector("[data-open]").focus({ preventScroll: !focus });
+  }
+
+  window.addEventListener("resize", function () {
+    var panel = document.querySelector("#edit-form .input-detail.is-open");
+    if (panel) place(panel);
+  });
+
+  // -- Order ----------------------------------------------------------------------------
+
+  function announceOrder(form, card) {
+    var status = form.querySelector("[data-order-status]");
+    if (!status) return;
+    var at = sentCards(form).indexOf(card);
+    var order = sentCards(form).map(function (other, i) {
+      return (i + 1) + ": " + other.dataset.width + "×" + other.dataset.height;
+    }).join(", ");
+    status.textContent = (at < 0 ? "Moved; it is not sent." : "Moved to image " + (at + 1) + ".") +
+      " Order now " + order + ".";
+  }
+
+  // Moves the card one place among the images; the focused control keeps the focus.
+  function move(form, card, step) {
+    var sibling = step < 0 ? card.previousElementSibling : card.nextElementSibling;
+    while (sibling && !sibling.hasAttribute("data-input")) {
+      sibling = step < 0 ? sibling.previousElementSibling : sibling.nextElementSibling;
+    }
+    if (!sibling) return false;
+    var focused = document.activeElement;
+    // The neighbour moves, not this card, so nothing focused in it is taken out of the page.
+    if (step < 0) card.after(sibling); else card.before(sibling);
+    if (focused && card.contains(focused) && document.activeElement !== focused) focused.focus();
+    renumber(form);
+    changed(form);
+    announceOrder(form, card);
+    return true;
   }
 
   // An image set aside only because the model takes no more is sent again once another
@@ -321,6 +433,14 @@
         if (el) el.remove();
       });
       card.querySelector("[data-insert-ref]").hidden = false;
+      // What its tile reads out no longer gives the reason it was set aside.
+      var says = card.querySelector("[data-tile-says]");
+      if (says) {
+        says.textContent = [card.dataset.width + "×" + card.dataset.height + "."].concat(
+          Array.prototype.map.call(card.querySelectorAll(".input-notes li"), function (li) {
+            return li.textContent;
+          })).join(" ");
+      }
     });
     var summary = form.querySelector("[data-aside-summary]");
     if (summary && !form.querySelector("[data-aside]")) summary.remove();
@@ -402,23 +522,46 @@
     card.querySelectorAll("[data-move]").forEach(function (button) {
       button.addEventListener("click", function (event) {
         event.preventDefault();
-        var step = parseInt(button.dataset.move, 10);
-        var sibling = step < 0 ? card.previousElementSibling : card.nextElementSibling;
-        while (sibling && !sibling.hasAttribute("data-input")) {
-          sibling = step < 0 ? sibling.previousElementSibling : sibling.nextElementSibling;
-        }
-        if (!sibling) return;
-        if (step < 0) sibling.before(card); else sibling.after(card);
-        renumber(form);
-        changed(form);
         button.focus();
-        var status = form.querySelector("[data-order-status]");
-        if (status) status.textContent = "Moved to image " + (cards(form).indexOf(card) + 1) + ".";
+        move(form, card, parseInt(button.dataset.move, 10));
       });
+    });
+    var tile = card.querySelector(".input-tile");
+    tile.addEventListener("keydown", function (event) {
+      var steps = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 };
+      if (!event.altKey || !steps[event.key]) return;
+      event.preventDefault();
+      move(form, card, steps[event.key]);
+    });
+    var opener = card.querySelector("[data-open]");
+    opener.setAttribute("aria-controls", "detail-" + card.dataset.input);
+    opener.setAttribute("aria-expanded", "false");
+    opener.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (card.classList.contains("is-open")) closeCard(card, true); else openCard(card, true);
+    });
+    var panel = card.querySelector("[data-detail]");
+    panel.querySelector("[data-detail-title]").tabIndex = -1;
+    panel.querySelector("[data-close]").addEventListener("click", function (event) {
+      event.preventDefault();
+      closeCard(card, true);
+    });
+    panel.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      event.preventDefault();
+      closeCard(card, true);
+    });
+    // On a narrow screen the panel covers the page: moving the focus past it closes it, so
+    // the focus never goes to what it hides.
+    panel.addEventListener("focusout", function (event) {
+      var to = event.relatedTarget;
+      if (!to || panel.contains(to) || window.matchMedia(WIDE).matches) return;
+      closeCard(card, false);
     });
     card.querySelector("[data-remove]").addEventListener("click", function (event) {
       event.preventDefault();
       var neighbour = card.nextElementSibling || card.previousElementSibling;
+      if (openId === card.dataset.input) openId = null;
       card.remove();
       removedIds.push(card.dataset.input);
       bringBack(form);
@@ -439,32 +582,6 @@
       prompt.setRangeText(pad + ref + " ", start, end, "end");
       prompt.dispatchEvent(new Event("input"));
       prompt.focus();
-    });
-    // Reordering by dragging the card's head; the buttons do the same from the keyboard.
-    var head = card.querySelector(".input-head");
-    head.draggable = true;
-    head.addEventListener("dragstart", function (event) {
-      form.dragged = card;
-      card.classList.add("dragging");
-      event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer.setData("text/plain", card.dataset.input);
-    });
-    head.addEventListener("dragend", function () {
-      card.classList.remove("dragging");
-      form.dragged = null;
-      renumber(form);
-      changed(form);
-    });
-    card.addEventListener("dragover", function (event) {
-      var dragged = form.dragged;
-      if (!dragged || dragged === card) return;
-      event.preventDefault();
-      var rect = card.getBoundingClientRect();
-      var after = event.clientX > rect.left + rect.width / 2;
-      if (after) card.after(dragged); else card.before(dragged);
-    });
-    card.addEventListener("drop", function (event) {
-      if (form.dragged) event.preventDefault();
     });
   }
 
@@ -582,6 +699,41 @@
     }
   }
 
+  // Dragging a thumbnail reorders the images, with a mouse, a pen or a finger (after a
+  // short press, so a finger can still scroll the page across the strip).
+  function sortable(form) {
+    var list = form.querySelector("[data-input-cards]");
+    if (!window.Sortable || !list) return;
+    window.Sortable.create(list, {
+      draggable: "[data-input]",
+      handle: ".tile-thumb",
+      filter: "button, input",
+      preventOnFilter: false,
+      // The same dragging for every pointer, drawn by the page rather than the browser.
+      forceFallback: true,
+      // Touch events, not pointer events: a finger that moves before the press is long
+      // enough scrolls the page, and once the drag has begun it no longer can (pointer
+      // events would have the browser cancel the drag as it starts to scroll).
+      supportPointer: false,
+      fallbackTolerance: 4,
+      delay: 180,
+      delayOnTouchOnly: true,
+      touchStartThreshold: 5,
+      animation: 0,
+      onEnd: function (event) {
+        var card = event.item;
+        var opener = card.querySelector("[data-open]");
+        if (opener) opener.focus({ preventScroll: true });
+        if (event.oldIndex === event.newIndex) return;
+        renumber(form);
+        changed(form);
+        announceOrder(form, card);
+        var open = form.querySelector(".input-detail.is-open");
+        if (open) place(open);
+      },
+    });
+  }
+
   function initForm(form) {
     if (form.dataset.ready) {
       cards(form).forEach(function (card) { initCard(card, form); });
@@ -590,6 +742,9 @@
     form.dataset.ready = "1";
     form.querySelectorAll("[data-input-cards] > li").forEach(function (card) { initCard(card, form); });
     renumber(form);
+    sortable(form);
+    var wasOpen = openId && form.querySelector('[data-input="' + openId + '"]');
+    if (wasOpen) openCard(wasOpen, false); else openId = null;
     var picker = form.querySelector("input[type=file][name=files]");
     picker.addEventListener("change", function () {
       var files = Array.prototype.slice.call(picker.files);
@@ -600,7 +755,7 @@
     var zone = form.querySelector("[data-drop-zone]");
     ["dragenter", "dragover"].forEach(function (name) {
       form.addEventListener(name, function (event) {
-        if (form.dragged || !event.dataTransfer.types.includes("Files")) return;
+        if (!event.dataTransfer || !event.dataTransfer.types.includes("Files")) return;
         event.preventDefault();
         zone.classList.add("drop-active");
       });
@@ -609,7 +764,7 @@
       form.addEventListener(name, function () { zone.classList.remove("drop-active"); });
     });
     form.addEventListener("drop", function (event) {
-      if (form.dragged || !event.dataTransfer.files.length) return;
+      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
       event.preventDefault();
       stageAll(form, event.dataTransfer.files);
     });

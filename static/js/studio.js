@@ -206,6 +206,19 @@
     setTimeout(function () { release(form); }, 15000);
   });
 
+  // A form sent back with something to fix is drawn again where it was scrolled to: the
+  // first thing to fix is brought into view (the sidebar's scrolling is kept across the
+  // redraw, so it may be out of sight). A model switch redraws it too, and is left alone.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var sent = event.detail && event.detail.requestConfig && event.detail.requestConfig.elt;
+    var form = event.detail && event.detail.target;
+    if (!sent || sent.tagName !== "FORM" || !form || !form.id) return;
+    form = document.getElementById(form.id); // the form drawn in place of the one sent
+    if (!form) return;
+    var problem = form.querySelector(".error, .field-error:not([hidden]), .has-error");
+    if (problem) problem.scrollIntoView({ block: "nearest" });
+  });
+
   // A page restored by Back is live again.
   window.addEventListener("pageshow", function () {
     document.querySelectorAll("form[data-sending]").forEach(release);
