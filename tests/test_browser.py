@@ -55,6 +55,8 @@ def card(page: Any, number: int) -> Any:
 def draw_box(page: Any, number: int, box: tuple[int, int, int, int]) -> None:
     """Draw a region by mouse on image `number`, given in the normalised image's pixels."""
     item = card(page, number)
+    if not item.locator("[data-stage] img").is_visible():
+        item.locator("[data-open]").click()  # its thumbnail opens it large
     width = int(item.get_attribute("data-width"))
     height = int(item.get_attribute("data-height"))
     item.locator("[data-stage] img").scroll_into_view_if_needed()
@@ -192,6 +194,7 @@ def test_an_edit_with_two_images_and_a_region_drawn_on_each(page, worker):
     assert card(page, 2).get_attribute("data-width") == "900"
     assert card(page, 2).get_attribute("data-height") == "1200"
     assert "rotated as its camera recorded" in card(page, 2).inner_text().lower()
+    card(page, 2).locator("[data-open]").click()
     shown = card(page, 2).locator("[data-stage] img").bounding_box()
     assert shown["width"] < 900  # shown scaled down to fit its card
 
@@ -224,7 +227,12 @@ def test_reordering_two_images_moves_their_regions_and_chips(page):
     draw_box(page, 1, (100, 100, 400, 300))
     first_id = card(page, 1).get_attribute("data-input")
 
-    card(page, 1).locator(".input-head").drag_to(card(page, 2), target_position={"x": 250, "y": 20})
+    source = card(page, 1).locator(".tile-thumb").bounding_box()
+    target = card(page, 2).locator(".tile-thumb").bounding_box()
+    page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target["x"] + target["width"] * 0.75, target["y"] + 30, steps=12)
+    page.mouse.up()
     assert card(page, 2).get_attribute("data-input") == first_id
     assert card(page, 2).locator("[data-position]").inner_text() == "2"
     assert card(page, 1).locator("[data-position]").inner_text() == "1"
@@ -243,6 +251,7 @@ def test_reordering_two_images_moves_their_regions_and_chips(page):
 def test_fit_shows_a_tall_image_whole_so_a_region_can_span_its_height(page):
     page.goto("/edit/")
     add_images(page, file("banner.png", picture(500, 4000), "image/png"))
+    card(page, 1).locator("[data-open]").click()
     frame = card(page, 1).locator(".region-frame").bounding_box()
     shown = card(page, 1).locator("[data-stage] img").bounding_box()
     assert shown["height"] <= frame["height"] + 1  # the whole image, no scrolling
@@ -455,7 +464,7 @@ def test_the_gallery_filters_and_a_review_shows_at_once(page, designer_member):
     screenshot(page, "gallery")
 
     cards.first.locator("a").click()
-    lightbox = page.locator("#lightbox")
+    lightbox = page.locator("#viewer")
     lightbox.locator(".image-panel").wait_for()
     assert "A brass lamp on a desk" in lightbox.inner_text()
     lightbox.get_by_role("button", name="Approved").click()

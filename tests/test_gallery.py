@@ -147,7 +147,7 @@ def test_reviewers_set_review_states_and_the_feed_says_so(client, people):
     )
     answer = response.content.decode()
     assert response["HX-Trigger"] == "activity-changed"
-    # Made in the lightbox over the grid: the card's badge follows.
+    # Made in the viewer over the grid: the card's badge follows.
     assert f'id="badge-{image.pk}" hx-swap-oob="true"' in answer and "Approved" in answer
     image.refresh_from_db()
     assert image.review_state == "approved" and image.reviewed_by == people["reviewer"].user
@@ -221,7 +221,7 @@ def test_a_finished_job_appears_in_the_feed(pipeline, member):
     assert GeneratedImage.objects.filter(team=member.team).count() == 2
 
 
-def test_the_lightbox_shows_everything_that_made_the_image(client, people):
+def test_the_image_panel_shows_everything_that_made_the_image(client, people):
     now = timezone.now()
     older = create_generated_image(
         people["designer"], prompt="first", at=now - timedelta(minutes=1)
@@ -245,6 +245,77 @@ def test_the_lightbox_shows_everything_that_made_the_image(client, people):
     assert panel.lstrip().startswith("<article") and "<html" not in panel
 
 
+def test_the_panel_says_seed_and_cost_and_offers_variations_and_compare(client, people, media):
+    from decimal import Decimal
+
+    from studio.generation.models import JobInput, ModelPrice, QuotaCharge
+
+    image = create_generated_image(people["designer"], prompt="A teapot")
+    client.force_login(people["designer"].user)
+    page = client.get(reverse("gallery-image", args=[image.pk])).content.decode()
+    assert '<dd data-fact="seed"><span class="muted">not recorded</span></dd>' in page
+    assert '<dd data-fact="cost">no price set</dd>' in page
+    assert reverse("job-variations", args=[image.job.pk]) in page
+    assert "Compare with inputs" not in page  # made from a prompt alone
+
+    # The price the job was charged at, not today's.
+    ModelPrice.objects.create(model="wan2.6-t2i", price_per_image=Decimal("0.05"))
+    QuotaCharge.objects.create(
+        job=image.job, kind=QuotaCharge.Kind.SETTLE, images=1, unit_price=Decimal("0.035")
+    )
+    image.job.parameters |= {"seed": 4242}
+    image.job.save()
+    JobInput.objects.create(
+        job=image.job, position=1, mime="image/png", width=1280, height=1280, bytes=1, sha256=""
+    )
+    page = client.get(reverse("gallery-image", args=[image.pk])).content.decode()
+    assert '<dd data-fact="seed">4242</dd>' in page
+    assert '<dd data-fact="cost">0.035 USD</dd>' in page
+    assert "<dt>Seed</dt>" in page and page.count("<dt>Seed</dt>") == 1
+    assert reverse("gallery-compare-inputs", args=[image.pk]) in page
+
+    compare = client.get(reverse("gallery-compare-inputs", args=[image.pk])).content.decode()
+    assert 'data-compare="result"' in compare and 'data-compare="input-1"' in compare
+    assert "data-compare-slider" in compare  # the input has the result's shape
+    plain = create_generated_image(people["designer"])
+    assert client.get(reverse("gallery-compare-inputs", args=[plain.pk])).status_code == 404
+
+
+def test_variations_from_the_viewer_say_where_the_new_job_is(client, people, media):
+    image = create_generated_image(people["owner"], prompt="A teapot")
+    job = image.job
+    job.parameters = {"size": "1280*1280", "n": 1, "seed": 5}
+    job.save()
+    url = reverse("job-variations", args=[job.pk])
+    client.force_login(people["designer"].user)
+    answer = client.post(url, HTTP_HX_REQUEST="true")
+    made = Job.objects.exclude(pk=job.pk).get()
+    assert (made.prompt, made.model, made.author) == (
+        "A teapot",
+        job.model,
+        people["designer"].user,
+    )
+    assert made.parameters["seed"] != 5
+    assert "Variations queued" in answer.content.decode()
+    assert reverse("job-detail", args=[made.pk]) in answer.content.decode()
+    assert Entry.objects.filter(action=Entry.Action.GENERATE, target=str(made)).exists()
+    # Without JavaScript: to the new job's page.
+    again = client.post(url)
+    assert again.status_code == 302 and again["Location"].startswith("/jobs/")
+
+    # Refused: said where she is, nothing made.
+    Membership.objects.filter(pk=people["designer"].pk).update(images_per_day=2)
+    refused = client.post(url, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 200 and "images left today" in refused.content.decode()
+    assert Job.objects.count() == 3
+    back = reverse("gallery-image", args=[image.pk])
+    plain = client.post(url, {"next": back})
+    assert plain.status_code == 302 and plain["Location"] == back
+
+    client.force_login(people["viewer"].user)
+    assert client.post(url, HTTP_HX_REQUEST="true").status_code == 403
+
+
 # -- Every gallery URL, as every kind of visitor ------------------------------------------
 
 # Who may use each URL: "member" (any role reads), or the least role that may act.
@@ -260,6 +331,7 @@ RULES = {
     "gallery-delete": ("POST", "owner"),
     "gallery-restore": ("POST", "owner"),
     "gallery-image": ("GET", "viewer"),
+    "gallery-compare-inputs": ("GET", "viewer"),
     "gallery-review": ("POST", "reviewer"),
     "gallery-star": ("POST", "designer"),
     "job-detail": ("GET", "viewer"),
@@ -268,6 +340,7 @@ RULES = {
     "use-as-input": ("POST", "designer"),
     "job-cancel": ("POST", "author"),
     "job-retry": ("POST", "author"),
+    "job-variations": ("POST", "designer"),
 }
 RANK = {"viewer": 0, "designer": 1, "reviewer": 2, "owner": 3}
 # Pages of the caller's own team (not of one image): an outsider reaches them, and finds

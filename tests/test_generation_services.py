@@ -11,7 +11,13 @@ from django.db import connection
 
 from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.generation.models import Job, QuotaCharge
-from studio.generation.services import JobRefused, cancel_job, create_job, retry_job
+from studio.generation.services import (
+    JobRefused,
+    cancel_job,
+    create_job,
+    retry_job,
+    variations_job,
+)
 from tests.factories import create_membership, create_team, create_user
 from tests.pipeline import another_member, counters, upload
 
@@ -158,6 +164,45 @@ def test_retry_queues_the_same_request_again(member, media):
     )
     assert second.inputs.get().boxes == [[1, 2, 30, 40]]
     assert second.inputs.get().sha256 == first.inputs.get().sha256
+
+
+def test_variations_keep_the_request_and_change_the_seed(member, media):
+    first = create_job(
+        membership=member,
+        model="wan2.7-image",
+        prompt="Swap",
+        now=NOON,
+        parameters={"size": "1K", "n": 1, "seed": 7},
+        inputs=[upload(800, 600, boxes=[(1, 2, 30, 40)])],
+    )
+    colleague = another_member(member.team, "colin")  # a teammate's image will do
+    second = variations_job(first, membership=colleague)
+    assert second.pk != first.pk and second.author == colleague.user
+    assert (second.model, second.prompt, second.kind) == (first.model, first.prompt, first.kind)
+    assert second.parameters["seed"] != 7
+    assert {k: v for k, v in second.parameters.items() if k != "seed"} == {"size": "1K", "n": 1}
+    assert second.inputs.get().boxes == [[1, 2, 30, 40]]
+    assert counters(colleague)["person-day"] == (0, 1)  # charged to whoever asked
+
+
+def test_variations_go_through_the_quota_and_the_roles(member, media):
+    first = create_job(membership=member, **T2I)  # today: variations are made now
+    Membership.objects.filter(pk=member.pk).update(images_per_day=3)
+    member.refresh_from_db()
+    with pytest.raises(JobRefused) as refused:
+        variations_job(first, membership=member)
+    assert "images left today" in str(refused.value)
+    assert Job.objects.count() == 1
+    looking = create_membership(
+        team=member.team, user=create_user(username="vera"), role=Membership.Role.VIEWER
+    )
+    with pytest.raises(PermissionDenied):
+        variations_job(first, membership=looking)
+    outsider = create_membership(
+        team=create_team(name="Other", slug="other"), user=create_user(username="otto")
+    )
+    with pytest.raises(PermissionDenied):
+        variations_job(first, membership=outsider)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,5 +1,5 @@
-// The gallery's lightbox: images open over the grid, and the arrow keys browse them.
-// Without JavaScript the same links open each image's own page.
+// The image page's own arrow keys: its newer and older links. Over another page the
+// viewer (viewer.js) has the arrow keys instead.
 (function () {
   "use strict";
 
@@ -9,28 +9,15 @@
 
   document.addEventListener("keydown", function (event) {
     if (typing(event.target) || event.altKey || event.ctrlKey || event.metaKey) return;
+    var viewer = document.getElementById("viewer");
+    if (viewer && viewer.open) return;
     var name = { ArrowLeft: "newer", ArrowRight: "older" }[event.key];
     if (!name) return;
-    var dialog = document.getElementById("lightbox");
-    var scope = dialog && dialog.open ? dialog : document;
-    var link = scope.querySelector('[data-image-panel] [data-nav="' + name + '"]');
+    var link = document.querySelector('[data-image-panel] [data-nav="' + name + '"]');
     if (link) {
       event.preventDefault();
       link.click();
     }
-  });
-
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var dialog = document.getElementById("lightbox");
-    if (dialog && event.detail.target.id === "lightbox-body" && !dialog.open) {
-      dialog.showModal();
-    }
-  });
-
-  document.addEventListener("click", function (event) {
-    // A click on the dimmed backdrop closes the lightbox, as Escape does.
-    var dialog = document.getElementById("lightbox");
-    if (dialog && event.target === dialog) dialog.close();
   });
 })();
 
@@ -193,7 +180,9 @@ document.addEventListener("input", function (event) {
 // A comment sent: its pin is drawn from the server now, so the draft and the mode go.
 document.addEventListener("htmx:afterSwap", function (event) {
   if (!/^comments-/.test(event.detail.target.id || "")) return;
-  var panel = document.querySelector("[data-image-panel]");
+  // Found again by its id: the swap replaced the element the event names.
+  var comments = document.getElementById(event.detail.target.id);
+  var panel = comments && comments.closest("[data-image-panel]");
   if (!panel) return;
   panel.querySelectorAll(".pin-draft").forEach(function (el) { el.remove(); });
   var stage = panel.querySelector("[data-pin-stage]");

@@ -10,6 +10,11 @@ urlpatterns = [
     path("gallery/boards", views.board_create, name="gallery-board-create"),
     path("gallery/trash/", views.trash, name="gallery-trash"),
     path("gallery/images/<int:image_id>/", views.image_detail, name="gallery-image"),
+    path(
+        "gallery/images/<int:image_id>/compare-inputs/",
+        views.compare_inputs,
+        name="gallery-compare-inputs",
+    ),
     path("gallery/images/<int:image_id>/review", views.image_review, name="gallery-review"),
     path("gallery/images/<int:image_id>/star", views.image_star, name="gallery-star"),
     path("gallery/images/<int:image_id>/comments", views.image_comment, name="gallery-comment"),

@@ -1,4 +1,5 @@
-"""The team gallery: the grid, the lightbox, review, stars and the activity feed."""
+"""The team gallery: the grid, an image's panel (its page and the viewer's), review, stars and the
+activity feed."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,7 +42,8 @@ from studio.gallery.forms import Cursor, GalleryFilter
 from studio.gallery.models import Activity, Board, BoardImage, Comment, Star
 from studio.gallery.templatetags.gallery_text import MENTION
 from studio.generation.forms import parse_boxes
-from studio.generation.models import GeneratedImage
+from studio.generation.models import GeneratedImage, Job, JobInput, ModelPrice
+from studio.generation.views import money
 from studio.http import PARTIAL_HEADERS, AppRequest
 
 FEED_SIZE = 12
@@ -99,12 +101,58 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
         "states": GeneratedImage.Review.choices,
         "feed": [] if request.htmx else _feed(membership.team_id),
         "comments": _comments(image),
+        # The seed has its own line beside the cost; the other settings as the job lists them.
+        "settings": [(label, text) for label, text in job.settings_shown() if label != "Seed"],
+        "seed": job.parameters.get("seed"),
+        "cost": _image_cost(job),
+        # Where a form sent without JavaScript comes back to: this image's page.
+        "next": request.get_full_path(),
         **_board_context(image, membership),
     }
     template = "gallery/image.html"
     if request.htmx:
         template += "#image-panel"
     return render(request, template, context)
+
+
+def _image_cost(job: Job) -> str:
+    """What one image of the job cost: the price it was charged at when the job was made,
+    as the usage report counts it, or today's price for a job from before the ledger."""
+    charge = job.quota_charges.order_by("-kind").first()  # settled ("settle") before reserved
+    price = ModelPrice.objects.filter(model=job.model).first()
+    if charge is not None and (charge.unit_price or price is not None):
+        unit = charge.unit_price
+    elif price is not None:
+        unit = price.price_per_image
+    else:
+        return "no price set"
+    return f"{money(unit)} {price.currency if price else ModelPrice.currency_in_use()}"
+
+
+@require_GET
+@login_required
+def compare_inputs(request: AppRequest, image_id: int) -> HttpResponse:
+    """An edit's result beside the reference images it was made from, and under the
+    slider with one of them when they have the same shape."""
+    image, membership = image_for(request, image_id)
+    job = image.job
+    inputs = list(job.inputs.all())
+    if not inputs:
+        raise Http404("This image was not made from reference images.")
+    original = reverse("job-image", args=[job.pk, image.index, "original"])
+    same = [item for item in inputs if _same_shape(image, item)]
+    context = {
+        "result": image,
+        "job": job,
+        "inputs": inputs,
+        "columns": min(len(inputs) + 1, COMPARE_MOST),
+        "original_url": original,
+        "slider_input": same[0] if same else None,
+        "membership": membership,
+        "states": GeneratedImage.Review.choices,
+        "next": request.get_full_path(),
+    }
+    return render(request, "gallery/compare.html", context)
 
 
 @require_POST
@@ -399,7 +447,7 @@ def _gone_text(gone: int) -> str:
     return f" {gone} of the selected images are no longer in the gallery."
 
 
-def _same_shape(first: GeneratedImage, second: GeneratedImage) -> bool:
+def _same_shape(first: GeneratedImage | JobInput, second: GeneratedImage | JobInput) -> bool:
     """Whether one image lies exactly over the other once both are drawn the same width:
     the slider shows one's left part beside the other's right part, which only reads as one
     picture when the two have the same aspect ratio (a pixel of rounding either way)."""
@@ -447,7 +495,7 @@ def bulk(request: AppRequest) -> HttpResponse:
 
 
 def _over_the_grid(request: AppRequest) -> bool:
-    """Whether the review was made in the lightbox over the grid, whose card's badge then
+    """Whether the review was made in the viewer over the grid, whose card's badge then
     follows. Elsewhere (the image's own page, compare) there is no card, and a part sent
     for an element that is not on the page is an error in the browser."""
     return urlsplit(request.htmx.current_url or "").path == reverse("gallery")

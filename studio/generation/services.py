@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from studio.accounts.models import Membership, QuotaCounter, QuotaExceeded
 from studio.dashscope.catalog import (
+    SEED_MAX,
     ImageInputRule,
     ModelSpec,
     Option,
@@ -267,6 +269,54 @@ def retry_job(job: Job, *, membership: Membership) -> Job:
         raise PermissionDenied("Only the author or a team owner can retry a job.")
     if job.is_open:
         raise JobRefused([Problem("__all__", "This job has not finished yet.")])
+    return create_job(
+        membership=membership,
+        model=job.model,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        parameters=dict(job.parameters),
+        inputs=_inputs_again(job),
+    )
+
+
+def variations_job(job: Job, *, membership: Membership) -> Job:
+    """The same request with a new seed, as a new job charged to whoever asks for it.
+
+    Anyone in the team who may generate can ask: a teammate's image is as good a start as
+    one's own. The checks are create_job's, so quotas, the budget and the team's models
+    apply as to any other job.
+    """
+    if membership.team_id != job.team_id:
+        raise PermissionDenied("Variations are made from the team's own images.")
+    parameters = dict(job.parameters)
+    try:
+        takes_seed = get_model(job.model).supports(Option.SEED)
+    except UnknownModel:
+        takes_seed = False  # create_job says why the model cannot be used
+    parameters.pop("seed", None)
+    if takes_seed:
+        parameters["seed"] = new_seed(job.parameters.get("seed"))
+    return create_job(
+        membership=membership,
+        model=job.model,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        parameters=parameters,
+        inputs=_inputs_again(job),
+    )
+
+
+def new_seed(old: object = None) -> int:
+    """A random seed in the provider's range, never the one the job had: the same seed
+    would make the same picture again."""
+    while True:
+        seed = secrets.randbelow(SEED_MAX + 1)
+        if seed != old:
+            return seed
+
+
+def _inputs_again(job: Job) -> list[InputUpload]:
+    """A job's reference images as create_job takes them, read back from the media store."""
     inputs = []
     for item in job.inputs.all():
         with item.image.open("rb") as file:
@@ -279,15 +329,7 @@ def retry_job(job: Job, *, membership: Membership) -> Job:
             sha256=item.sha256,
         )
         inputs.append(InputUpload(image=image, boxes=[tuple(b) for b in item.boxes]))
-    parameters = dict(job.parameters)
-    return create_job(
-        membership=membership,
-        model=job.model,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        parameters=parameters,
-        inputs=inputs,
-    )
+    return inputs
 
 
 # -- Reference images of an edit, staged as they arrive ---------------------------------

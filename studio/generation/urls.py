@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),
     path("jobs/<uuid:job_id>/cancel", views.job_cancel, name="job-cancel"),
     path("jobs/<uuid:job_id>/retry", views.job_retry, name="job-retry"),
+    path("jobs/<uuid:job_id>/variations", views.job_variations, name="job-variations"),
     path("jobs/<uuid:job_id>/inputs/<int:position>", views.job_input, name="job-input"),
     path("jobs/<uuid:job_id>/images/<int:index>/edit", views.use_as_input, name="use-as-input"),
     path("jobs/<uuid:job_id>/images/<int:index>/<str:variant>", views.job_image, name="job-image"),

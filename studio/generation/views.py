@@ -10,11 +10,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -48,6 +49,7 @@ from studio.generation.services import (
     staged_form,
     take_off_form,
     uploads_for,
+    variations_job,
 )
 from studio.http import PARTIAL_HEADERS, AppRequest
 from studio.media import serve_image
@@ -590,18 +592,51 @@ def job_retry(request: AppRequest, job_id: UUID) -> HttpResponse:
     return redirect("job-detail", job_id=again.pk)
 
 
+@require_POST
+@login_required
+def job_variations(request: AppRequest, job_id: UUID) -> HttpResponse:
+    """The same settings with a new seed. From the viewer the designer stays where she is,
+    told what happened with a link to the new job; without JavaScript, she goes to it."""
+    job, membership = get_job_for_user(request, job_id)
+    made: Job | None = None
+    error = ""
+    status = 200
+    try:
+        made = variations_job(job, membership=membership)
+    except JobRefused as refused:
+        error, status = str(refused), refused.status
+    else:
+        _audit_generate(request, made)
+    if not request.htmx:
+        if made is not None:
+            return redirect("job-detail", job_id=made.pk)
+        messages.error(request, error)
+        back = request.POST.get("next", "")
+        if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return redirect(back)
+        return redirect("job-detail", job_id=job.pk)
+    context = {"job": job, "made": made, "variations_error": error, "may_generate": True}
+    response = render(request, "gallery/image.html#variations", context, status=status)
+    if made is not None:
+        response["HX-Trigger"] = "jobs-changed"  # a results list on the page takes it in
+    return response
+
+
 @require_GET
 @login_required
 @vary_on_headers(*PARTIAL_HEADERS)
 def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
     job, membership = get_job_for_user(request, job_id)
+    # Its places show only what is not in the trash, as the results list does.
+    prefetch_related_objects(
+        [job], Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs"
+    )
     inputs = list(job.inputs.all())
     context = {
         "job": job,
         "may_act": membership.user_id == job.author_id or membership.can_manage,
         "may_generate": membership.can_generate,
         "events": job.events.all(),
-        "images": job.images.kept(),
         "inputs": inputs,
         "position": job.queue_position(),
         "elapsed": _elapsed(job),
