@@ -13,7 +13,7 @@ from django.utils import timezone
 from studio.accounts.models import Membership
 from studio.audit.models import Entry
 from studio.gallery.forms import PAGE_SIZE
-from studio.gallery.models import Activity, Star
+from studio.gallery.models import Activity, Board, Star
 from studio.generation.models import GeneratedImage, Job
 from tests.factories import (
     create_generated_image,
@@ -325,6 +325,7 @@ RULES = {
     "gallery-compare": ("GET", "viewer"),
     "gallery-bulk": ("POST", "viewer"),  # a zip of the selection: reading
     "gallery-board-create": ("POST", "designer"),
+    "gallery-board-add": ("POST", "designer"),
     "gallery-trash": ("GET", "owner"),
     "gallery-comment": ("POST", "designer"),
     "gallery-board": ("POST", "designer"),
@@ -389,7 +390,9 @@ def test_each_url_answers_each_role_as_the_rules_say(client, people, media, name
     item.image.save("1.png", ContentFile(png.getvalue()), save=False)
     item.save()
 
+    board = Board.objects.create(team=image.team, name="Picks")
     kwargs = {
+        "board_id": board.pk,
         "image_id": image.pk,
         "job_id": job.pk,
         "index": 0,
@@ -408,6 +411,7 @@ def test_each_url_answers_each_role_as_the_rules_say(client, people, media, name
         "gallery-comment": {"body": "Looks good"},
         "gallery-bulk": {"action": "zip", "image": [image.pk, second.pk]},
         "gallery-board-create": {"name": "Picks", "image": [image.pk]},
+        "gallery-board-add": {"image": [image.pk]},
         "gallery-compare": {"image": [image.pk, second.pk]},
     }.get(name, {})
     response = client.post(url, data) if method == "POST" else client.get(url, data)

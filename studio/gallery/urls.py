@@ -8,6 +8,7 @@ urlpatterns = [
     path("gallery/compare/", views.compare, name="gallery-compare"),
     path("gallery/selection", views.bulk, name="gallery-bulk"),
     path("gallery/boards", views.board_create, name="gallery-board-create"),
+    path("gallery/boards/<int:board_id>/images", views.board_add, name="gallery-board-add"),
     path("gallery/trash/", views.trash, name="gallery-trash"),
     path("gallery/images/<int:image_id>/", views.image_detail, name="gallery-image"),
     path(

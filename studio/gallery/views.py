@@ -76,6 +76,7 @@ def gallery(request: AppRequest) -> HttpResponse:
         # Only the whole page shows the feed and the selection bar's boards.
         context["feed"] = _feed(membership.team_id)
         context["boards"] = filters.boards
+        context["current_board"] = filters.cleaned_data.get("board")
     return render(request, template, context)
 
 
@@ -348,10 +349,47 @@ def board_create(request: AppRequest) -> HttpResponse:
         )
         images = team_images(membership, request.POST.getlist("image"))
         _add_to_board(board, images, request.user)
-        messages.success(request, f"{len(images)} image(s) on the board “{board.name}”.")
+        if images:
+            messages.success(request, f"{len(images)} image(s) on the board “{board.name}”.")
+        else:
+            messages.success(request, f"Board “{board.name}” made: drag images onto it.")
         return redirect(f"{reverse('gallery')}?board={board.pk}")
     messages.error(request, "Give the board a name.")
     return redirect("gallery")
+
+
+@require_POST
+@login_required
+def board_add(request: AppRequest, board_id: int) -> HttpResponse:
+    """Images dropped on a board in the gallery's sidebar: added, and the sidebar drawn
+    again with the new counts and what was done."""
+    membership = gallery_membership(request)
+    require(membership.can_generate, "change boards")
+    board = team_board(membership, str(board_id))
+    if board is None:
+        raise Http404("No such board.")
+    images = team_images(membership, request.POST.getlist("image"))
+    already = set(
+        BoardImage.objects.filter(board=board, image__in=images).values_list("image_id", flat=True)
+    )
+    _add_to_board(board, images, request.user)
+    added = len(images) - len(already)
+    if not images:
+        said = f"Nothing was added to “{board.name}”: those images are no longer in the gallery."
+    elif added == 0:
+        said = f"Already on “{board.name}”."
+    else:
+        said = f"{added} image{'s' if added != 1 else ''} added to “{board.name}”."
+    if not request.htmx:
+        messages.success(request, said)
+        return redirect(f"{reverse('gallery')}?board={board.pk}")
+    context = {
+        "boards": list(Board.objects.filter(team_id=membership.team_id).with_counts()),
+        "current_board": as_id(request.POST.get("current_board")),
+        "membership": membership,
+        "board_said": said,
+    }
+    return render(request, "gallery/_boards.html", context)
 
 
 def _add_to_board(board: Board, images: list[GeneratedImage], user: Any) -> None:

@@ -1,0 +1,99 @@
+// Boards as drop targets: an image dragged from the grid onto a board in the sidebar is added
+// to it, with the rest of the selection if that image is ticked. The list comes back with the
+// new counts and says what was added. Without a mouse, the selection bar's "Add to board".
+(function () {
+  "use strict";
+  var TYPE = "application/x-studio-images";
+
+  function dragged(card) {
+    var own = card.dataset.image;
+    var tick = card.querySelector(".card-select");
+    if (tick && tick.checked) {
+      return Array.prototype.map.call(document.querySelectorAll(".card-select:checked"), function (box) {
+        return box.value;
+      });
+    }
+    return [own];
+  }
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers"))["x-csrftoken"];
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function said(text) {
+    var status = document.querySelector("[data-board-status]");
+    if (status) status.textContent = text;
+  }
+
+  document.addEventListener("dragstart", function (event) {
+    var card = event.target.closest && event.target.closest(".gallery-card");
+    if (!card || !document.querySelector("[data-board-drop]")) return;
+    var ids = dragged(card);
+    event.dataTransfer.setData(TYPE, JSON.stringify(ids));
+    event.dataTransfer.effectAllowed = "copy";
+    document.documentElement.classList.add("dragging-images");
+  });
+
+  document.addEventListener("dragend", function () {
+    document.documentElement.classList.remove("dragging-images");
+    document.querySelectorAll(".board-entry.is-over").forEach(function (el) { el.classList.remove("is-over"); });
+  });
+
+  document.addEventListener("dragover", function (event) {
+    var board = event.target.closest && event.target.closest("[data-board-drop]");
+    if (!board || event.dataTransfer.types.indexOf(TYPE) < 0) return;
+    event.preventDefault(); // this is a place the images may be dropped
+    event.dataTransfer.dropEffect = "copy";
+    board.classList.add("is-over");
+  });
+
+  document.addEventListener("dragleave", function (event) {
+    var board = event.target.closest && event.target.closest("[data-board-drop]");
+    if (board && !board.contains(event.relatedTarget)) board.classList.remove("is-over");
+  });
+
+  document.addEventListener("drop", function (event) {
+    var board = event.target.closest && event.target.closest("[data-board-drop]");
+    if (!board) return;
+    var text = event.dataTransfer.getData(TYPE);
+    if (!text) return;
+    event.preventDefault();
+    var body = new FormData();
+    JSON.parse(text).forEach(function (id) { body.append("image", id); });
+    var sidebar = document.getElementById("boards-sidebar");
+    body.append("current_board", (sidebar && sidebar.dataset.currentBoard) || "");
+    said("Adding to " + board.dataset.boardName + "…");
+    fetch(board.dataset.boardDrop, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) {
+        var next = document.createElement("div");
+        next.innerHTML = html.trim();
+        var fresh = next.firstElementChild;
+        if (sidebar && fresh) {
+          sidebar.replaceWith(fresh);
+          if (window.htmx) window.htmx.process(fresh);
+          fresh.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
+        }
+      })
+      .catch(function () {
+        said("Those images could not be added to " + board.dataset.boardName + "; try again.");
+      });
+  });
+
+  function ready() {
+    document.querySelectorAll("#boards-sidebar [data-js-only]").forEach(function (el) { el.hidden = false; });
+  }
+  document.addEventListener("DOMContentLoaded", ready);
+})();
