@@ -211,7 +211,7 @@ def test_the_designer_reads_made_and_being_fetched_never_the_reason_or_a_url(
         assert "Signature=" not in page and "aliyuncs.com" not in page
         assert 'role="alert"' not in page
     assert messages.DOWNLOAD_HELD in pages[0] and 'hx-trigger="every 10s"' in pages[0]
-    assert 'hx-trigger="every 10s"' in pages[2]
+    assert 'hx-trigger="jobs-changed from:body, every 10s"' in pages[2]
 
 
 def test_storage_failing_holds_the_job_then_its_due_retry_stores_it(

@@ -166,7 +166,13 @@ def test_retry_queues_the_same_request_again(member, media):
     assert second.inputs.get().sha256 == first.inputs.get().sha256
 
 
-def test_variations_keep_the_request_and_change_the_seed(member, media):
+def test_variations_keep_the_request_and_change_the_seed(member, media, monkeypatch):
+    from studio.dashscope.validation import SEED_MAX
+    from studio.generation import services
+
+    # The draw lands on the job's own seed first: a variation must not repeat it.
+    draws = iter([7, SEED_MAX])
+    monkeypatch.setattr(services.secrets, "randbelow", lambda bound: next(draws) % bound)
     first = create_job(
         membership=member,
         model="wan2.7-image",
@@ -179,7 +185,7 @@ def test_variations_keep_the_request_and_change_the_seed(member, media):
     second = variations_job(first, membership=colleague)
     assert second.pk != first.pk and second.author == colleague.user
     assert (second.model, second.prompt, second.kind) == (first.model, first.prompt, first.kind)
-    assert second.parameters["seed"] != 7
+    assert second.parameters["seed"] == SEED_MAX  # the second draw, the top of the range
     assert {k: v for k, v in second.parameters.items() if k != "seed"} == {"size": "1K", "n": 1}
     assert second.inputs.get().boxes == [[1, 2, 30, 40]]
     assert counters(colleague)["person-day"] == (0, 1)  # charged to whoever asked

@@ -330,6 +330,9 @@ def test_a_model_with_no_ended_task_yet_says_only_how_long_it_has_run(member):
     now = timezone.now()
     job = create_job_row(member, status=Job.Status.RUNNING, provider_started_at=now)
     assert job.live_note(now + timedelta(seconds=4)) == "Running · 4 s"
+    job.usual_seconds = 3.2  # what the model's ended tasks took
+    assert job.live_note(now + timedelta(seconds=2)) == "Running · 2 s of about 3 s"
+    assert job.live_note(now + timedelta(seconds=4)) == "Running · 4 s, longer than the usual 3 s"
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 111)] == [
         "1st",
         "2nd",
@@ -359,3 +362,9 @@ def test_the_job_pages_history_sits_behind_details_and_follows_each_poll(designe
     ).content.decode()
     assert '<div id="job-history" hx-swap-oob="true">' in polled and "req-1" in polled
     assert "<details" not in polled  # the disclosure stays as the designer left it
+    assert 'hx-vals=\'{"seen": "1"}\'' in polled
+    # Nothing new since: the table being read is left alone.
+    unchanged = designer_client.get(
+        reverse("job-detail", args=[job.pk]), {"seen": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="job-history"' not in unchanged and 'id="job-status"' in unchanged

@@ -29,6 +29,7 @@ from django_q.tasks import _sync, async_task
 
 from studio.accounts.models import Membership
 from studio.dashscope.client import DashScopeClient, RetryPolicy, Timeouts
+from studio.gallery.models import Board
 from studio.generation.models import GeneratedImage, Job, JobEvent, StagedImage
 from studio.generation.worker import run_step
 from tests.emulation import (
@@ -90,6 +91,7 @@ def test_every_state_changing_url_refuses_a_request_without_the_csrf_token(owner
     browser.force_login(owner)
     samples = {
         "image_id": 1,
+        "board_id": 1,
         "job_id": "00000000-0000-0000-0000-000000000000",
         "index": 0,
         "position": 1,
@@ -397,6 +399,7 @@ def url_arguments(*, indexes: list[int]) -> dict[str, list]:
     return {
         "job_id": list(Job.objects.values_list("pk", flat=True)),
         "image_id": list(GeneratedImage.objects.values_list("pk", flat=True)),
+        "board_id": list(Board.objects.values_list("pk", flat=True)) or [1],
         "staged_id": list(StagedImage.objects.values_list("pk", flat=True)),
         "index": indexes,
         "position": [1],

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.dashscope.catalog import UnknownModel, get_model
@@ -126,6 +127,8 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["status", "model", "created_at"], name="job_dispatch"),
             models.Index(fields=["team", "author", "status"], name="job_author_status"),
+            # A model's latest ended tasks: how long it usually runs (typical_seconds).
+            models.Index(fields=["model", "finished_at"], name="job_model_finished"),
         ]
 
     def __str__(self) -> str:
@@ -333,6 +336,12 @@ class Job(models.Model):
         )
         return ahead.count() + 1
 
+    @cached_property
+    def usual_seconds(self) -> float | None:
+        """How long this job's model usually runs at the provider; a list of jobs sets it
+        once per model (see with_usual_seconds) rather than asking for each job."""
+        return typical_seconds(self.model)
+
     def live_note(self, now: datetime | None = None) -> str:
         """What an open job is doing, as its placeholders say it: its place in line, its
         time at the provider against what the model usually takes, or that its images are
@@ -348,12 +357,15 @@ class Job(models.Model):
             return "Waiting at the provider" + (f" · {waited} s" if waited is not None else "")
         if self.status == self.Status.RUNNING:
             ran = _seconds_since(self.provider_started_at or self.provider_submitted_at, now)
-            usual = typical_seconds(self.model)
             if ran is None:
                 return "Running"
+            usual = self.usual_seconds
             if usual is None:
                 return f"Running · {ran} s"
-            return f"Running · {ran} s of about {max(1, round(usual))} s"
+            about = max(1, round(usual))
+            if ran > about:
+                return f"Running · {ran} s, longer than the usual {about} s"
+            return f"Running · {ran} s of about {about} s"
         if self.status == self.Status.DOWNLOADING:
             return "Made · storing the images"
         if self.status in self.OPEN:
@@ -376,6 +388,17 @@ def _seconds_since(moment: datetime | None, now: datetime) -> int | None:
 
 # How many of a model's latest tasks say how long it usually takes.
 TYPICAL_OF = 10
+
+
+def with_usual_seconds(jobs: list[Job]) -> list[Job]:
+    """Sets each running job's usual_seconds, asking once per model."""
+    usual: dict[str, float | None] = {}
+    for job in jobs:
+        if job.status == Job.Status.RUNNING:
+            if job.model not in usual:
+                usual[job.model] = typical_seconds(job.model)
+            job.__dict__["usual_seconds"] = usual[job.model]
+    return jobs
 
 
 def typical_seconds(model: str) -> float | None:

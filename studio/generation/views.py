@@ -33,7 +33,13 @@ from studio.generation.forms import (
     size_choices,
 )
 from studio.generation.messages import DOWNLOAD_HELD
-from studio.generation.models import GeneratedImage, Job, ModelPrice, StagedImage
+from studio.generation.models import (
+    GeneratedImage,
+    Job,
+    ModelPrice,
+    StagedImage,
+    with_usual_seconds,
+)
 from studio.generation.normalise import ImageRefused, scale_boxes
 from studio.generation.services import (
     JobRefused,
@@ -121,10 +127,12 @@ RECENT_JOBS = 8
 
 
 def _recent_jobs_context(membership: Membership) -> dict[str, Any]:
-    jobs = list(
-        Job.objects.filter(team_id=membership.team_id, author_id=membership.user_id)
-        .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs")
-        .order_by("-created_at")[:RECENT_JOBS]
+    jobs = with_usual_seconds(
+        list(
+            Job.objects.filter(team_id=membership.team_id, author_id=membership.user_id)
+            .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs")
+            .order_by("-created_at")[:RECENT_JOBS]
+        )
     )
     still_open = [job for job in jobs if job.is_open]
     return {
@@ -632,11 +640,15 @@ def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
         [job], Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs"
     )
     inputs = list(job.inputs.all())
+    events = list(job.events.all())
     context = {
         "job": job,
         "may_act": membership.user_id == job.author_id or membership.can_manage,
         "may_generate": membership.can_generate,
-        "events": job.events.all(),
+        "events": events,
+        # A poll sends the history only when it has grown: a table being read (scrolled,
+        # a request id selected) is left alone otherwise.
+        "history_grew": request.GET.get("seen") != str(len(events)),
         "inputs": inputs,
         "position": job.queue_position(),
         "elapsed": _elapsed(job),
