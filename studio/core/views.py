@@ -49,8 +49,8 @@ GLANCE_IMAGES = 8
 
 
 def at_a_glance(membership: Membership) -> dict[str, Any]:
-    """What is new for this person in their team: their latest images, what waits for
-    their review, and what is left of their quota and the team's budget."""
+    """What is new for this person in their team: their latest images and the others',
+    what waits for their review, and what is left of their quota and the team's budget."""
     now = timezone.now()
     images = GeneratedImage.objects.kept().filter(team_id=membership.team_id)
     glance: dict[str, Any] = {
@@ -58,6 +58,11 @@ def at_a_glance(membership: Membership) -> dict[str, Any]:
         "my_images": list(
             images.filter(job__author_id=membership.user_id)
             .select_related("job")
+            .order_by("-created_at")[:GLANCE_IMAGES]
+        ),
+        "team_images": list(
+            images.exclude(job__author_id=membership.user_id)
+            .select_related("job", "job__author")
             .order_by("-created_at")[:GLANCE_IMAGES]
         ),
         "quota": QuotaCounter.images_left(membership, now),

@@ -1,5 +1,6 @@
 import csv
 import functools
+import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -33,6 +34,7 @@ from studio.generation.models import (
 )
 from studio.generation.reports import GROUPS, UsageReport, chart_bars, usage
 from studio.generation.worker import enqueue_job_step
+from studio.media import serve_image
 
 
 def may_retry_downloads(request: HttpRequest) -> bool:
@@ -67,11 +69,28 @@ class ReadOnlyInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # A job's inputs, images and history are part of reading the job.
+        return request.user.has_perm("generation.view_job")
+
     @admin.display(description="Stored as")
     def stored_as(self, row: JobInput | GeneratedImage) -> str:
         """The file's name in the media store, as text: a file field is shown as a link
         to its URL, which on S3 is signed."""
         return row.image.name
+
+
+def _preview(url: str, width: int, height: int, alt: str) -> str:
+    """A small picture of a job's image for its admin page, from the admin's own address:
+    staff read jobs of teams they are not in."""
+    scale = min(1.0, 160 / max(width, height, 1))
+    return format_html(
+        '<img src="{}" width="{}" height="{}" alt="{}" loading="lazy" class="admin-preview">',
+        url,
+        max(1, round(width * scale)),
+        max(1, round(height * scale)),
+        alt,
+    )
 
 
 class JobEventInline(ReadOnlyInline):
@@ -81,12 +100,22 @@ class JobEventInline(ReadOnlyInline):
 
 class JobInputInline(ReadOnlyInline):
     model = JobInput
-    fields = ["position", "stored_as", "width", "height", "boxes", "adjustments"]
+    fields = ["position", "preview", "stored_as", "width", "height", "boxes", "adjustments"]
+
+    @admin.display(description="Picture")
+    def preview(self, row: JobInput) -> str:
+        url = reverse("admin:generation_job_file", args=[row.job_id, "input", row.position])
+        return _preview(url, row.width, row.height, f"Reference image {row.position}")
 
 
 class GeneratedImageInline(ReadOnlyInline):
     model = GeneratedImage
-    fields = ["index", "stored_as", "width", "height", "bytes", "sha256", "deleted_at"]
+    fields = ["index", "preview", "stored_as", "width", "height", "bytes", "sha256", "deleted_at"]
+
+    @admin.display(description="Picture")
+    def preview(self, row: GeneratedImage) -> str:
+        url = reverse("admin:generation_job_file", args=[row.job_id, "result", row.index])
+        return _preview(url, row.width, row.height, f"Result {row.index + 1}")
 
 
 @admin.register(Job)
@@ -112,28 +141,28 @@ class JobAdmin(admin.ModelAdmin):
         "model",
         "prompt",
         "negative_prompt",
-        "parameters",
+        "parameters_shown",
         "status",
         "error_code",
         "error_message",
         "images_requested",
         "images_charged",
-        "usage",
+        "usage_shown",
         "provider_task_id",
         "provider_request_id",
-        "provider_submitted_at",
-        "provider_started_at",
-        "provider_finished_at",
-        "submit_started_at",
-        "timed_out_at",
+        "provider_submitted_at_shown",
+        "provider_started_at_shown",
+        "provider_finished_at_shown",
+        "submit_started_at_shown",
+        "timed_out_at_shown",
         "held_download",
-        "download_held_at",
-        "download_retry_at",
-        "results_valid_until",
+        "download_held_at_shown",
+        "download_retry_at_shown",
+        "results_valid_until_shown",
         "attempts",
         "polls",
-        "created_at",
-        "finished_at",
+        "created_at_shown",
+        "finished_at_shown",
         "workers",
     ]
     readonly_fields = fields
@@ -145,6 +174,29 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def view_on_site(self, job: Job) -> str:
+        return reverse("job-detail", args=[job.pk])
+
+    @admin.display(description="Parameters")
+    def parameters_shown(self, job: Job) -> str:
+        return _as_json(job.parameters)
+
+    @admin.display(description="Usage")
+    def usage_shown(self, job: Job) -> str:
+        return _as_json(job.usage) if job.usage is not None else "-"
+
+    def file_view(self, request: HttpRequest, job_id: str, kind: str, number: int) -> HttpResponse:
+        """A job's reference image or result (its thumbnail) for the previews on its page."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied("Viewing jobs needs the permission to view them.")
+        if kind == "input":
+            row = get_object_or_404(JobInput, job_id=job_id, position=number)
+            return serve_image(row.image, row.mime, max_age=3600)
+        image = get_object_or_404(GeneratedImage, job_id=job_id, index=number)
+        if image.thumbnail:
+            return serve_image(image.thumbnail, "image/webp", max_age=3600)
+        return serve_image(image.image, image.mime, max_age=3600)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting a job would take its ledger rows with it and leave its reservation
@@ -168,6 +220,11 @@ class JobAdmin(admin.ModelAdmin):
         retry = self.admin_site.admin_view(require_POST(self.retry_download_view))
         return [
             path("<uuid:job_id>/retry-download/", retry, name="generation_job_retry_download"),
+            path(
+                "<uuid:job_id>/<str:kind>/<int:number>/picture",
+                self.admin_site.admin_view(self.file_view),
+                name="generation_job_file",
+            ),
             *super().get_urls(),
         ]
 
@@ -186,6 +243,47 @@ class JobAdmin(admin.ModelAdmin):
         ):
             back = reverse("admin:generation_job_change", args=[job.pk])
         return HttpResponseRedirect(back)
+
+    # Times to the second: the gaps between them are how long each step took.
+    @admin.display(description="Sent to the provider")
+    def provider_submitted_at_shown(self, job: Job) -> str:
+        return _when(job.provider_submitted_at)
+
+    @admin.display(description="Started at the provider")
+    def provider_started_at_shown(self, job: Job) -> str:
+        return _when(job.provider_started_at)
+
+    @admin.display(description="Finished at the provider")
+    def provider_finished_at_shown(self, job: Job) -> str:
+        return _when(job.provider_finished_at)
+
+    @admin.display(description="Submit started")
+    def submit_started_at_shown(self, job: Job) -> str:
+        return _when(job.submit_started_at)
+
+    @admin.display(description="Timed out")
+    def timed_out_at_shown(self, job: Job) -> str:
+        return _when(job.timed_out_at)
+
+    @admin.display(description="Download held since")
+    def download_held_at_shown(self, job: Job) -> str:
+        return _when(job.download_held_at)
+
+    @admin.display(description="Download retried next")
+    def download_retry_at_shown(self, job: Job) -> str:
+        return _when(job.download_retry_at)
+
+    @admin.display(description="Result URLs valid until")
+    def results_valid_until_shown(self, job: Job) -> str:
+        return _when(job.results_valid_until)
+
+    @admin.display(description="Created")
+    def created_at_shown(self, job: Job) -> str:
+        return _when(job.created_at)
+
+    @admin.display(description="Finished")
+    def finished_at_shown(self, job: Job) -> str:
+        return _when(job.finished_at)
 
     @admin.display(description="Held download")
     def held_download(self, job: Job) -> str:
@@ -211,6 +309,17 @@ class JobAdmin(admin.ModelAdmin):
             for term in terms
         ]
         return "\n".join(lines) or "-"
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _as_json(value: object) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return format_html('<pre class="admin-json">{}</pre>', text)
 
 
 class ModelPriceForm(forms.ModelForm):
