@@ -293,3 +293,73 @@ def test_an_owner_has_every_action_in_the_bar_and_the_trash_without_a_selection(
     bar(page).get_by_label("New board name").press("Enter")
     page.wait_for_url("**/gallery/?board=*")
     assert page.locator(".gallery-card").count() == 2
+
+
+def test_on_a_phone_the_filters_fold_away_and_the_first_images_show(page, designer_member):
+    from studio.gallery.models import Board
+
+    Board.objects.create(team=designer_member.team, name="Spring picks")
+    posters(designer_member, 4)
+    # A tall image's card is narrow: its caption cannot be cut short there either.
+    stored_image(designer_member, "A tall poster", (30, 60, 90), 9, (640, 1280), "wan2.7-image")
+    page.set_viewport_size(PHONE)
+    page.goto("/gallery/")
+    loaded(page, page.locator(".gallery-card img"))
+    filters = page.locator("[data-filter-more]")
+    # The search in view, the rest folded under "Filters", and the first row of images on
+    # the first screen, with nothing to scroll sideways.
+    assert page.locator("input[name=q]").is_visible()
+    assert filters.evaluate("d => !d.open") and page.locator("select[name=author]").is_hidden()
+    first = page.locator(".gallery-card").first.bounding_box()
+    assert first["y"] + first["height"] <= PHONE["height"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    seen(page, "gallery-filters-folded-390")
+    screenshot(page, "gallery-filters-folded-390")
+    # A card's caption is not cut: the model goes to a second line.
+    for part in page.locator(".gallery-card .card-meta > span").all():
+        assert part.evaluate("s => s.scrollWidth <= s.clientWidth"), part.inner_text()
+
+    # Unfolded: the two checkboxes sit the same way, each before its words on one line.
+    page.get_by_text("Filters", exact=True).click()
+    assert page.locator("select[name=author]").is_visible()
+    boxes = [
+        (
+            page.locator(f"input[name={name}]").bounding_box(),
+            page.locator(f"label:has(input[name={name}]) span").bounding_box(),
+        )
+        for name in ("starred", "mentioned")
+    ]
+    for box, words in boxes:
+        assert box["x"] + box["width"] <= words["x"]
+        assert abs((box["y"] + box["height"] / 2) - (words["y"] + words["height"] / 2)) <= 3
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.check("input[name=starred]")
+    page.locator("[data-filter-count]", has_text="(1 set)").wait_for()
+    assert not serious_accessibility_problems(page)
+    seen(page, "gallery-filters-open-390")
+
+    # A filter in use: the fold is open when the page comes, saying how many are set.
+    page.goto("/gallery/?state=approved&kind=text-to-image")
+    assert filters.evaluate("d => d.open")
+    assert page.locator("summary").first.inner_text() == "Filters (2 set)"
+
+    # On a wide screen every filter shows, with no fold to open.
+    page.set_viewport_size(LAPTOP)
+    page.goto("/gallery/")
+    assert filters.evaluate("d => d.open")
+    assert page.locator("[data-filter-more] > summary").is_hidden()
+    assert page.locator("select[name=author]").is_visible()
+    assert not serious_accessibility_problems(page)
+    for part in page.locator(".gallery-card .card-meta > span").all():
+        assert part.evaluate("s => s.scrollWidth <= s.clientWidth"), part.inner_text()
+    # Each tick box on its picture's corner, however tall the caption under it.
+    for card in page.locator(".gallery-card").all():
+        picture, tick = (
+            card.locator("img").bounding_box(),
+            card.locator(".card-select").bounding_box(),
+        )
+        assert (
+            picture["y"] < tick["y"]
+            and tick["y"] + tick["height"] < picture["y"] + picture["height"]
+        )
+    seen(page, "gallery-filters-1440")

@@ -180,6 +180,48 @@ def test_the_results_and_a_job_page_open_their_images_in_the_viewer(page, design
     page.wait_for_function(f"() => location.pathname === '/jobs/{first.job.pk}/'")
 
 
+def job_of_three(member: Membership) -> list[GeneratedImage]:
+    """One job's three images, made at the same moment, as a job that asked for three."""
+    first = stored_image(member, "Three lanterns", (200, 120, 40), 1)
+    images = [first]
+    for index in (1, 2):
+        data = io.BytesIO()
+        Image.new("RGB", (640, 640), (40 * index, 120, 200)).save(data, format="PNG")
+        image = GeneratedImage(
+            job=first.job,
+            team=member.team,
+            index=index,
+            width=640,
+            height=640,
+            bytes=len(data.getvalue()),
+            sha256="0" * 64,
+            created_at=first.created_at,
+        )
+        name = f"results/{first.job_id}/{index}.png"
+        image.image.save(name, ContentFile(data.getvalue()), save=False)
+        image.thumbnail.save(f"thumbs/{first.job_id}/{index}.png", ContentFile(data.getvalue()))
+        images.append(image)
+    return images
+
+
+def test_a_job_page_browses_its_own_images_and_stops_at_its_ends(page, designer_member):
+    images = job_of_three(designer_member)
+    page.goto(f"/jobs/{images[0].job_id}/")
+    open_from(page, images[2])
+    # The last of the job's three: nothing after it on this page, not the gallery's next
+    # image (which is this job's own first or second again).
+    assert viewer(page).get_by_role("button", name="Next image").is_disabled()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(300)
+    shown(page, images[2])
+    page.keyboard.press("ArrowLeft")
+    shown(page, images[1])
+    page.keyboard.press("ArrowLeft")
+    shown(page, images[0])
+    assert viewer(page).get_by_role("button", name="Previous image").is_disabled()
+    assert not viewer(page).get_by_role("button", name="Next image").is_disabled()
+
+
 def chart(image: GeneratedImage) -> None:
     """Squares of 100 pixels, numbered, over the image: zoom and pan can be seen."""
     from PIL import ImageDraw
@@ -237,6 +279,22 @@ def test_zoom_shows_actual_pixels_and_a_drag_pans(page, designer_member):
         ".getBoundingClientRect().width > w + 10",
         arg=fit["width"],
     )
+    # The level is said once the zooming stops, not at each step of the wheel.
+    level = viewer(page).locator("[data-viewer-level]")
+    assert level.evaluate("el => el.tagName !== 'OUTPUT' && !el.hasAttribute('aria-live')")
+    page.evaluate(
+        """() => {
+        const status = document.querySelector('[data-viewer-status]');
+        window.said = [];
+        new MutationObserver(() => window.said.push(status.textContent)).observe(
+            status, {childList: true, characterData: true, subtree: true});
+    }"""
+    )
+    for _ in range(5):
+        page.mouse.wheel(0, -60)
+    page.wait_for_function("() => window.said.length > 0")
+    page.wait_for_timeout(600)
+    assert page.evaluate("window.said") == [f"Zoom {level.inner_text()}"]
     viewer(page).get_by_role("button", name="Zoom out").click()
     viewer(page).get_by_role("button", name="Fit").click()
 

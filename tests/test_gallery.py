@@ -767,7 +767,7 @@ def test_the_grid_and_the_feed_name_models_as_people_read_them(client, people):
     gone = create_generated_image(people["designer"], model="wan2.0-retired")
     client.force_login(people["viewer"].user)
     page = client.get(reverse("gallery")).content.decode()
-    assert '· <span title="wan2.6-t2i">Wan 2.6</span>' in page
+    assert '·</span> <span title="wan2.6-t2i">Wan 2.6</span>' in page
     assert "generated 1 image with Wan 2.6" in " ".join(page.split())
     # A model the catalog no longer knows is shown by the only name there is.
     assert '<span title="wan2.0-retired">wan2.0-retired</span>' in page

@@ -1,6 +1,7 @@
 // Boards as drop targets: an image dragged from the grid onto a board in the sidebar is added
 // to it, with the rest of the selection if that image is ticked. The list comes back with the
-// new counts and says what was added. Without a mouse, the selection bar's "Add to board".
+// new counts, and the sidebar's status says what was added. Without a mouse, the selection
+// bar's "Add to board".
 (function () {
   "use strict";
   var TYPE = "application/x-studio-images";
@@ -24,9 +25,18 @@
     }
   }
 
+  // The same live region throughout: a region put on the page with its text already in it
+  // is often not read out at all.
   function said(text) {
     var status = document.querySelector("[data-board-status]");
-    if (status) status.textContent = text;
+    if (!status) return;
+    status.textContent = text;
+    status.classList.remove("visually-hidden");
+  }
+
+  function currentBoard() {
+    var list = document.getElementById("board-list");
+    return (list && list.dataset.currentBoard) || "";
   }
 
   document.addEventListener("dragstart", function (event) {
@@ -64,8 +74,7 @@
     event.preventDefault();
     var body = new FormData();
     JSON.parse(text).forEach(function (id) { body.append("image", id); });
-    var sidebar = document.getElementById("boards-sidebar");
-    body.append("current_board", (sidebar && sidebar.dataset.currentBoard) || "");
+    body.append("current_board", currentBoard());
     said("Adding to " + board.dataset.boardName + "…");
     fetch(board.dataset.boardDrop, {
       method: "POST",
@@ -78,18 +87,28 @@
         return response.text();
       })
       .then(function (html) {
-        var next = document.createElement("div");
-        next.innerHTML = html.trim();
-        var fresh = next.firstElementChild;
-        if (sidebar && fresh) {
-          sidebar.replaceWith(fresh);
+        // The answer is the whole sidebar; only its list (the new counts) is taken from it.
+        var answer = document.createElement("div");
+        answer.innerHTML = html;
+        var fresh = answer.querySelector("#board-list");
+        var list = document.getElementById("board-list");
+        if (list && fresh) {
+          list.replaceWith(fresh);
           if (window.htmx) window.htmx.process(fresh);
-          fresh.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
         }
+        var reply = answer.querySelector("[data-board-status]");
+        said(reply ? reply.textContent.trim() : "");
       })
       .catch(function () {
         said("Those images could not be added to " + board.dataset.boardName + "; try again.");
       });
+  });
+
+  // The grid's filters change the address without a reload: a board made in the sidebar
+  // comes back to what is shown now.
+  document.addEventListener("submit", function (event) {
+    var next = event.target.querySelector && event.target.querySelector("[data-board-next]");
+    if (next) next.value = location.pathname + location.search;
   });
 
   function ready() {

@@ -188,3 +188,34 @@ document.addEventListener("htmx:afterSwap", function (event) {
   var stage = panel.querySelector("[data-pin-stage]");
   if (stage) stage.classList.remove("pinning");
 });
+
+// The gallery's filters besides the search: folded away on a phone (where they would fill the
+// first screen), open on a wider one, and the fold's summary counts those in use.
+(function () {
+  "use strict";
+  var WIDE = window.matchMedia("(min-width: 700px)");
+
+  function inUse(more) {
+    return Array.prototype.filter.call(more.querySelectorAll("select, input"), function (field) {
+      return field.type === "checkbox" ? field.checked : field.value !== "";
+    }).length;
+  }
+
+  function count(more) {
+    var n = inUse(more);
+    more.querySelector("[data-filter-count]").textContent = n ? " (" + n + " set)" : "";
+  }
+
+  function unfold() {
+    document.querySelectorAll("[data-filter-more]").forEach(function (more) {
+      if (WIDE.matches) more.open = true;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var more = event.target.closest && event.target.closest("[data-filter-more]");
+    if (more) count(more);
+  });
+  WIDE.addEventListener("change", unfold);
+  document.addEventListener("DOMContentLoaded", unfold);
+})();

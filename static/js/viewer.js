@@ -15,6 +15,8 @@
   var zoom = { scale: 1, x: 0, y: 0 };
   var gesture = null; // a pan, a swipe or a pinch under way
   var touches = {}; // the fingers on the image, by pointer id
+  var SETTLE = 400; // milliseconds without zooming before the level is said
+  var saying = null; // the level waiting to be said
 
   function imageId(href) {
     var match = IMAGE.exec(href || "");
@@ -37,14 +39,20 @@
   function neighbour(step) {
     var list = links();
     var id = imageId(current);
+    var onPage = false;
     for (var at = 0; at < list.length; at++) {
       if (imageId(list[at].getAttribute("href")) !== id) continue;
+      onPage = true;
       for (var i = at + step; i >= 0 && i < list.length; i += step) {
         if (imageId(list[i].getAttribute("href")) !== id) return list[i].getAttribute("href");
       }
       break;
     }
-    // Past the last card loaded (or an image that is not on the page): the gallery's order.
+    // At an end of the page's own list, that is the end: the gallery's order would step
+    // back into the same list (a job's last image to its others). Only a grid with more
+    // pages still to load (data-viewer-more) reads on past its last card.
+    if (onPage && (step < 0 || !document.querySelector("[data-viewer-more]"))) return null;
+    // Past the last card loaded, or an image not on the page: the gallery's order.
     var nav = body.querySelector('[data-nav="' + (step < 0 ? "newer" : "older") + '"]');
     return nav ? nav.getAttribute("href") : null;
   }
@@ -61,6 +69,7 @@
 
   function load(href) {
     var mine = ++ticket;
+    clearTimeout(saying); // another image: its title is what is said, not the old level
     var focusKept = dialog.contains(document.activeElement) && !body.contains(document.activeElement)
       ? document.activeElement : null;
     dialog.setAttribute("aria-busy", "true");
@@ -225,6 +234,15 @@
     apply();
   }
 
+  // The level reached, said once zooming has paused: a wheel or a pinch passes through
+  // dozens of levels, and each read out would bury the rest.
+  function sayLevel() {
+    clearTimeout(saying);
+    saying = setTimeout(function () {
+      if (dialog.open) status.textContent = "Zoom " + level.textContent;
+    }, SETTLE);
+  }
+
   function fromCentre(event) {
     var rect = frame().getBoundingClientRect();
     return [event.clientX - rect.left - rect.width / 2, event.clientY - rect.top - rect.height / 2];
@@ -237,6 +255,7 @@
     else if (name === "actual") zoomTo(actualScale(st));
     else if (name === "in") zoomTo(zoom.scale * 1.25);
     else if (name === "out") zoomTo(zoom.scale / 1.25);
+    sayLevel();
   }
 
   // -- Wiring
@@ -252,6 +271,7 @@
 
     dialog.addEventListener("close", function () {
       ticket++;
+      clearTimeout(saying);
       body.innerHTML = "";
       // Back on the page at the image last shown, which may not be the one opened (or
       // that link may have been redrawn by a live update meanwhile).
@@ -328,6 +348,7 @@
     event.preventDefault();
     var p = fromCentre(event);
     zoomTo(zoom.scale * Math.exp(-event.deltaY * 0.002), p[0], p[1]);
+    sayLevel();
   }, { passive: false });
 
   function fingers() {
@@ -364,7 +385,10 @@
     if (touches[event.pointerId]) touches[event.pointerId] = { x: event.clientX, y: event.clientY };
     if (gesture && gesture.kind === "pinch") {
       var points = fingers();
-      if (points.length === 2) zoomTo(gesture.scale * spread(points) / gesture.spread, gesture.at[0], gesture.at[1]);
+      if (points.length === 2) {
+        zoomTo(gesture.scale * spread(points) / gesture.spread, gesture.at[0], gesture.at[1]);
+        sayLevel();
+      }
       return;
     }
     if (!gesture || gesture.kind !== "pan" || event.pointerId !== gesture.id) return;

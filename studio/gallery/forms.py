@@ -180,6 +180,13 @@ class GalleryFilter(forms.Form):
         ).first()
         return newer, older
 
+    def active_count(self) -> int:
+        """How many filters besides the search narrow the grid: the count beside "Filters"
+        while they are folded away on a phone."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return sum(1 for name in self.fields if name != "q" and data.get(name))
+
     def query_string(self) -> str:
         """The filters as a query string, for links that keep them."""
         if not self.is_bound or not hasattr(self.data, "copy"):

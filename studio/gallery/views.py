@@ -72,6 +72,10 @@ def gallery(request: AppRequest) -> HttpResponse:
         template += "#grid-page"  # the next page of an infinite scroll
     elif request.htmx and request.htmx.target == "gallery-results":
         template += "#results"  # the filters changed
+        # The sidebar's list follows (out of band): which board is current may have changed.
+        context["boards_oob"] = True
+        context["boards"] = filters.boards
+        context["current_board"] = filters.cleaned_data.get("board")
     else:
         # Only the whole page shows the feed and the selection bar's boards.
         context["feed"] = _feed(membership.team_id)
@@ -344,18 +348,25 @@ def board_create(request: AppRequest) -> HttpResponse:
     require(membership.can_generate, "make boards")
     name = " ".join(request.POST.get("name", "").split())[:80]
     if name:
-        board, _ = Board.objects.get_or_create(
+        board, made = Board.objects.get_or_create(
             team_id=membership.team_id, name=name, defaults={"created_by": request.user}
         )
         images = team_images(membership, request.POST.getlist("image"))
         _add_to_board(board, images, request.user)
+        shown = f"{reverse('gallery')}?board={board.pk}"
         if images:
+            # Made from the selection: the board, with the images just put on it.
             messages.success(request, f"{len(images)} image(s) on the board “{board.name}”.")
-        else:
+            return redirect(shown)
+        if made:
             messages.success(request, f"Board “{board.name}” made: drag images onto it.")
-        return redirect(f"{reverse('gallery')}?board={board.pk}")
+        else:
+            messages.info(request, f"There is already a board “{board.name}”: drag images onto it.")
+        # Made from the sidebar: back to the grid the images are dragged from, not to an
+        # empty board.
+        return redirect(_safe_next(request) or shown)
     messages.error(request, "Give the board a name.")
-    return redirect("gallery")
+    return redirect(_safe_next(request) or reverse("gallery"))
 
 
 @require_POST
