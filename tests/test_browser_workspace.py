@@ -441,3 +441,183 @@ def test_an_image_with_a_problem_is_marked_on_its_tile_and_brought_into_view(pag
     panel = open_image(page, 2)
     assert "reaches outside the 600×800 image" in panel.inner_text()
     assert not Job.objects.exists()
+
+
+def test_a_size_to_fix_is_brought_clear_of_the_submit_bar_and_focused(page):
+    page.goto("/generate/")
+    page.get_by_label("Wan 2.6", exact=False).first.check()
+    page.get_by_text("Between 1280×1280 and 1440×1440").wait_for()  # the form redrawn for it
+    page.fill("textarea[name=prompt]", "A potter at her wheel")
+    page.fill("input[name=custom_size]", "900×1350")
+    # The list's choice is not the size sent, and says so.
+    assert page.get_by_text("Using your own size below.").is_visible()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    error = page.locator(".field-custom_size .field-error")
+    error.wait_for()
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.name === 'custom_size'"
+    )
+    box = error.bounding_box()
+    bar = page.locator(".submit-bar").bounding_box()
+    assert in_window(box, LAPTOP)
+    assert box["y"] + box["height"] <= bar["y"]  # above the bar, not under it
+    # Where the designer looked: beside the button, a link to what to fix.
+    summary = page.locator(".submit-bar [data-submit-problems]")
+    assert summary.inner_text().startswith("1 thing to fix: Or your own size — ")
+    assert in_window(summary.bounding_box(), LAPTOP)
+    page.locator("textarea[name=prompt]").focus()
+    summary.get_by_role("link").click()
+    assert page.evaluate("document.activeElement.name") == "custom_size"
+    window_screenshot(page, "workspace-generate-size-to-fix-1440")
+    assert not Job.objects.exists()
+
+
+def test_on_a_phone_the_new_job_is_brought_into_view_after_sending(page, worker):
+    page.set_viewport_size(PHONE)
+    page.goto("/generate/")
+    page.fill("textarea[name=prompt]", "A lighthouse at dusk")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator(".result-entry").first.wait_for()
+    # Smoothly, unless less motion is asked for: it arrives in a moment, and stays.
+    page.wait_for_function(
+        """() => { const y = scrollY, still = window.lastY === y;
+                   window.lastY = y; return still && y > 0; }""",
+        polling=250,
+    )
+    # Its head and the top of its places in sight (as far up as the page's end lets it).
+    entry = page.locator(".result-entry").first.bounding_box()
+    assert entry["y"] >= 0 and entry["y"] + 120 <= PHONE["height"]
+    window_screenshot(page, "workspace-generate-sent-390")
+    # On a wide screen the results are in sight beside the form: nothing moves.
+    page.set_viewport_size(LAPTOP)
+    page.goto("/generate/")  # the prompt is back from its draft
+    scrolled = """() => [window.scrollY, document.querySelector('.studio-side').scrollTop,
+                         document.querySelector('.studio-results').scrollTop]"""
+    before = page.evaluate(scrolled)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator(".result-entry").nth(1).wait_for()
+    page.wait_for_timeout(300)
+    assert page.evaluate(scrolled) == before
+
+
+def test_a_reload_keeps_the_prompts_typed_on_each_page(page):
+    page.goto("/generate/?model=wan2.6-t2i")
+    page.fill("textarea[name=prompt]", "A harbour at dawn")
+    page.fill("[name=negative_prompt]", "people")
+    page.reload()
+    assert page.locator("textarea[name=prompt]").input_value() == "A harbour at dawn"
+    assert page.locator("[name=negative_prompt]").input_value() == "people"
+    assert page.locator(".counter").first.inner_text().startswith("17 /")  # counted as well
+    # Each page keeps its own.
+    page.goto("/edit/")
+    assert page.locator("textarea[name=prompt]").input_value() == ""
+    page.fill("textarea[name=prompt]", "Warmer light on image 1")
+    page.reload()
+    assert page.locator("textarea[name=prompt]").input_value() == "Warmer light on image 1"
+    # A prompt the page comes with (a remix, a form sent back) wins over the draft.
+    page.goto("/generate/?model=wan2.6-t2i")
+    page.fill("textarea[name=prompt]", "")
+    page.reload()
+    assert page.locator("textarea[name=prompt]").input_value() == ""
+
+
+def test_a_model_switch_logs_no_htmx_selector_error(page):
+    said: list[str] = []
+    page.on(
+        "console",
+        lambda message: said.append(message.text) if message.type in ("error", "warning") else None,
+    )
+    for path in ("/generate/", "/edit/"):
+        page.goto(path)
+        page.evaluate(
+            """() => { window.settled = 0;
+                 document.addEventListener('htmx:afterSettle', () => { window.settled++; }); }"""
+        )
+        other = page.locator(".model-picker input[name=model]:not(:checked)").first
+        chosen = other.get_attribute("id")
+        other.check()
+        page.wait_for_function("() => window.settled > 0")
+        assert page.locator(f"#{chosen}").is_checked()
+    selectors = [text for text in said if "selector" in text.lower() or "hx-" in text]
+    assert not selectors, selectors
+
+
+def finished_job(member: Any, prompt: str, count: int, size: tuple[int, int], minutes_ago: int):
+    """A finished job with `count` images of `size` stored, as the worker leaves it."""
+    import io
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+    from PIL import Image
+
+    from studio.generation.models import GeneratedImage
+
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    job = Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=Job.Kind.TEXT_TO_IMAGE,
+        model="wan2.6-t2i",
+        prompt=prompt,
+        parameters={"size": f"{size[0]}*{size[1]}", "n": count},
+        images_requested=count,
+        status=Job.Status.SUCCEEDED,
+        created_at=at,
+    )
+    for index in range(count):
+        color = (60 + 40 * index, 120, 200 - 30 * index)
+        full, thumb = io.BytesIO(), io.BytesIO()
+        Image.new("RGB", size, color).save(full, format="PNG")
+        small = (size[0] * 256 // max(size), size[1] * 256 // max(size))
+        Image.new("RGB", small, color).save(thumb, format="WEBP")
+        image = GeneratedImage(
+            job=job,
+            team=member.team,
+            index=index,
+            width=size[0],
+            height=size[1],
+            bytes=len(full.getvalue()),
+            sha256="0" * 64,
+            created_at=at,
+        )
+        image.image.save(f"results/{job.pk}/{index}.png", ContentFile(full.getvalue()), save=False)
+        image.thumbnail.save(
+            f"thumbs/{job.pk}/{index}.webp", ContentFile(thumb.getvalue()), save=False
+        )
+        image.save()
+    return job
+
+
+def test_results_give_a_job_of_several_images_room_and_line_up_their_heads(page, designer_member):
+    finished_job(designer_member, "A single square, " + "long prompt " * 10, 1, (1280, 1280), 9)
+    finished_job(designer_member, "Portraits of a potter at her wheel", 4, (960, 1440), 7)
+    finished_job(designer_member, "A harbour at dawn, wide", 3, (1664, 928), 5)
+    finished_job(designer_member, "A tall single", 1, (928, 1664), 3)
+    page.goto("/generate/")
+    entries = page.locator(".result-entry")
+    entries.first.locator("img").first.wait_for()
+    wide = entries.nth(1)  # newest first: the harbour's three wide images
+    tile_box = wide.locator(".result-tiles > li").first.bounding_box()
+    # Two columns of the contact sheet, each of its images about as wide as one column.
+    assert (
+        tile_box["width"] > 250 and abs(tile_box["width"] / tile_box["height"] - 1664 / 928) < 0.03
+    )
+    tall = entries.nth(2).locator(".result-tiles > li")
+    boxes = [tall.nth(i).bounding_box() for i in range(4)]
+    assert len({round(b["y"]) for b in boxes}) == 1  # four tall places in one row
+    assert abs(boxes[0]["width"] / boxes[0]["height"] - 960 / 1440) < 0.03
+    single_tall = entries.nth(0).locator(".result-tiles > li").first.bounding_box()
+    assert abs(single_tall["width"] / single_tall["height"] - 928 / 1664) < 0.03
+    # Every head one line of prompt and one of details: the images of a row line up.
+    heads = page.eval_on_selector_all(
+        ".result-head", "hs => hs.map(h => Math.round(h.getBoundingClientRect().height))"
+    )
+    assert len(set(heads)) == 1, heads
+    assert "just now" not in page.locator("#recent-jobs").inner_text()
+    assert "3\xa0minutes ago" in page.locator("#recent-jobs").inner_text()
+    window_screenshot(page, "workspace-results-1440")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.locator("#recent-jobs").scroll_into_view_if_needed()
+    screenshot(page, "workspace-results-390")

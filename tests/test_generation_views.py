@@ -262,7 +262,7 @@ def test_a_jobs_model_is_named_as_people_read_it(pipeline: Pipeline, member, cli
     recent = client.get(reverse("recent-jobs")).content.decode()
     assert "Wan 2.6 ·" in recent and "wan2.6-t2i" not in recent
     home = client.get("/").content.decode()
-    assert "<td>Wan 2.6</td>" in home
+    assert '<td data-label="Model">Wan 2.6</td>' in home
 
 
 def test_a_result_opens_its_image_page_not_the_raw_file(pipeline: Pipeline, member, client):
@@ -368,3 +368,21 @@ def test_the_job_pages_history_sits_behind_details_and_follows_each_poll(designe
         reverse("job-detail", args=[job.pk]), {"seen": "1"}, HTTP_HX_REQUEST="true"
     ).content.decode()
     assert 'id="job-history"' not in unchanged and 'id="job-status"' in unchanged
+
+
+def test_results_say_just_now_for_a_job_sent_under_a_minute_ago(designer_client, member):
+    """Not "0 minutes ago": the job the designer just sent was sent just now."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import create_job_row
+
+    now = timezone.now()
+    fresh = create_job_row(member, prompt="Fresh", created_at=now - timedelta(seconds=20))
+    older = create_job_row(member, prompt="Older", created_at=now - timedelta(minutes=3))
+    assert fresh.age_text == "just now"
+    assert older.age_text == "3\xa0minutes ago"
+    results = designer_client.get(reverse("recent-jobs")).content.decode()
+    assert "· just now</span>" in results and "3\xa0minutes ago" in results
+    assert "0\xa0minutes ago" not in results

@@ -146,7 +146,9 @@
       var text = input.value.trim().toLowerCase().replace(/\s+/g, "").replace(/[×x]/g, "*");
       out.textContent = "";
       out.classList.remove("live-bad", "live-good");
-      if (!text) return;
+      // The server's word on the size as sent stands until it is changed: the same
+      // problem said twice, in other words, reads as two.
+      if (!text || (input.closest(".has-error") && !input.dataset.edited)) return;
       var match = /^([1-9][0-9]{1,4})\*([1-9][0-9]{1,4})$/.exec(text);
       var message;
       var good = false;
@@ -179,7 +181,10 @@
       out.textContent = message;
       out.classList.add(good ? "live-good" : "live-bad");
     }
-    input.addEventListener("input", check);
+    input.addEventListener("input", function () {
+      input.dataset.edited = "1";
+      check();
+    });
     check();
   }
 
@@ -206,18 +211,163 @@
     setTimeout(function () { release(form); }, 15000);
   });
 
+  var PROBLEMS = ".error, .field-error:not([hidden]), .has-error";
+
+  function lessMotion() {
+    return window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  }
+
+  // A problem is brought to the middle of its scrolling (the sidebar, or the page on a
+  // narrow screen), clear of the submit bar stuck to their foot, and a field in error
+  // takes the focus, so that it is also what a screen reader reads next.
+  function bringToFix(problem) {
+    var field = problem.closest(".field");
+    var target = field || problem;
+    target.scrollIntoView({ block: "center" });
+    var control = field && field.querySelector("input:not([type=hidden]), textarea, select");
+    if (control) {
+      control.focus({ preventScroll: true });
+    } else if (problem.matches(".error")) {
+      problem.setAttribute("tabindex", "-1");
+      problem.focus({ preventScroll: true });
+    }
+  }
+
+  // Each thing to fix in a few words, beside the button: the errors themselves may lie out
+  // of sight in the form, and the button is where the designer looked after pressing it.
+  function problemsOf(form) {
+    var found = [];
+    form.querySelectorAll(".field.has-error, .input-card.has-error, .error").forEach(function (el) {
+      if (el.matches(".input-card")) {
+        var number = el.querySelector("[data-position]");
+        found.push({ el: el, name: "Image " + (number ? number.textContent.trim() : ""),
+          text: (el.querySelector(".badge-problem") || {}).title || "" });
+        return;
+      }
+      var message = el.querySelector(".field-error");
+      var label = el.querySelector("label");
+      found.push({
+        el: el,
+        name: label ? label.textContent.trim() : "",
+        text: (message || el).textContent.trim()
+      });
+    });
+    return found;
+  }
+
+  function showProblems(form) {
+    var bar = form.querySelector(".submit-bar");
+    if (!bar) return;
+    var old = bar.querySelector("[data-submit-problems]");
+    if (old) old.remove();
+    var found = problemsOf(form);
+    if (!found.length) return;
+    var line = document.createElement("p");
+    line.className = "submit-problems";
+    line.setAttribute("data-submit-problems", "");
+    line.appendChild(document.createTextNode(found.length +
+      (found.length === 1 ? " thing to fix: " : " things to fix: ")));
+    found.forEach(function (problem, i) {
+      if (i) line.appendChild(document.createTextNode("; "));
+      var link = document.createElement("a");
+      var control = problem.el.querySelector("input:not([type=hidden]), textarea, select");
+      link.href = "#" + (control && control.id ? control.id : problem.el.id || "");
+      link.textContent = problem.name || "The form";
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        bringToFix(problem.el.querySelector(".field-error") || problem.el);
+      });
+      line.appendChild(link);
+      if (problem.text) line.appendChild(document.createTextNode(" — " + problem.text));
+    });
+    bar.insertBefore(line, bar.firstChild);
+  }
+
   // A form sent back with something to fix is drawn again where it was scrolled to: the
   // first thing to fix is brought into view (the sidebar's scrolling is kept across the
   // redraw, so it may be out of sight). A model switch redraws it too, and is left alone.
+  // A form sent and taken, on a narrow screen where the results lie far below the form, has
+  // the new job brought into view: nothing else would show that anything happened there.
+  // On a wide screen the results are in sight beside the form and nothing moves.
   document.addEventListener("htmx:afterSwap", function (event) {
     var sent = event.detail && event.detail.requestConfig && event.detail.requestConfig.elt;
     var form = event.detail && event.detail.target;
     if (!sent || sent.tagName !== "FORM" || !form || !form.id) return;
     form = document.getElementById(form.id); // the form drawn in place of the one sent
     if (!form) return;
-    var problem = form.querySelector(".error, .field-error:not([hidden]), .has-error");
-    if (problem) problem.scrollIntoView({ block: "nearest" });
+    var problem = form.querySelector(PROBLEMS);
+    if (problem) {
+      bringToFix(problem);
+      return;
+    }
+    var job = form.dataset.sentJob;
+    if (!job || window.matchMedia("(min-width: 1180px)").matches) return;
+    // After the results sent with the form are in place.
+    requestAnimationFrame(function () {
+      var entry = document.querySelector('#recent-jobs .result-entry[data-job="' + job + '"]') ||
+        document.querySelector("#recent-jobs .result-entry");
+      if (entry) entry.scrollIntoView({ block: "start", behavior: lessMotion() ? "auto" : "smooth" });
+    });
   });
+
+  // The prompts are kept in this tab as they are typed, one draft per page, so a reload
+  // (or a crash) does not lose them. A value the page comes with wins: it is the form as
+  // the server last had it.
+  var DRAFTED = "textarea[name=prompt], textarea[name=negative_prompt], input[name=negative_prompt]";
+
+  function draftKey(field) {
+    return "studio-draft:" + window.location.pathname + ":" + field.name;
+  }
+
+  function initDraft(field) {
+    if (field.dataset.draftReady) return;
+    field.dataset.draftReady = "1";
+    var key = draftKey(field);
+    try {
+      var kept = window.sessionStorage.getItem(key);
+      if (kept && !field.value) field.value = kept;
+    } catch (error) { /* storage refused (private mode): no drafts, nothing else lost */ }
+    field.addEventListener("input", function () {
+      try {
+        if (field.value) {
+          window.sessionStorage.setItem(key, field.value);
+        } else {
+          window.sessionStorage.removeItem(key);
+        }
+      } catch (error) { /* as above */ }
+    });
+  }
+
+  // A size of one's own is the one sent, whatever the list says: the list is greyed with a
+  // note while one is written.
+  function initSizeChoice(form) {
+    var custom = form.querySelector("input[name=custom_size]");
+    var select = form.querySelector("select[name=size]");
+    if (!custom || !select || custom.dataset.choiceReady) return;
+    custom.dataset.choiceReady = "1";
+    var field = select.closest(".field") || select.parentElement;
+    var note = document.createElement("small");
+    note.className = "size-note";
+    note.id = select.id + "_overridden";
+    note.textContent = "Using your own size below.";
+    select.insertAdjacentElement("afterend", note);
+    function update() {
+      var own = custom.value.trim() !== "";
+      field.classList.toggle("size-overridden", own);
+      note.hidden = !own;
+      var described = (select.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+        return id && id !== note.id;
+      });
+      if (own) described.push(note.id);
+      if (described.length) {
+        select.setAttribute("aria-describedby", described.join(" "));
+      } else {
+        select.removeAttribute("aria-describedby");
+      }
+    }
+    custom.addEventListener("input", update);
+    update();
+  }
 
   // A page restored by Back is live again.
   window.addEventListener("pageshow", function () {
@@ -226,10 +376,16 @@
 
   function init(root) {
     root.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
+    // Before the counters, which count what the restored draft holds.
+    root.querySelectorAll(DRAFTED).forEach(initDraft);
     root.querySelectorAll("[data-counted]").forEach(initCounter);
     root.querySelectorAll("[data-min-pixels]").forEach(initSizeCheck);
     var forms = root.matches && root.matches("form") ? [root] : root.querySelectorAll("form");
     forms.forEach(initCost);
+    forms.forEach(initSizeChoice);
+    forms.forEach(function (form) {
+      if (form.classList.contains("generate-form")) showProblems(form);
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

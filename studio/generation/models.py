@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.timesince import timesince
 
 from studio.accounts.models import Membership, QuotaCounter, Team
 from studio.dashscope.catalog import UnknownModel, get_model
@@ -149,6 +150,14 @@ class Job(models.Model):
     @property
     def status_for_designers(self) -> str:
         return status_for_designers(self.status)
+
+    @property
+    def age_text(self) -> str:
+        """How long ago the job was asked for, as Results says it: a job sent a moment ago
+        was sent "just now", not "0 minutes ago"."""
+        if timezone.now() - self.created_at < timedelta(minutes=1):
+            return "just now"
+        return f"{timesince(self.created_at)} ago"
 
     @property
     def images_made(self) -> int:
