@@ -14,13 +14,14 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from studio.accounts.models import Membership
+from studio.generation.models import GeneratedImage, Job
 from tests.emulation import ROOT, ServedEmulator
 from tests.factories import create_membership, create_team, create_user
 
@@ -76,21 +77,20 @@ def designer_member(transactional_db) -> Membership:
     return create_membership(team=team, user=user, role=Membership.Role.DESIGNER)
 
 
-@pytest.fixture
-def page(browser, live_server, designer_member, settings, tmp_path) -> Iterator[Any]:
-    """A signed-in designer's tab on a laptop-sized window."""
+def signed_in_context(browser: Any, live_server: Any, user: Any, **options: Any) -> Any:
+    """A browser context signed in as `user`: a laptop-sized window unless `options` say
+    otherwise (a phone's viewport, touch)."""
     from django.conf import settings as django_settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
 
-    settings.MEDIA_ROOT = tmp_path / "media"
-    user = designer_member.user
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    options.setdefault("viewport", {"width": 1440, "height": 900})
+    context = browser.new_context(base_url=live_server.url, **options)
     context.add_cookies(
         [
             {
@@ -101,6 +101,74 @@ def page(browser, live_server, designer_member, settings, tmp_path) -> Iterator[
         ]
     )
     context.set_default_timeout(15_000)
+    return context
+
+
+def finished_job(
+    member: Membership,
+    prompt: str,
+    *,
+    count: int = 1,
+    size: tuple[int, int] = (640, 640),
+    minutes_ago: int = 0,
+    model: str = "wan2.6-t2i",
+    picture: Callable[[int], Any] | None = None,
+) -> Job:
+    """A finished job with `count` images of `size` stored, original and thumbnail, as the
+    worker leaves it; `picture(index)` draws each (a flat colour by default)."""
+    import io
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+    from PIL import Image
+
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    width, height = size
+    job = Job.objects.create(
+        team=member.team,
+        author=member.user,
+        kind=Job.Kind.TEXT_TO_IMAGE,
+        model=model,
+        prompt=prompt,
+        parameters={"size": f"{width}*{height}", "n": count},
+        images_requested=count,
+        status=Job.Status.SUCCEEDED,
+        created_at=at,
+    )
+    for index in range(count):
+        drawn = (
+            picture(index)
+            if picture
+            else Image.new("RGB", size, (60 + 40 * index % 195, 120, 200 - 30 * index % 200))
+        )
+        full, thumb = io.BytesIO(), io.BytesIO()
+        drawn.save(full, format="PNG")
+        small = (max(1, width * 256 // max(size)), max(1, height * 256 // max(size)))
+        drawn.resize(small).save(thumb, format="WEBP")
+        image = GeneratedImage(
+            job=job,
+            team=member.team,
+            index=index,
+            width=width,
+            height=height,
+            bytes=len(full.getvalue()),
+            sha256="0" * 64,
+            created_at=at,
+        )
+        image.image.save(f"results/{job.pk}/{index}.png", ContentFile(full.getvalue()), save=False)
+        image.thumbnail.save(
+            f"thumbs/{job.pk}/{index}.webp", ContentFile(thumb.getvalue()), save=False
+        )
+        image.save()
+    return job
+
+
+@pytest.fixture
+def page(browser, live_server, designer_member, settings, tmp_path) -> Iterator[Any]:
+    """A signed-in designer's tab on a laptop-sized window."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    context = signed_in_context(browser, live_server, designer_member.user)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from studio.generation.models import Job
-from tests.browser import received, screenshot
+from tests.browser import finished_job, received, screenshot
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -404,45 +404,15 @@ def test_an_edit_waits_for_the_images_still_being_checked(page):
 def stored_image(
     member, prompt: str, color: tuple[int, int, int], minutes_ago: int, size=(640, 640)
 ):
-    """A finished job with one image on disk, as the worker would have left it."""
-    from datetime import timedelta
-
-    from django.core.files.base import ContentFile
-    from django.utils import timezone
-
-    from studio.generation.models import GeneratedImage
-
-    at = timezone.now() - timedelta(minutes=minutes_ago)
-    job = Job.objects.create(
-        team=member.team,
-        author=member.user,
-        kind=Job.Kind.TEXT_TO_IMAGE,
-        model="wan2.6-t2i",
-        prompt=prompt,
-        parameters={"size": "1280*1280", "n": 1},
-        images_requested=1,
-        status=Job.Status.SUCCEEDED,
-        created_at=at,
+    """A finished job with one image of one colour on disk, as the worker leaves it."""
+    job = finished_job(
+        member,
+        prompt,
+        size=size,
+        minutes_ago=minutes_ago,
+        picture=lambda _: Image.new("RGB", size, color),
     )
-    full, thumb = io.BytesIO(), io.BytesIO()
-    Image.new("RGB", size, color).save(full, format="PNG")
-    Image.new("RGB", (size[0] * 256 // max(size), size[1] * 256 // max(size)), color).save(
-        thumb, format="WEBP"
-    )
-    image = GeneratedImage(
-        job=job,
-        team=member.team,
-        index=0,
-        width=size[0],
-        height=size[1],
-        bytes=len(full.getvalue()),
-        sha256="0" * 64,
-        created_at=at,
-    )
-    image.image.save(f"results/{job.pk}/0.png", ContentFile(full.getvalue()), save=False)
-    image.thumbnail.save(f"thumbs/{job.pk}/0.webp", ContentFile(thumb.getvalue()), save=False)
-    image.save()
-    return image
+    return job.images.get()
 
 
 def test_the_gallery_filters_and_a_review_shows_at_once(page, designer_member):

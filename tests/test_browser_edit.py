@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from studio.generation.models import Job, StagedImage
-from tests.browser import screenshot, serious_accessibility_problems
+from tests.browser import screenshot, serious_accessibility_problems, signed_in_context
 from tests.test_browser import add_images, boxes_of, card, close_to, draw_box, file, picture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -185,26 +185,7 @@ def test_staged_images_are_shown_only_to_who_staged_them(page, browser, live_ser
 
 
 def _signed_in_tab(browser: Any, live_server: Any, user: Any) -> Any:
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session.session_key,
-                "url": live_server.url,
-            }
-        ]
-    )
-    return context.new_page()
+    return signed_in_context(browser, live_server, user, viewport=LAPTOP).new_page()
 
 
 def test_the_number_of_images_is_kept_across_a_model_switch(page):

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import io
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
-from django.utils import timezone
 from PIL import Image
 
 from studio.accounts.models import Membership
 from studio.gallery.models import Activity
-from studio.generation.models import GeneratedImage, Job
-from tests.browser import ARTIFACTS, screenshot, serious_accessibility_problems
+from studio.generation.models import GeneratedImage
+from tests.browser import ARTIFACTS, finished_job, screenshot, serious_accessibility_problems
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -32,35 +28,15 @@ def stored_image(
 ) -> GeneratedImage:
     """A finished job's image with its original and thumbnail on disk, as the gallery shows
     it, and the feed's line for the job."""
-    at = timezone.now() - timedelta(minutes=minutes_ago)
-    width, height = size
-    job = Job.objects.create(
-        team=member.team,
-        author=member.user,
-        kind=Job.Kind.TEXT_TO_IMAGE,
+    job = finished_job(
+        member,
+        prompt,
+        size=size,
+        minutes_ago=minutes_ago,
         model=model,
-        prompt=prompt,
-        parameters={"size": f"{width}*{height}", "n": 1},
-        images_requested=1,
-        status=Job.Status.SUCCEEDED,
-        created_at=at,
+        picture=lambda _: Image.new("RGB", size, color),
     )
-    full, thumb = io.BytesIO(), io.BytesIO()
-    Image.new("RGB", size, color).save(full, format="PNG")
-    Image.new("RGB", (256, 256 * height // width), color).save(thumb, format="WEBP")
-    image = GeneratedImage(
-        job=job,
-        team=member.team,
-        index=0,
-        width=width,
-        height=height,
-        bytes=len(full.getvalue()),
-        sha256="0" * 64,
-        created_at=at,
-    )
-    image.image.save(f"results/{job.pk}/0.png", ContentFile(full.getvalue()), save=False)
-    image.thumbnail.save(f"thumbs/{job.pk}/0.webp", ContentFile(thumb.getvalue()), save=False)
-    image.save()
+    image = job.images.get()
     Activity.job_finished(job, [image.pk])
     return image
 

@@ -8,15 +8,12 @@ when the pages change.
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
-from django.core.files.base import ContentFile
-from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from studio.gallery.models import Board
-from studio.generation.models import GeneratedImage, Job
-from tests.browser import ARTIFACTS
+from studio.generation.models import GeneratedImage
+from tests.browser import ARTIFACTS, finished_job
 from tests.factories import create_job_row
 
 # Prompt, model, size and two colours of a gradient: stand-ins for what the models make.
@@ -75,35 +72,15 @@ def picture(size: tuple[int, int], top: str, bottom: str) -> bytes:
 def finished(
     member, prompt: str, model: str, size, top: str, bottom: str, minutes: int
 ) -> GeneratedImage:
-    at = timezone.now() - timedelta(minutes=minutes)
-    job = create_job_row(
+    job = finished_job(
         member,
+        prompt,
+        size=size,
+        minutes_ago=minutes,
         model=model,
-        prompt=prompt,
-        parameters={"size": f"{size[0]}*{size[1]}", "n": 1},
-        status=Job.Status.SUCCEEDED,
-        created_at=at,
-        images_charged=1,
+        picture=lambda _: Image.open(io.BytesIO(picture(size, top, bottom))),
     )
-    full = picture(size, top, bottom)
-    thumb = io.BytesIO()
-    Image.open(io.BytesIO(full)).resize(
-        (size[0] * 384 // max(size), size[1] * 384 // max(size))
-    ).save(thumb, format="WEBP")
-    image = GeneratedImage(
-        job=job,
-        team=member.team,
-        index=0,
-        width=size[0],
-        height=size[1],
-        bytes=len(full),
-        sha256="0" * 64,
-        created_at=at,
-    )
-    image.image.save(f"results/{job.pk}/0.png", ContentFile(full), save=False)
-    image.thumbnail.save(f"thumbs/{job.pk}/0.webp", ContentFile(thumb.getvalue()), save=False)
-    image.save()
-    return image
+    return job.images.get()
 
 
 def test_the_readme_pictures(page, designer_member):

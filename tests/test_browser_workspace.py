@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from studio.generation.models import Job
-from tests.browser import ARTIFACTS, screenshot, serious_accessibility_problems
+from tests.browser import (
+    ARTIFACTS,
+    finished_job,
+    screenshot,
+    serious_accessibility_problems,
+    signed_in_context,
+)
 from tests.test_browser import add_images, close_to, draw_box, file, picture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -277,28 +283,10 @@ def test_generate_and_edit_show_places_of_the_asked_shape_then_images_in_place(p
 
 
 def touch_tab(browser: Any, live_server: Any, user: Any) -> Any:
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    context = browser.new_context(
-        base_url=live_server.url, viewport=PHONE, has_touch=True, is_mobile=True
+    """A phone's tab with a touch screen, signed in as `user`."""
+    context = signed_in_context(
+        browser, live_server, user, viewport=PHONE, has_touch=True, is_mobile=True
     )
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session.session_key,
-                "url": live_server.url,
-            }
-        ]
-    )
-    context.set_default_timeout(15_000)
     return context.new_page()
 
 
@@ -542,58 +530,25 @@ def test_a_model_switch_logs_no_htmx_selector_error(page):
     assert not selectors, selectors
 
 
-def finished_job(member: Any, prompt: str, count: int, size: tuple[int, int], minutes_ago: int):
-    """A finished job with `count` images of `size` stored, as the worker leaves it."""
-    import io
-    from datetime import timedelta
-
-    from django.core.files.base import ContentFile
-    from django.utils import timezone
-    from PIL import Image
-
-    from studio.generation.models import GeneratedImage
-
-    at = timezone.now() - timedelta(minutes=minutes_ago)
-    job = Job.objects.create(
-        team=member.team,
-        author=member.user,
-        kind=Job.Kind.TEXT_TO_IMAGE,
-        model="wan2.6-t2i",
-        prompt=prompt,
-        parameters={"size": f"{size[0]}*{size[1]}", "n": count},
-        images_requested=count,
-        status=Job.Status.SUCCEEDED,
-        created_at=at,
-    )
-    for index in range(count):
-        color = (60 + 40 * index, 120, 200 - 30 * index)
-        full, thumb = io.BytesIO(), io.BytesIO()
-        Image.new("RGB", size, color).save(full, format="PNG")
-        small = (size[0] * 256 // max(size), size[1] * 256 // max(size))
-        Image.new("RGB", small, color).save(thumb, format="WEBP")
-        image = GeneratedImage(
-            job=job,
-            team=member.team,
-            index=index,
-            width=size[0],
-            height=size[1],
-            bytes=len(full.getvalue()),
-            sha256="0" * 64,
-            created_at=at,
-        )
-        image.image.save(f"results/{job.pk}/{index}.png", ContentFile(full.getvalue()), save=False)
-        image.thumbnail.save(
-            f"thumbs/{job.pk}/{index}.webp", ContentFile(thumb.getvalue()), save=False
-        )
-        image.save()
-    return job
-
-
 def test_results_give_a_job_of_several_images_room_and_line_up_their_heads(page, designer_member):
-    finished_job(designer_member, "A single square, " + "long prompt " * 10, 1, (1280, 1280), 9)
-    finished_job(designer_member, "Portraits of a potter at her wheel", 4, (960, 1440), 7)
-    finished_job(designer_member, "A harbour at dawn, wide", 3, (1664, 928), 5)
-    finished_job(designer_member, "A tall single", 1, (928, 1664), 3)
+    finished_job(
+        designer_member,
+        "A single square, " + "long prompt " * 10,
+        count=1,
+        size=(1280, 1280),
+        minutes_ago=9,
+    )
+    finished_job(
+        designer_member,
+        "Portraits of a potter at her wheel",
+        count=4,
+        size=(960, 1440),
+        minutes_ago=7,
+    )
+    finished_job(
+        designer_member, "A harbour at dawn, wide", count=3, size=(1664, 928), minutes_ago=5
+    )
+    finished_job(designer_member, "A tall single", count=1, size=(928, 1664), minutes_ago=3)
     page.goto("/generate/")
     entries = page.locator(".result-entry")
     entries.first.locator("img").first.wait_for()
