@@ -460,6 +460,18 @@ def test_a_size_to_fix_is_brought_clear_of_the_submit_bar_and_focused(page):
     assert not Job.objects.exists()
 
 
+def test_the_live_size_check_and_the_refusal_say_the_same(page):
+    page.goto("/generate/")
+    page.get_by_label("Wan 2.6", exact=False).first.check()
+    page.get_by_text("Between 1280×1280 and 1440×1440").wait_for()
+    page.fill("textarea[name=prompt]", "A potter at her wheel")
+    page.fill("input[name=custom_size]", "900×1350")
+    said = "900×1350 is 1,215,000 pixels; Wan 2.6 makes between 1280×1280 and 1440×1440 in total."
+    assert page.locator("[data-size-check]").inner_text() == said
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator(".field-custom_size .field-error", has_text=said).wait_for()
+
+
 def test_on_a_phone_the_new_job_is_brought_into_view_after_sending(page, worker):
     page.set_viewport_size(PHONE)
     page.goto("/generate/")

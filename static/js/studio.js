@@ -165,8 +165,12 @@
         var aLow = parseInt(input.dataset.aspectLow || "0", 10);
         var aHigh = parseInt(input.dataset.aspectHigh || "0", 10);
         if (w * h < low || w * h > high) {
-          message = w + "×" + h + " is " + (w * h).toLocaleString() + " pixels; this model makes between " +
-            low.toLocaleString() + " and " + high.toLocaleString() + ".";
+          // In the server's words: a refusal after sending reads the same.
+          var range = editing ? input.dataset.pixelsRangeEdit : input.dataset.pixelsRange;
+          message = w + "×" + h + " is " + (w * h).toLocaleString() + " pixels; " +
+            (input.dataset.modelLabel || "this model") + " makes " +
+            (range || "between " + low.toLocaleString() + " and " + high.toLocaleString() + " pixels") +
+            " in total.";
         } else if (sideHigh && (Math.max(w, h) > sideHigh || Math.min(w, h) < sideLow)) {
           message = w + "×" + h + ": each side must be between " + sideLow.toLocaleString() +
             " and " + sideHigh.toLocaleString() + " pixels.";

@@ -44,7 +44,9 @@ def parse_size(value: str) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def _mp(pixels: int) -> str:
+def pixels_text(pixels: int) -> str:
+    """A pixel count as people read a size: 1280×1280 where it is a square's, else the
+    number (the form's live check says it the same way)."""
     side = math.isqrt(pixels)
     if side * side == pixels:
         return f"{side}×{side}"
@@ -222,7 +224,7 @@ def _check_size(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
             Problem(
                 "size",
                 f"{width}×{height} is {pixels:,} pixels; {spec.label} makes between "
-                f"{_mp(low)} and {_mp(high)} in total.",
+                f"{pixels_text(low)} and {pixels_text(high)} in total.",
             )
         )
     if rule.min_side and min(width, height) < rule.min_side:

@@ -20,7 +20,7 @@ from studio.accounts.models import Membership, Team
 from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, TextUnit, models_for
 from studio.dashscope.tokens import prompt_length
 from studio.dashscope.types import Box
-from studio.dashscope.validation import Problem, parse_size, prompt_too_long
+from studio.dashscope.validation import Problem, parse_size, pixels_text, prompt_too_long
 
 if TYPE_CHECKING:
     from studio.generation.models import Job
@@ -423,10 +423,17 @@ def boxes_text(boxes: list[Box] | list[list[int]]) -> str:
 def _size_rule_attrs(spec: ModelSpec) -> dict[str, Any]:
     """The custom-size rule as data attributes, for the check made as the size is typed."""
     rule = spec.size
+    high, high_edit = rule.max_pixels_for(has_images=False), rule.max_pixels
     attrs: dict[str, Any] = {
         "data-min-pixels": rule.min_pixels,
-        "data-max-pixels": rule.max_pixels_for(has_images=False),
-        "data-max-pixels-edit": rule.max_pixels,
+        "data-max-pixels": high,
+        "data-max-pixels-edit": high_edit,
+        # The bounds in the server's words, so the live check and a refusal agree.
+        "data-model-label": spec.label,
+        "data-pixels-range": f"between {pixels_text(rule.min_pixels)} and {pixels_text(high)}",
+        "data-pixels-range-edit": (
+            f"between {pixels_text(rule.min_pixels)} and {pixels_text(high_edit)}"
+        ),
     }
     if rule.min_side:
         attrs["data-min-side"] = rule.min_side
