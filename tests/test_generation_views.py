@@ -386,3 +386,17 @@ def test_results_say_just_now_for_a_job_sent_under_a_minute_ago(designer_client,
     results = designer_client.get(reverse("recent-jobs")).content.decode()
     assert "· just now</span>" in results and "3\xa0minutes ago" in results
     assert "0\xa0minutes ago" not in results
+
+
+def test_a_finished_jobs_page_offers_variations_beside_run_again(designer_client, member):
+    from tests.factories import create_job_row
+
+    done = create_job_row(member, status=Job.Status.SUCCEEDED)
+    page = designer_client.get(reverse("job-detail", args=[done.pk])).content.decode()
+    assert f'action="{reverse("job-variations", args=[done.pk])}"' in page
+    assert 'title="The same request again, its seed included">Run again' in page
+    still_open = create_job_row(member)
+    page = designer_client.get(reverse("job-detail", args=[still_open.pk])).content.decode()
+    assert (
+        "job-variations" not in page and reverse("job-variations", args=[still_open.pk]) not in page
+    )
