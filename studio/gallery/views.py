@@ -42,8 +42,7 @@ from studio.gallery.forms import Cursor, GalleryFilter
 from studio.gallery.models import Activity, Board, BoardImage, Comment, Star
 from studio.gallery.templatetags.gallery_text import MENTION
 from studio.generation.forms import parse_boxes
-from studio.generation.models import GeneratedImage, Job, JobInput, ModelPrice
-from studio.generation.views import money
+from studio.generation.models import GeneratedImage, JobInput
 from studio.http import PARTIAL_HEADERS, AppRequest
 
 FEED_SIZE = 12
@@ -109,7 +108,7 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
         # The seed has its own line beside the cost; the other settings as the job lists them.
         "settings": [(label, text) for label, text in job.settings_shown() if label != "Seed"],
         "seed": job.parameters.get("seed"),
-        "cost": _image_cost(job),
+        "cost": job.image_cost(),
         # Where a form sent without JavaScript comes back to: this image's page.
         "next": request.get_full_path(),
         **_board_context(image, membership),
@@ -118,20 +117,6 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
     if request.htmx:
         template += "#image-panel"
     return render(request, template, context)
-
-
-def _image_cost(job: Job) -> str:
-    """What one image of the job cost: the price it was charged at when the job was made,
-    as the usage report counts it, or today's price for a job from before the ledger."""
-    charge = job.quota_charges.order_by("-kind").first()  # settled ("settle") before reserved
-    price = ModelPrice.objects.filter(model=job.model).first()
-    if charge is not None and (charge.unit_price or price is not None):
-        unit = charge.unit_price
-    elif price is not None:
-        unit = price.price_per_image
-    else:
-        return "no price set"
-    return f"{money(unit)} {price.currency if price else ModelPrice.currency_in_use()}"
 
 
 @require_GET

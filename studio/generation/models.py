@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -350,6 +351,20 @@ class Job(models.Model):
         """How long this job's model usually runs at the provider; a list of jobs sets it
         once per model (see with_usual_seconds) rather than asking for each job."""
         return typical_seconds(self.model)
+
+    def image_cost(self) -> str:
+        """What one of its images cost, for people to read: the price it was charged at
+        when it was made (as the usage report counts it), or today's price for a job from
+        before the ledger; "no price set" without either."""
+        charge = self.quota_charges.order_by("-kind").first()  # settled before reserved
+        price = ModelPrice.objects.filter(model=self.model).first()
+        if charge is not None and (charge.unit_price or price is not None):
+            unit = charge.unit_price
+        elif price is not None:
+            unit = price.price_per_image
+        else:
+            return "no price set"
+        return f"{money(unit)} {price.currency if price else ModelPrice.currency_in_use()}"
 
     def live_note(self, now: datetime | None = None) -> str:
         """What an open job is doing, as its placeholders say it: its place in line, its
@@ -821,3 +836,9 @@ class ModelPrice(models.Model):
     @classmethod
     def currency_in_use(cls) -> str:
         return cls.objects.values_list("currency", flat=True).first() or "USD"
+
+
+def money(amount: Decimal) -> str:
+    """At least cents, and the fractions of a cent a price table may hold: 0.40, 0.035."""
+    text = f"{amount.normalize():f}"
+    return text if len(text.partition(".")[2]) >= 2 else f"{amount:.2f}"

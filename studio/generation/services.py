@@ -269,12 +269,18 @@ def retry_job(job: Job, *, membership: Membership) -> Job:
         raise PermissionDenied("Only the author or a team owner can retry a job.")
     if job.is_open:
         raise JobRefused([Problem("__all__", "This job has not finished yet.")])
+    return _again(job, membership, dict(job.parameters))
+
+
+def _again(job: Job, membership: Membership, parameters: dict) -> Job:
+    """The job's request, with `parameters`, as a new job of whoever asks: every check of
+    create_job applies."""
     return create_job(
         membership=membership,
         model=job.model,
         prompt=job.prompt,
         negative_prompt=job.negative_prompt,
-        parameters=dict(job.parameters),
+        parameters=parameters,
         inputs=_inputs_again(job),
     )
 
@@ -296,14 +302,7 @@ def variations_job(job: Job, *, membership: Membership) -> Job:
     parameters.pop("seed", None)
     if takes_seed:
         parameters["seed"] = new_seed(job.parameters.get("seed"))
-    return create_job(
-        membership=membership,
-        model=job.model,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        parameters=parameters,
-        inputs=_inputs_again(job),
-    )
+    return _again(job, membership, parameters)
 
 
 def new_seed(old: object = None) -> int:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -38,6 +37,7 @@ from studio.generation.models import (
     Job,
     ModelPrice,
     StagedImage,
+    money,
     with_usual_seconds,
 )
 from studio.generation.normalise import ImageRefused, scale_boxes
@@ -115,12 +115,6 @@ def _form_context(membership: Membership, form: GenerationForm) -> dict[str, Any
         "currency": ModelPrice.currency_in_use(),
         **_recent_jobs_context(membership),
     }
-
-
-def money(amount: Decimal) -> str:
-    """At least cents, and the fractions of a cent a price table may hold: 0.40, 0.035."""
-    text = f"{amount.normalize():f}"
-    return text if len(text.partition(".")[2]) >= 2 else f"{amount:.2f}"
 
 
 RECENT_JOBS = 8
