@@ -522,6 +522,8 @@ def test_a_reload_keeps_the_prompts_typed_on_each_page(page):
 
 
 def test_a_model_switch_logs_no_htmx_selector_error(page):
+    from playwright.sync_api import expect
+
     said: list[str] = []
     page.on(
         "console",
@@ -529,15 +531,17 @@ def test_a_model_switch_logs_no_htmx_selector_error(page):
     )
     for path in ("/generate/", "/edit/"):
         page.goto(path)
-        page.evaluate(
-            """() => { window.settled = 0;
-                 document.addEventListener('htmx:afterSettle', () => { window.settled++; }); }"""
-        )
+        # Mark the form so the wait below is for its replacement, not for a
+        # panel's poll that happens to settle first.
+        page.evaluate("() => { document.querySelector('form.generate-form').dataset.before = '1'; }")
         other = page.locator(".model-picker input[name=model]:not(:checked)").first
         chosen = other.get_attribute("id")
         other.check()
-        page.wait_for_function("() => window.settled > 0")
-        assert page.locator(f"#{chosen}").is_checked()
+        page.wait_for_function(
+            "() => { const form = document.querySelector('form.generate-form');"
+            " return form && !form.dataset.before && !form.classList.contains('htmx-settling'); }"
+        )
+        expect(page.locator(f"#{chosen}")).to_be_checked()
     selectors = [text for text in said if "selector" in text.lower() or "hx-" in text]
     assert not selectors, selectors
 
