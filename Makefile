@@ -28,9 +28,15 @@ test: $(VENV)/.installed-dev
 	$(PY) -m pytest --log-file=.test-logs/pytest.log --log-file-level=DEBUG $(PYTEST_ARGS)
 	bash scripts/check-log-secrets.sh .test-logs/pytest.log
 
+# Style, the apps' import direction (pyproject's contracts), types, and module and function
+# lengths. mypy loads the settings, which need a (throwaway) secret key.
+lint: export DJANGO_SECRET_KEY ?= lint-only-not-a-secret
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(PY) scripts/check_layout.py
 
 # Benchmarks print one JSON line per scenario; see bench/run.py for what each measures.
 bench: $(VENV)/.installed-dev

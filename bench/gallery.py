@@ -59,7 +59,7 @@ def populate() -> tuple[Any, list[int]]:
 
     from studio.accounts.models import Membership, Team
     from studio.generation.models import GeneratedImage, Job
-    from studio.generation.worker import store_result
+    from studio.generation.worker.results import store_result
 
     team = Team.objects.create(name="Gallery bench", slug="gallery-bench")
     user = User.objects.create_user(username="gallery-bench")

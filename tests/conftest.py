@@ -4,16 +4,16 @@ import pytest
 from django.contrib.auth.models import User
 
 from studio.accounts.models import Membership, Team
-from tests.factories import create_membership, create_team, create_user
+from tests.support.factories import create_membership, create_team, create_user
 
 # Emulator fixtures (`emulated`, `served_emulator`) for the provider-layer tests.
 pytest_plugins = [
-    "tests.emulation",
-    "tests.pipeline",
-    "tests.browser",
-    "tests.servers",
-    "tests.clusters",
-    "tests.s3",
+    "tests.support.emulation",
+    "tests.support.pipeline",
+    "tests.support.browser",
+    "tests.support.servers",
+    "tests.support.clusters",
+    "tests.support.s3",
 ]
 
 

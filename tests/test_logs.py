@@ -15,9 +15,9 @@ import pytest
 
 from studio.dashscope.emulator.config import FaultRule
 from studio.generation.models import Job
-from studio.generation.worker import run_step
+from studio.generation.worker.steps import run_step
 from studio.logs import JsonFormatter, LogContextFilter, log_context
-from tests.emulation import API_KEY, ROOT
+from tests.support.emulation import API_KEY, ROOT
 
 T2I = {"model": "wan2.6-t2i", "prompt": "A lighthouse", "parameters": {"size": "1280*1280"}}
 SYNC = {

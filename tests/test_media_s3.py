@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,12 +30,13 @@ from PIL import Image
 
 from studio.audit.models import Entry
 from studio.generation.models import GeneratedImage, Job, StagedImage
-from studio.generation.worker import store_result
+from studio.generation.worker.results import store_result
 from studio.settings import s3_origins, s3_storage
-from tests.emulation import ROOT, make_image
-from tests.factories import create_membership, create_team, create_user
-from tests.pipeline import Pipeline, upload
-from tests.s3 import no_local_files
+from tests.support.emulation import ROOT, make_image
+from tests.support.factories import create_membership, create_team, create_user
+from tests.support.pipeline import Pipeline, upload
+from tests.support.s3 import no_local_files
+from tests.support.waiting import wait_for
 
 T2I = {"model": "wan2.6-t2i", "prompt": "A lighthouse", "parameters": {"size": "1280*1280", "n": 1}}
 
@@ -160,7 +160,8 @@ def test_a_signed_url_stops_working_when_its_lifetime_runs_out(
     # The lifetime is part of what was signed: lengthening it breaks the signature.
     stretched = httpx.get(location.replace("X-Amz-Expires=2", "X-Amz-Expires=3600"))
     assert stretched.status_code == 403 and b"SignatureDoesNotMatch" in stretched.content
-    time.sleep(3.1)
+    # Signed for 2 s: asked again until its lifetime has run out.
+    wait_for(lambda: httpx.get(location).status_code == 403, 15, interval=0.2)
     expired = httpx.get(location)
     assert expired.status_code == 403 and b"Request has expired" in expired.content
 
@@ -332,7 +333,7 @@ def test_pages_allow_images_from_the_bucket_and_never_carry_a_signed_url(
 def test_a_browser_follows_the_redirects_to_the_bucket_within_the_policy(bucket, page, worker):
     """Chromium loads the results of a job made in the form from the bucket; the page
     fixture fails the test if the Content-Security-Policy blocked anything."""
-    from tests.browser import screenshot
+    from tests.support.browser import screenshot
 
     fetched: list[tuple[str, int]] = []
     page.on("response", lambda response: fetched.append((response.url, response.status)))

@@ -1,31 +1,8 @@
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from studio.settings import dashscope_base_url, env_bool, env_int, env_list, env_str
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    """Import the settings in a fresh interpreter, so this process's settings stay as they are."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DASHSCOPE_"))}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import studio.settings as s; print(s.DEBUG, s.DASHSCOPE_BASE_URL)",
-        ],
-        cwd=REPO_ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.environment import load_settings
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("true", True), ("FALSE", False), ("1", True)])

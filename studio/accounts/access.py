@@ -1,6 +1,14 @@
+"""Who is in which team, for every app's views.
+
+The convention, for every app's `access.py`: `get_<thing>_for_user(user, <thing>_id, ...)`
+returns the thing together with the caller's membership of its team (the caller's rights),
+or raises Http404, so that nothing of a team is confirmed to exist to someone outside it.
+What a member's role allows is asked by the view after the fetch (a 403).
+"""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.http import Http404
 
@@ -24,6 +32,14 @@ def get_membership(user: User | AnonymousUser, team: Team) -> Membership:
     return membership
 
 
+def get_membership_for_user(user: User | AnonymousUser) -> Membership:
+    """The membership of the team the studio acts in; 404 for someone with no team."""
+    membership = current_membership(user)
+    if membership is None:
+        raise Http404("No team.")
+    return membership
+
+
 def current_membership(user: User | AnonymousUser) -> Membership | None:
     """The membership the studio acts in: the user's first team by name, as the top bar
     shows, until there is a team switcher.
@@ -33,16 +49,16 @@ def current_membership(user: User | AnonymousUser) -> Membership | None:
     """
     if not user.is_authenticated:
         return None
-    cached = getattr(user, "_studio_membership", _UNREAD)
+    cached: Membership | object | None = getattr(user, "_studio_membership", _UNREAD)
     if cached is not _UNREAD:
-        return cached
+        return cast("Membership | None", cached)
     membership = (
         Membership.objects.select_related("team", "user")
         .filter(user=user)
         .order_by("team__name")
         .first()
     )
-    user._studio_membership = membership  # type: ignore[union-attr]
+    user._studio_membership = membership  # type: ignore[attr-defined]
     return membership
 
 

@@ -15,10 +15,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from studio.accounts.access import current_membership
-from studio.accounts.models import Membership, QuotaCounter
-from studio.core.models import WorkerHeartbeat
+from studio.accounts.models import Membership, ModelPrice, QuotaCounter
 from studio.dashscope.catalog import Kind, models_for
-from studio.generation.models import GeneratedImage, Job, ModelPrice
+from studio.generation.models import GeneratedImage, Job, WorkerHeartbeat
 from studio.http import AppRequest
 
 logger = logging.getLogger(__name__)

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from studio.dashscope.catalog import (
     MB,
     SEED_MAX,
+    ImageInputRule,
     ModelSpec,
     Option,
     UnknownModel,
     get_model,
     megabytes,
 )
+from studio.dashscope.images import ImageInfo
 from studio.dashscope.tokens import prompt_length, unit_name
 from studio.dashscope.types import GenerationRequest
 
@@ -137,51 +139,43 @@ def _check_images(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     if count > high:
         return [Problem("images", f"{spec.label} takes at most {high} input images; got {count}.")]
     problems = []
-    max_bytes = rule.max_bytes
     for position, image in enumerate(request.images, start=1):
-        info = image.info
-        if info is None:
+        if image.info is None:
             continue  # a URL: the provider checks it when it downloads it
-        where = f"images[{position}]"
-        label = f"Image {position}"
-        if info.format not in rule.formats:
-            problems.append(
-                Problem(where, f"{label} is {info.format}; use JPEG, PNG, BMP or WEBP.")
+        problems += _image_problems(rule, position, image.info)
+    return problems
+
+
+def _image_problems(rule: ImageInputRule, position: int, info: ImageInfo) -> list[Problem]:
+    """What is wrong with one inline input image: its format, alpha, sides and bytes."""
+    where = f"images[{position}]"
+    label = f"Image {position}"
+    measured = f"{label} is {info.width}×{info.height}"
+    problems = []
+    if info.format not in rule.formats:
+        problems.append(Problem(where, f"{label} is {info.format}; use JPEG, PNG, BMP or WEBP."))
+    if info.has_alpha and not rule.alpha:
+        problems.append(Problem(where, f"{label} has transparency, which is not accepted."))
+    short, long_ = min(info.width, info.height), max(info.width, info.height)
+    if short < rule.min_side:
+        problems.append(
+            Problem(where, f"{measured}; each side must be at least {rule.min_side} pixels.")
+        )
+    if long_ > rule.max_side:
+        problems.append(
+            Problem(where, f"{measured}; each side must be at most {rule.max_side} pixels.")
+        )
+    if rule.aspect is not None and not rule.aspect.allows(info.width, info.height):
+        problems.append(
+            Problem(where, f"{measured}; its aspect ratio must be between {rule.aspect}.")
+        )
+    if info.bytes > rule.max_bytes:
+        problems.append(
+            Problem(
+                where,
+                f"{label} is {info.bytes / MB:.1f} MB; the limit is {megabytes(rule.max_bytes)}.",
             )
-        if info.has_alpha and not rule.alpha:
-            problems.append(Problem(where, f"{label} has transparency, which is not accepted."))
-        short, long_ = min(info.width, info.height), max(info.width, info.height)
-        if short < rule.min_side:
-            problems.append(
-                Problem(
-                    where,
-                    f"{label} is {info.width}×{info.height}; each side must be at least "
-                    f"{rule.min_side} pixels.",
-                )
-            )
-        if long_ > rule.max_side:
-            problems.append(
-                Problem(
-                    where,
-                    f"{label} is {info.width}×{info.height}; each side must be at most "
-                    f"{rule.max_side} pixels.",
-                )
-            )
-        if rule.aspect is not None and not rule.aspect.allows(info.width, info.height):
-            problems.append(
-                Problem(
-                    where,
-                    f"{label} is {info.width}×{info.height}; its aspect ratio must be "
-                    f"between {rule.aspect}.",
-                )
-            )
-        if info.bytes > max_bytes:
-            problems.append(
-                Problem(
-                    where,
-                    f"{label} is {info.bytes / MB:.1f} MB; the limit is {megabytes(max_bytes)}.",
-                )
-            )
+        )
     return problems
 
 
@@ -190,15 +184,15 @@ def _check_size(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     value = request.size
     if value is None:
         return []
-    has_images = bool(request.images)
+    # A sequence is limited as editing is: 2K at most.
+    edits = bool(request.images) or _sequential(request)
     if rule.fixed:
         allowed = ", ".join(f"{w}*{h}" for w, h in rule.fixed)
-        parsed = parse_size(value)
-        if parsed not in rule.fixed:
+        if parse_size(value) not in rule.fixed:
             return [Problem("size", f"{spec.label} makes only these sizes: {allowed}.")]
         return []
     if value in rule.tiers:
-        if value in rule.text_to_image_only_tiers and (has_images or _sequential(request)):
+        if value in rule.text_to_image_only_tiers and edits:
             return [
                 Problem(
                     "size",
@@ -213,11 +207,15 @@ def _check_size(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
         custom = "W*H (for example 1280*1280)"
         expected = f"{tiers}, or {custom}" if tiers else custom
         return [Problem("size", f"{value!r} is not a size; use {expected}.")]
-    width, height = parsed
+    return _custom_size_problems(spec, parsed, edits=edits)
+
+
+def _custom_size_problems(spec: ModelSpec, size: tuple[int, int], *, edits: bool) -> list[Problem]:
+    """What is wrong with a W*H size: its pixel count, its sides and its aspect ratio."""
+    rule = spec.size
+    width, height = size
     pixels = width * height
-    low = rule.min_pixels
-    # A sequence is limited as editing is: 2K at most.
-    high = rule.max_pixels_for(has_images=has_images or _sequential(request))
+    low, high = rule.min_pixels, rule.max_pixels_for(has_images=edits)
     problems = []
     if not low <= pixels <= high:
         problems.append(

@@ -1,30 +1,31 @@
 """Who may do what with a team's images: the one place every gallery view asks.
 
-Anyone outside the team gets a 404, so a team's images are never confirmed to exist;
-a member whose role does not allow an action gets a 403.
+`get_image_for_user` follows the studio's convention (studio.accounts.access): the image
+with the caller's membership of its team, or Http404, so a team's images are never
+confirmed to exist to anyone outside it; a member whose role does not allow an action gets
+a 403 from `require()`, asked by the view after the fetch.
+
+Ids sent in a form's fields (a selection, a board picked in a menu) are not looked up this
+way: `team_images()` and `team_board()` quietly leave out what is not the team's.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from studio.accounts.access import current_membership
 from studio.accounts.models import Membership
 from studio.gallery.models import Board
 from studio.generation.models import GeneratedImage
-from studio.http import AppRequest
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
-def gallery_membership(request: AppRequest) -> Membership:
-    membership = current_membership(request.user)
-    if membership is None:
-        raise Http404("No team.")
-    return membership
-
-
-def image_for(
-    request: AppRequest, image_id: int, *, trashed: bool = False
+def get_image_for_user(
+    user: User, image_id: int, *, trashed: bool = False
 ) -> tuple[GeneratedImage, Membership]:
     """The image and the caller's membership of its team; 404 for anyone else.
 
@@ -36,9 +37,7 @@ def image_for(
         .first()
     )
     membership = (
-        Membership.objects.filter(team_id=image.team_id, user=request.user).first()
-        if image
-        else None
+        Membership.objects.filter(team_id=image.team_id, user=user).first() if image else None
     )
     if image is None or membership is None:
         raise Http404("No such image.")
@@ -79,5 +78,6 @@ def as_id(value: object) -> int | None:
 
 
 def require(allowed: bool, action: str) -> None:
+    """403 unless the caller's role allows `action` (said in the refusal)."""
     if not allowed:
         raise PermissionDenied(f"Your role in this team does not allow you to {action}.")

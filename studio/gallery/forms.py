@@ -1,14 +1,18 @@
-"""The gallery's filters, and the newest-first pages they select."""
+"""The gallery's filters and the newest-first pages they select, and the reading of a
+comment as it is posted."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.forms.renderers import BaseRenderer
 from django.forms.utils import flatatt
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -16,8 +20,10 @@ from django.utils.safestring import SafeString, mark_safe
 
 from studio.accounts.models import Membership
 from studio.dashscope.catalog import MODELS
+from studio.dashscope.types import Box
 from studio.gallery.models import Board, Star
 from studio.generation.models import GeneratedImage, Job
+from studio.generation.parsers import parse_boxes
 
 PAGE_SIZE = 48
 
@@ -47,7 +53,13 @@ class QuickSelect(forms.Select):
     """A select written out in Python. Django's own includes a template for every option,
     and the gallery's filters, drawn on every page of it, took a fifth of its time so."""
 
-    def render(self, name, value, attrs=None, renderer=None) -> SafeString:  # type: ignore[override]
+    def render(
+        self,
+        name: str,
+        value: object,
+        attrs: dict[str, object] | None = None,
+        renderer: BaseRenderer | None = None,
+    ) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
         options = format_html_join(
             "",
@@ -93,20 +105,24 @@ class GalleryFilter(forms.Form):
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
 
-    def __init__(self, data, membership: Membership) -> None:
+    def __init__(self, data: QueryDict, membership: Membership) -> None:
         super().__init__(data)
         self.membership = membership
-        self.fields["author"].queryset = User.objects.filter(
+        # The fields declared above, as their own classes (`fields` holds plain Fields).
+        author_field = cast("forms.ModelChoiceField[User]", self.fields["author"])
+        board_field = cast(forms.TypedChoiceField, self.fields["board"])
+        model_field = cast(forms.ChoiceField, self.fields["model"])
+        author_field.queryset = User.objects.filter(
             memberships__team_id=membership.team_id
         ).order_by("username")
-        self.fields["author"].empty_label = "Anyone"
+        author_field.empty_label = "Anyone"
         # Called when the select is drawn or a board is chosen, and read once: the page's
         # selection bar lists the same boards.
-        self.fields["board"].choices = lambda: [
+        board_field.choices = lambda: [
             ("", "Any board"),
             *((board.pk, board.name) for board in self.boards),
         ]
-        self.fields["model"].choices = [("", "Any model")] + [(m.name, m.label) for m in MODELS]
+        model_field.choices = [("", "Any model")] + [(m.name, m.label) for m in MODELS]
 
     @cached_property
     def boards(self) -> list[Board]:
@@ -114,11 +130,25 @@ class GalleryFilter(forms.Form):
 
     def images(self) -> QuerySet[GeneratedImage]:
         """The team's images that match, newest first (nothing else's, whatever is asked)."""
-        rows = GeneratedImage.objects.kept().filter(team_id=self.membership.team_id)
+        rows: QuerySet[GeneratedImage] = GeneratedImage.objects.kept().filter(
+            team_id=self.membership.team_id
+        )
         # A value that is not valid (a deleted board in an old link, a mistyped date) is
         # left out on its own; the other filters still apply.
         self.is_valid()
-        data = self.cleaned_data
+        rows = self._dated(self._narrowed(rows, self.cleaned_data), self.cleaned_data)
+        starred = Star.objects.filter(image=OuterRef("pk"), user=self.membership.user)
+        return (
+            rows.select_related("job", "job__author")
+            .annotate(starred=Exists(starred))
+            .order_by("-created_at", "-id")
+        )
+
+    def _narrowed(
+        self, rows: QuerySet[GeneratedImage], data: dict[str, Any]
+    ) -> QuerySet[GeneratedImage]:
+        """`rows` narrowed to the prompt's words, the job's author, model and kind, the review
+        state, and the caller's stars, mentions and board."""
         if data.get("q"):
             # Every word must appear; on a team's tens of thousands of prompts this scan
             # stays within a page's budget (make bench measures it).
@@ -138,18 +168,18 @@ class GalleryFilter(forms.Form):
             rows = rows.filter(comments__mentions=self.membership.user).distinct()
         if data.get("board"):
             rows = rows.filter(boards=data["board"])
+        return rows
+
+    @staticmethod
+    def _dated(rows: QuerySet[GeneratedImage], data: dict[str, Any]) -> QuerySet[GeneratedImage]:
+        """`rows` made from the `since` day to the end of the `until` day, in local time."""
         zone = timezone.get_current_timezone()
         if data.get("since"):
             rows = rows.filter(created_at__gte=datetime.combine(data["since"], time(), zone))
         if data.get("until"):
             end = datetime.combine(data["until"], time(), zone) + timedelta(days=1)
             rows = rows.filter(created_at__lt=end)
-        starred = Star.objects.filter(image=OuterRef("pk"), user=self.membership.user)
-        return (
-            rows.select_related("job", "job__author")
-            .annotate(starred=Exists(starred))
-            .order_by("-created_at", "-id")
-        )
+        return rows
 
     def page(self, after: Cursor | None) -> tuple[list[GeneratedImage], Cursor | None]:
         rows = self.images()
@@ -194,3 +224,25 @@ class GalleryFilter(forms.Form):
         kept = self.data.copy()
         kept.pop("after", None)
         return kept.urlencode()
+
+
+COMMENT_MOST = 2000  # characters
+
+
+def read_comment(body: str, box_text: str, image: GeneratedImage) -> tuple[Box | None, str]:
+    """A posted comment's pinned area (or None), and what is wrong with the comment ("" if
+    nothing is). `body` comes stripped; `box_text` is "left,top,right,bottom" or blank."""
+    if not body:
+        return None, "Write something first."
+    if len(body) > COMMENT_MOST:
+        return None, f"A comment is at most {COMMENT_MOST:,} characters; this one is {len(body):,}."
+    if not box_text.strip():
+        return None, ""
+    try:
+        boxes = parse_boxes(box_text)
+    except ValueError:
+        return None, "The pinned area must be four whole numbers: left, top, right, bottom."
+    box = boxes[0] if boxes else None
+    if box and not (0 <= box[0] < box[2] <= image.width and 0 <= box[1] < box[3] <= image.height):
+        return box, f"The pinned area must lie inside the {image.width}×{image.height} image."
+    return box, ""

@@ -1,20 +1,17 @@
-"""The team's review of its images: stars and the activity feed.
+"""The team's review of its images: stars, comments and boards.
 
 Review states live on the image itself (GeneratedImage.review_state); what people do
-with images lives here.
+with images lives here. The activity feed lives in the audit app (studio.audit.models).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from studio.accounts.models import Team
-from studio.generation.models import GeneratedImage, Job, box_in_percent
+from studio.generation.models import GeneratedImage, box_in_percent
 
 
 class Star(models.Model):
@@ -38,6 +35,10 @@ class Comment(models.Model):
     box = models.JSONField(null=True, blank=True)  # [x1, y1, x2, y2] or None
     mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Set by the image page on the comments pinned to an area, for its template; no fields.
+    pin: int  # the pin's number, counted over the pinned comments
+    pin_box: tuple[float, float, float, float] | None  # box_percent()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -95,63 +96,4 @@ class BoardImage(models.Model):
         return f"{self.image_id} on {self.board_id}"
 
 
-class Activity(models.Model):
-    """One line of a team's feed: who did what to which image or job, and when."""
-
-    class Verb(models.TextChoices):
-        GENERATED = "generated", "generated"
-        REVIEWED = "reviewed", "set the review state of"
-        STARRED = "starred", "starred"
-        COMMENTED = "commented", "commented on"
-        DELETED = "deleted", "moved to the trash"
-        RESTORED = "restored", "restored"
-
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="activity")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    verb = models.CharField(max_length=16, choices=Verb.choices)
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    image = models.ForeignKey(
-        GeneratedImage, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    detail = models.CharField(max_length=200, blank=True)
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["team", "-at"], name="activity_feed")]
-        verbose_name_plural = "activity"
-
-    def __str__(self) -> str:
-        return f"{self.actor_id} {self.verb} ({self.at:%Y-%m-%d %H:%M})"
-
-    @classmethod
-    def about(
-        cls, images: Sequence[GeneratedImage], actor: Any, verb: str, detail: str = ""
-    ) -> None:
-        """One line per image that `actor` did `verb` to, written in one statement."""
-        cls.objects.bulk_create(
-            cls(
-                team_id=image.team_id,
-                actor=actor,
-                verb=verb,
-                image=image,
-                job_id=image.job_id,
-                detail=detail,
-            )
-            for image in images
-        )
-
-    @classmethod
-    def job_finished(cls, job: Job, image_ids: list[int]) -> None:
-        """A job that stored images: one line for the lot, shown with the first."""
-        count = len(image_ids)
-        cls.objects.create(
-            team_id=job.team_id,
-            actor_id=job.author_id,
-            verb=cls.Verb.GENERATED,
-            job=job,
-            image_id=image_ids[0],
-            detail=f"{count} image{'s' if count != 1 else ''} with {job.model}",
-        )
+__all__ = ["Board", "BoardImage", "BoardQuerySet", "Comment", "Star"]

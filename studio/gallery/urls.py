@@ -1,25 +1,25 @@
 from django.urls import path
 
-from studio.gallery import views
+from studio.gallery.views import boards, compare, grid, image, selection, trash
 
 urlpatterns = [
-    path("gallery/", views.gallery, name="gallery"),
-    path("gallery/activity/", views.activity, name="gallery-activity"),
-    path("gallery/compare/", views.compare, name="gallery-compare"),
-    path("gallery/selection", views.bulk, name="gallery-bulk"),
-    path("gallery/boards", views.board_create, name="gallery-board-create"),
-    path("gallery/boards/<int:board_id>/images", views.board_add, name="gallery-board-add"),
-    path("gallery/trash/", views.trash, name="gallery-trash"),
-    path("gallery/images/<int:image_id>/", views.image_detail, name="gallery-image"),
+    path("gallery/", grid.gallery, name="gallery"),
+    path("gallery/activity/", grid.activity, name="gallery-activity"),
+    path("gallery/compare/", compare.compare, name="gallery-compare"),
+    path("gallery/selection", selection.bulk, name="gallery-bulk"),
+    path("gallery/boards", boards.board_create, name="gallery-board-create"),
+    path("gallery/boards/<int:board_id>/images", boards.board_add, name="gallery-board-add"),
+    path("gallery/trash/", trash.trash, name="gallery-trash"),
+    path("gallery/images/<int:image_id>/", image.image_detail, name="gallery-image"),
     path(
         "gallery/images/<int:image_id>/compare-inputs/",
-        views.compare_inputs,
+        compare.compare_inputs,
         name="gallery-compare-inputs",
     ),
-    path("gallery/images/<int:image_id>/review", views.image_review, name="gallery-review"),
-    path("gallery/images/<int:image_id>/star", views.image_star, name="gallery-star"),
-    path("gallery/images/<int:image_id>/comments", views.image_comment, name="gallery-comment"),
-    path("gallery/images/<int:image_id>/boards", views.image_board, name="gallery-board"),
-    path("gallery/images/<int:image_id>/delete", views.image_delete, name="gallery-delete"),
-    path("gallery/images/<int:image_id>/restore", views.image_restore, name="gallery-restore"),
+    path("gallery/images/<int:image_id>/review", image.image_review, name="gallery-review"),
+    path("gallery/images/<int:image_id>/star", image.image_star, name="gallery-star"),
+    path("gallery/images/<int:image_id>/comments", image.image_comment, name="gallery-comment"),
+    path("gallery/images/<int:image_id>/boards", image.image_board, name="gallery-board"),
+    path("gallery/images/<int:image_id>/delete", trash.image_delete, name="gallery-delete"),
+    path("gallery/images/<int:image_id>/restore", trash.image_restore, name="gallery-restore"),
 ]

@@ -9,115 +9,23 @@ the view, because they arrive one by one before the form is submitted.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from django import forms
 from django.urls import reverse
 
-from studio.accounts.models import Membership, Team
+from studio.accounts.models import Team
 from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, TextUnit, models_for
 from studio.dashscope.tokens import prompt_length
-from studio.dashscope.types import Box
-from studio.dashscope.validation import Problem, parse_size, pixels_text, prompt_too_long
-
-if TYPE_CHECKING:
-    from studio.generation.models import Job
-    from studio.generation.services import InputUpload
-
-ASPECTS = {
-    (1, 1): "1:1",
-    (16, 9): "16:9",
-    (9, 16): "9:16",
-    (4, 3): "4:3",
-    (3, 4): "3:4",
-    (7, 4): "7:4",
-    (4, 7): "4:7",
-    (37, 27): "4:3",
-    (27, 37): "3:4",
-    (3, 2): "3:2",
-    (2, 3): "2:3",
-    (5, 4): "5:4",
-    (4, 5): "4:5",
-}
-
-# Left empty, the size is not sent: an edit then takes the provider's default area in the
-# shape of the last input image.
-LIKE_LAST_IMAGE = ""
-
-
-def _aspect(width: int, height: int) -> str:
-    best = min(ASPECTS, key=lambda a: abs(a[0] / a[1] - width / height))
-    return ASPECTS[best]
-
-
-def size_choices(spec: ModelSpec, kind: Kind = Kind.TEXT_TO_IMAGE) -> list[tuple[str, str]]:
-    """The sizes the form offers for a model: its fixed sizes, tiers or recommended ones."""
-    rule = spec.size
-    choices = []
-    editing = kind == Kind.EDIT
-    for tier, side in rule.tiers.items():
-        if editing and tier in rule.text_to_image_only_tiers:
-            continue
-        shape = "shaped like the last image" if editing else f"{side}×{side} for text to image"
-        choices.append((tier, f"{tier} ({shape})"))
-    if editing and not rule.tiers:
-        default = parse_size(rule.default)
-        # Short enough for a phone's width: a select is as wide as its longest choice.
-        area = f", ~{default[0]}×{default[1]}" if default else ""
-        choices.append((LIKE_LAST_IMAGE, f"Like the last image{area}"))
-    for width, height in rule.fixed or _presets(spec, editing=editing):
-        choices.append((f"{width}*{height}", f"{width}×{height} ({_aspect(width, height)})"))
-    default = rule.default
-    if not editing and default not in dict(choices):
-        parsed = parse_size(default)
-        label = f"{parsed[0]}×{parsed[1]}" if parsed else default
-        choices.insert(0, (default, label))
-    return choices
-
-
-PRESET_ASPECTS = ((1, 1), (16, 9), (9, 16), (4, 3), (3, 4), (3, 2), (2, 3))
-
-
-def _fits(spec: ModelSpec, width: int, height: int, *, editing: bool) -> bool:
-    rule = spec.size
-    pixels = width * height
-    if not rule.min_pixels <= pixels <= rule.max_pixels_for(has_images=editing):
-        return False
-    if rule.max_side and max(width, height) > rule.max_side:
-        return False
-    if rule.min_side and min(width, height) < rule.min_side:
-        return False
-    return rule.aspect is None or rule.aspect.allows(width, height)
-
-
-def _presets(spec: ModelSpec, *, editing: bool) -> list[tuple[int, int]]:
-    """Sizes to offer: the documented recommendations the studio sends (some documents
-    recommend sizes below the stricter of two published minimums), and, where few remain
-    and the model has no tiers, the largest size of each common aspect that fits."""
-    rule = spec.size
-    presets = [s for s in rule.recommended if _fits(spec, *s, editing=editing)]
-    if rule.tiers or len(presets) >= 5:
-        return presets
-    area = rule.max_pixels_for(has_images=editing)
-    for a, b in PRESET_ASPECTS:
-        if any(_aspect(*s) == _aspect(a, b) for s in presets):
-            continue
-        # Computed landscape-first, so a portrait preset is its landscape twin turned.
-        long_, short = max(a, b), min(a, b)
-        width = int((area * long_ / short) ** 0.5) // 16 * 16
-        height = int(width * short / long_) // 16 * 16
-        size = (width, height) if a >= b else (height, width)
-        if _fits(spec, *size, editing=editing):
-            presets.append(size)
-    return presets
-
-
-def default_size(spec: ModelSpec, kind: Kind) -> str:
-    if kind == Kind.EDIT and not spec.size.tiers:
-        return LIKE_LAST_IMAGE
-    return spec.size.default
+from studio.dashscope.validation import Problem, parse_size, prompt_too_long
+from studio.generation.parsers import parse_palette
+from studio.generation.sizes import (
+    LIKE_LAST_IMAGE,
+    custom_size_help,
+    default_size,
+    size_choices,
+    size_rule_attrs,
+)
 
 
 def offered_models(team: Team | None, kind: Kind) -> tuple[ModelSpec, ...]:
@@ -143,7 +51,8 @@ class PromptField(forms.CharField):
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> str:
-        return super().to_python(value).replace("\r\n", "\n")
+        # A str: its empty value is "", as no prompt field asks for None.
+        return cast(str, super().to_python(value)).replace("\r\n", "\n")
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
         # No maxlength: a browser counts it in UTF-16 units, so an emoji would count twice
@@ -172,8 +81,25 @@ class GenerationForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.spec = spec
         self.kind = kind
-        self.fields["model"].choices = model_choices(kind, team)
-        self.fields["model"].initial = spec.name
+        model_field = cast(forms.ChoiceField, self.fields["model"])  # as declared above
+        model_field.choices = model_choices(kind, team)
+        model_field.initial = spec.name
+        self._describe_prompt()
+        # In this order on the page: what to avoid, the size, how many, then the options.
+        if spec.supports(Option.NEGATIVE_PROMPT):
+            self.fields["negative_prompt"] = _negative_prompt_field(spec)
+        self._add_size_fields()
+        self.fields["n"] = forms.TypedChoiceField(
+            choices=[(i, str(i)) for i in range(spec.n.min, spec.n.max + 1)],
+            coerce=int,
+            initial=spec.n.min,
+            label="Images",
+        )
+        self.fields.update(_option_fields(spec, kind))
+
+    def _describe_prompt(self) -> None:
+        """The prompt's limit in the model's unit, for the counter and the help text."""
+        spec = self.spec
         prompt = self.fields["prompt"]
         prompt.widget.attrs.update(
             {"data-counted": "", "data-max": spec.prompt_max, "data-unit": spec.prompt_unit}
@@ -183,20 +109,14 @@ class GenerationForm(forms.Form):
         prompt.help_text = f"Up to {spec.prompt_max:,} {spec.prompt_unit}."
         if spec.prompt_unit is TextUnit.TOKENS:
             prompt.help_text += " A token is a word or part of one, as the model reads text."
-        if kind == Kind.EDIT:
+        if self.kind == Kind.EDIT:
             prompt.help_text = (
                 "Refer to the reference images as “image 1”, “image 2”… in their order below. "
                 + prompt.help_text
             )
-        if spec.supports(Option.NEGATIVE_PROMPT):
-            limit = spec.negative_prompt_max_chars or 500
-            self.fields["negative_prompt"] = PromptField(
-                required=False,
-                max_length=limit,
-                label="Avoid",
-                widget=forms.Textarea(attrs={"rows": 2, "data-counted": ""}),
-                help_text=f"What the image should not show. Up to {limit:,} characters.",
-            )
+
+    def _add_size_fields(self) -> None:
+        spec, kind = self.spec, self.kind
         self.fields["size"] = forms.ChoiceField(
             choices=size_choices(spec, kind), initial=default_size(spec, kind), required=False
         )
@@ -206,54 +126,9 @@ class GenerationForm(forms.Form):
                 label="Or your own size",
                 max_length=11,
                 widget=forms.TextInput(
-                    attrs={"placeholder": "width×height, e.g. 1600×900", **_size_rule_attrs(spec)}
+                    attrs={"placeholder": "width×height, e.g. 1600×900", **size_rule_attrs(spec)}
                 ),
-                help_text=_custom_help(spec, kind),
-            )
-        n = spec.n
-        self.fields["n"] = forms.TypedChoiceField(
-            choices=[(i, str(i)) for i in range(n.min, n.max + 1)],
-            coerce=int,
-            initial=n.min,
-            label="Images",
-        )
-        if spec.supports(Option.SEED):
-            self.fields["seed"] = forms.IntegerField(
-                required=False,
-                min_value=0,
-                max_value=SEED_MAX,
-                help_text="Leave empty for a new picture each time.",
-            )
-        if spec.supports(Option.PROMPT_EXTEND):
-            self.fields["prompt_extend"] = forms.BooleanField(
-                required=False,
-                initial=spec.prompt_extend_default,
-                label="Improve my prompt",
-                help_text="Lets the model rewrite a short prompt; adds a few seconds.",
-            )
-        if spec.supports(Option.THINKING_MODE) and kind == Kind.TEXT_TO_IMAGE:
-            self.fields["thinking_mode"] = forms.BooleanField(
-                required=False,
-                initial=spec.thinking_mode_default,
-                label="Think first",
-                help_text="The model plans the picture before drawing it.",
-            )
-        if spec.supports(Option.COLOR_PALETTE):
-            low, high = spec.color_palette_items
-            self.fields["color_palette"] = forms.CharField(
-                required=False,
-                label="Colour palette",
-                widget=forms.Textarea(
-                    attrs={"rows": 3, "placeholder": "#1F6FEB 40%\n#F5F1E8 35%\n#222222"}
-                ),
-                help_text=(
-                    f"{low} to {high} colours, one per line as #RRGGBB with an optional share; "
-                    "colours without a share split what is left equally."
-                ),
-            )
-        if spec.supports(Option.WATERMARK):
-            self.fields["watermark"] = forms.BooleanField(
-                required=False, initial=False, label="Add the provider's watermark"
+                help_text=custom_size_help(spec, kind),
             )
 
     # Said next to the number of images when a switch had to change it.
@@ -330,128 +205,89 @@ class GenerationForm(forms.Form):
                 parameters[name] = data[name]
         return parameters
 
-    def submit(self, membership: Membership, inputs: Sequence[InputUpload] = ()) -> Job:
-        """Create the job this valid form describes; JobRefused says why it cannot be."""
-        from studio.generation.services import create_job
-
-        return create_job(
-            membership=membership,
-            model=self.spec.name,
-            prompt=self.cleaned_data["prompt"],
-            negative_prompt=self.cleaned_data.get("negative_prompt", ""),
-            parameters=self.parameters(),
-            inputs=inputs,
-        )
-
-    def add_problems(self, problems: list[Problem]) -> list[Problem]:
+    def add_problems(self, problems: list[Problem]) -> list[tuple[int, str]]:
         """Show the provider's limits next to the field that broke them.
 
-        Problems about one reference image (images[2], bbox_list[2]) are returned for the
-        view to show on that image.
+        Problems about one reference image (images[2], bbox_list[2]) are returned as the
+        image's position in the request and the message, for the view to show on that
+        image.
         """
-        left = []
+        on_images = []
         for problem in problems:
-            name = problem.field.split("[")[0]
-            if name in ("images", "bbox_list") and "[" in problem.field:
-                left.append(problem)
+            position = _image_position(problem.field)
+            if position is not None:
+                on_images.append((position, problem.message))
                 continue
+            name = problem.field.split("[")[0]
             if name == "size" and self.cleaned_data.get("custom_size"):
                 name = "custom_size"
             self.add_error(name if name in self.fields else None, problem.message)
-        return left
+        return on_images
 
 
-_SWATCH_RE = re.compile(r"^(#[0-9A-Fa-f]{6})(?:\s+([0-9]{1,3}(?:\.[0-9]{1,2})?)\s*%?)?$")
+def _image_position(field: str) -> int | None:
+    """The position of the reference image a provider problem's field names
+    ("images[2]", "bbox_list[2]"), or None when it names no one image."""
+    name, bracket, rest = field.partition("[")
+    if name not in ("images", "bbox_list") or not bracket:
+        return None
+    return int(rest.rstrip("]"))
 
 
-def parse_palette(text: str) -> list[dict[str, str]]:
-    """'#RRGGBB [share%]' lines as the provider's swatches, shares adding to 100.00%."""
-    lines = [line.strip() for line in re.split(r"[\n,;]+", text) if line.strip()]
-    swatches: list[tuple[str, Decimal | None]] = []
-    for number, line in enumerate(lines, start=1):
-        match = _SWATCH_RE.match(line)
-        if not match:
-            raise forms.ValidationError(
-                f"Colour {number} (“{line[:20]}”) must be written #RRGGBB, optionally "
-                "followed by its share, e.g. #1F6FEB 40%."
-            )
-        share = Decimal(match[2]) if match[2] else None
-        swatches.append((match[1].upper(), share))
-    given = sum((s for _, s in swatches if s is not None), Decimal(0))
-    missing = [i for i, (_, s) in enumerate(swatches) if s is None]
-    if missing:
-        left = Decimal(100) - given
-        if left <= 0:
-            raise forms.ValidationError(
-                f"The shares given already add up to {given}%; leave none for the others."
-            )
-        each = (left / len(missing)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-        for i in missing:
-            swatches[i] = (swatches[i][0], each)
-        # The last colour without a share takes the rounding remainder: exactly 100.00%.
-        last = missing[-1]
-        swatches[last] = (swatches[last][0], each + left - each * len(missing))
-    return [{"hex": hex_, "ratio": f"{share:.2f}%"} for hex_, share in swatches]
+def _negative_prompt_field(spec: ModelSpec) -> PromptField:
+    limit = spec.negative_prompt_max_chars or 500
+    return PromptField(
+        required=False,
+        max_length=limit,
+        label="Avoid",
+        widget=forms.Textarea(attrs={"rows": 2, "data-counted": ""}),
+        help_text=f"What the image should not show. Up to {limit:,} characters.",
+    )
 
 
-def palette_text(palette: list[dict[str, str]] | None) -> str:
-    return "\n".join(f"{c['hex']} {c['ratio']}" for c in palette or [])
+def _option_fields(spec: ModelSpec, kind: Kind) -> dict[str, forms.Field]:
+    """The model's own options, in the order the form shows them."""
+    fields: dict[str, forms.Field] = {}
+    if spec.supports(Option.SEED):
+        fields["seed"] = forms.IntegerField(
+            required=False,
+            min_value=0,
+            max_value=SEED_MAX,
+            help_text="Leave empty for a new picture each time.",
+        )
+    if spec.supports(Option.PROMPT_EXTEND):
+        fields["prompt_extend"] = forms.BooleanField(
+            required=False,
+            initial=spec.prompt_extend_default,
+            label="Improve my prompt",
+            help_text="Lets the model rewrite a short prompt; adds a few seconds.",
+        )
+    if spec.supports(Option.THINKING_MODE) and kind == Kind.TEXT_TO_IMAGE:
+        fields["thinking_mode"] = forms.BooleanField(
+            required=False,
+            initial=spec.thinking_mode_default,
+            label="Think first",
+            help_text="The model plans the picture before drawing it.",
+        )
+    if spec.supports(Option.COLOR_PALETTE):
+        fields["color_palette"] = _palette_field(spec)
+    if spec.supports(Option.WATERMARK):
+        fields["watermark"] = forms.BooleanField(
+            required=False, initial=False, label="Add the provider's watermark"
+        )
+    return fields
 
 
-_BOX_RE = re.compile(r"^\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*$")
-
-
-def parse_boxes(text: str) -> list[Box]:
-    """'x1,y1,x2,y2; x1,y1,x2,y2' as boxes; ValueError with a designer's message."""
-    boxes: list[Box] = []
-    for number, part in enumerate((p for p in text.split(";") if p.strip()), start=1):
-        match = _BOX_RE.match(part)
-        if not match:
-            raise ValueError(
-                f"Region {number} must be four whole numbers x1,y1,x2,y2 (left, top, right, "
-                "bottom, in pixels)."
-            )
-        x1, y1, x2, y2 = (int(v) for v in match.groups())
-        boxes.append((x1, y1, x2, y2))
-    return boxes
-
-
-def boxes_text(boxes: list[Box] | list[list[int]]) -> str:
-    return "; ".join(",".join(str(v) for v in box) for box in boxes)
-
-
-def _size_rule_attrs(spec: ModelSpec) -> dict[str, Any]:
-    """The custom-size rule as data attributes, for the check made as the size is typed."""
-    rule = spec.size
-    high, high_edit = rule.max_pixels_for(has_images=False), rule.max_pixels
-    attrs: dict[str, Any] = {
-        "data-min-pixels": rule.min_pixels,
-        "data-max-pixels": high,
-        "data-max-pixels-edit": high_edit,
-        # The bounds in the server's words, so the live check and a refusal agree.
-        "data-model-label": spec.label,
-        "data-pixels-range": f"between {pixels_text(rule.min_pixels)} and {pixels_text(high)}",
-        "data-pixels-range-edit": (
-            f"between {pixels_text(rule.min_pixels)} and {pixels_text(high_edit)}"
+def _palette_field(spec: ModelSpec) -> forms.CharField:
+    low, high = spec.color_palette_items
+    return forms.CharField(
+        required=False,
+        label="Colour palette",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "#1F6FEB 40%\n#F5F1E8 35%\n#222222"}
         ),
-    }
-    if rule.min_side:
-        attrs["data-min-side"] = rule.min_side
-    if rule.max_side:
-        attrs["data-max-side"] = rule.max_side
-    if rule.aspect:
-        attrs["data-aspect-low"] = rule.aspect.low
-        attrs["data-aspect-high"] = rule.aspect.high
-    return attrs
-
-
-def _custom_help(spec: ModelSpec, kind: Kind) -> str:
-    rule = spec.size
-    low = rule.min_pixels**0.5
-    high = rule.max_pixels_for(has_images=kind == Kind.EDIT) ** 0.5
-    text = f"Between {low:.0f}×{low:.0f} and {high:.0f}×{high:.0f} pixels in total"
-    if rule.max_side:
-        text += f", each side {rule.min_side or 1:,} to {rule.max_side:,}"
-    if rule.aspect:
-        text += f", aspect ratio from {rule.aspect}"
-    return text + "."
+        help_text=(
+            f"{low} to {high} colours, one per line as #RRGGBB with an optional share; "
+            "colours without a share split what is left equally."
+        ),
+    )

@@ -13,16 +13,22 @@ neither is a file a row refers to.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db.models import Q
 
 from studio.generation.models import GeneratedImage, JobInput, StagedImage
-from studio.generation.worker import RESULTS_DIR, THUMBS_DIR, decode_result, thumbnail_name
+from studio.generation.worker.results import (
+    RESULTS_DIR,
+    THUMBS_DIR,
+    decode_result,
+    thumbnail_name,
+)
 
 
 def upload_dir(model: type[JobInput] | type[StagedImage]) -> str:
@@ -87,9 +93,16 @@ def sha256_of(storage: Storage, name: str) -> str:
     return digest.hexdigest()
 
 
+def file_names(image: GeneratedImage) -> tuple[str, str]:
+    """The names of a result's original and thumbnail. Text for any row read from the
+    database (the columns are not null), though a file field's name may be None."""
+    return cast(str, image.image.name), cast(str, image.thumbnail.name)
+
+
 def rebuild_thumbnail(storage: Storage, image: GeneratedImage) -> str:
     """Make an image's thumbnail again from its original; the name it was stored under."""
-    with storage.open(image.image.name, "rb") as file:
+    original, _ = file_names(image)
+    with storage.open(original, "rb") as file:
         data = file.read()
     thumbnail = decode_result(data).thumbnail
     wanted = image.thumbnail.name or thumbnail_name(image.job_id, image.index)
@@ -111,43 +124,69 @@ def is_referenced(name: str) -> bool:
 def check_media(
     storage: Storage, *, now: datetime, repair: bool = False, older_than: timedelta
 ) -> MediaReport:
+    """Every row's files against the store, and the store's files against the rows; with
+    `repair`, missing thumbnails rebuilt and old orphans deleted."""
     report = MediaReport(dirs=studio_dirs())
     # The listing comes first: a file stored after it is not looked at, and one whose row
     # is committed after the rows are read shows as a young orphan, which is left alone.
     listed = {name for top in report.dirs for name in walk(storage, top)}
     report.files = len(listed)
-    referenced: set[str] = set()
 
     def present(name: str) -> bool:
         # Asked again when not listed: it may be outside the listed folders, or stored
         # after the listing by a worker whose row is already committed.
         return bool(name) and (name in listed or storage.exists(name))
 
+    referenced = _check_images(storage, report, present, repair=repair)
+    referenced |= _check_uploads(report, present)
+    orphans = sorted(listed - referenced)
+    _check_orphans(storage, report, orphans, now=now, repair=repair, older_than=older_than)
+    return report
+
+
+def _check_images(
+    storage: Storage, report: MediaReport, present: Callable[[str], bool], *, repair: bool
+) -> set[str]:
+    """Each result's original and thumbnail; the names the results refer to."""
+    referenced: set[str] = set()
     images = GeneratedImage.objects.order_by("pk")
     report.rows["images"] = images.count()
     for image in images.iterator():
-        row = f"GeneratedImage {image.pk}"
-        referenced.update((image.image.name, image.thumbnail.name))
-        original_ok = present(image.image.name)
-        if not original_ok:
-            report.findings.append(Finding("missing", image.image.name, "image", row))
-        else:
-            problem = _changed(storage, image)
-            if problem:
-                original_ok = False
-                report.findings.append(
-                    Finding("changed", image.image.name, "image", row, detail=problem)
-                )
-        if present(image.thumbnail.name):
-            continue
-        finding = Finding("missing", image.thumbnail.name, "thumbnail", row)
-        if repair and original_ok:
-            finding.name = rebuild_thumbnail(storage, image)
-            finding.action, finding.resolved = "rebuilt from the original", True
-        elif repair:
-            finding.action = "left: the original is missing or changed"
-        report.findings.append(finding)
+        referenced.update(file_names(image))
+        report.findings.extend(_image_findings(storage, image, present, repair=repair))
+    return referenced
 
+
+def _image_findings(
+    storage: Storage, image: GeneratedImage, present: Callable[[str], bool], *, repair: bool
+) -> list[Finding]:
+    """What is wrong with one result's files, and what a repair did about it."""
+    findings = []
+    row = f"GeneratedImage {image.pk}"
+    original, thumbnail = file_names(image)
+    original_ok = present(original)
+    if not original_ok:
+        findings.append(Finding("missing", original, "image", row))
+    else:
+        problem = _changed(storage, image)
+        if problem:
+            original_ok = False
+            findings.append(Finding("changed", original, "image", row, detail=problem))
+    if present(thumbnail):
+        return findings
+    finding = Finding("missing", thumbnail, "thumbnail", row)
+    if repair and original_ok:
+        finding.name = rebuild_thumbnail(storage, image)
+        finding.action, finding.resolved = "rebuilt from the original", True
+    elif repair:
+        finding.action = "left: the original is missing or changed"
+    findings.append(finding)
+    return findings
+
+
+def _check_uploads(report: MediaReport, present: Callable[[str], bool]) -> set[str]:
+    """Each reference image of a job or an edit form; the names they refer to."""
+    referenced: set[str] = set()
     for model, what, count_as in ((JobInput, "input", "inputs"), (StagedImage, "staged", "staged")):
         rows = model.objects.order_by("pk").values_list("pk", "image")
         report.rows[count_as] = rows.count()
@@ -155,8 +194,21 @@ def check_media(
             referenced.add(name)
             if not present(name):
                 report.findings.append(Finding("missing", name, what, f"{model.__name__} {pk}"))
+    return referenced
 
-    for name in sorted(listed - referenced):
+
+def _check_orphans(
+    storage: Storage,
+    report: MediaReport,
+    orphans: list[str],
+    *,
+    now: datetime,
+    repair: bool,
+    older_than: timedelta,
+) -> None:
+    """Files no row referred to: left while young, deleted by a repair once old (unless a
+    row refers to one by now)."""
+    for name in orphans:
         age = now - storage.get_modified_time(name)
         finding = Finding("orphan", name, "file", detail=f"{age.total_seconds() / 3600:.1f} h old")
         if age < older_than:
@@ -165,14 +217,14 @@ def check_media(
             storage.delete(name)
             finding.action, finding.resolved = "deleted", True
         report.findings.append(finding)
-    return report
 
 
 def _changed(storage: Storage, image: GeneratedImage) -> str:
     """How a stored original differs from what its row recorded, or ""."""
-    size = storage.size(image.image.name)
+    original, _ = file_names(image)
+    size = storage.size(original)
     if size != image.bytes:
         return f"{size} bytes, the database says {image.bytes}"
-    if sha256_of(storage, image.image.name) != image.sha256:
+    if sha256_of(storage, original) != image.sha256:
         return "sha256 differs from the database"
     return ""

@@ -24,6 +24,7 @@ import io
 import math
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from PIL import Image, ImageOps
 
@@ -38,6 +39,9 @@ MIN_LOSSLESS_SCALE = 1 / math.sqrt(2)
 # zlib's strongest level saves some 5-15 % on pictures over the default, for about three
 # times the time: worth trying only on a file that much over the limit.
 HARDER_REACH = 1.15
+# What Image.getextrema() gives: a (low, high) pair per band, or one pair for one band.
+BandsExtrema = tuple[tuple[int, int], ...]
+BandExtrema = tuple[float, float]
 # Scaling aims this far under the limit, so that one encoding usually lands inside it.
 SCALE_MARGIN = 0.98
 # A fit within this share of the limit is taken as the least scaling needed; closer would
@@ -181,36 +185,7 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
     except UnreadableImage as exc:
         raise ImageRefused(f"This file cannot be used: {exc}.") from None
     adjustments: list[str] = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[info.format]) as opened:
-                opened.load()
-                if opened.getexif().get(0x0112, 1) != 1:  # the EXIF orientation tag
-                    adjustments.append("rotated as its camera recorded")
-                image = ImageOps.exif_transpose(opened)
-    except Exception:
-        raise ImageRefused("This image is damaged and cannot be read.") from None
-    if info.has_alpha or image.mode in ("RGBA", "LA", "PA", "P"):
-        rgba = image.convert("RGBA")
-        if info.has_alpha and rgba.getextrema()[3][0] < 255:
-            # One note, two sentences: the card ends each note with a full stop.
-            adjustments.append(
-                "transparency flattened onto white. The models do not accept transparency"
-            )
-        white = Image.new("RGB", rgba.size, (255, 255, 255))
-        white.paste(rgba, mask=rgba.getchannel("A"))
-        image = white
-    elif image.mode != "RGB":
-        if image.mode.startswith("I") and (image.mode != "I" or image.getextrema()[1] > 255):
-            # 16-bit greyscale: brought to 8 bits first, as converting clips all above 255
-            # (nearly the whole picture) to white.
-            image = image.point(lambda value: value / 256).convert("L")
-            adjustments.append("16-bit tones brought to 8 bits")
-        elif image.mode == "CMYK":
-            adjustments.append("CMYK colours converted to RGB")
-        image = image.convert("RGB")  # CMYK, greyscale: the provider wants RGB
-
+    image = _as_rgb(_opened(data, info.format, adjustments), info.has_alpha, adjustments)
     width, height = image.size
     problem = refusal(width, height, rule)
     if problem:
@@ -222,22 +197,10 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
             f"scaled down from {width}×{height} to {image.width}×{image.height}, "
             f"as sides may be at most {rule.max_side} pixels"
         )
-
     encoding = _kept_encoding(info.format, data, rule)
     encoded = _encode(image, encoding)
-    shown = len(data)  # the size the designer last read on the card: the upload's, first
-    if info.format == "BMP" and encoding.format == "PNG":
-        adjustments.append(
-            "saved as PNG: the same pixels, compressed without loss (BMP is not "
-            f"compressed at all); {_sizes(shown, len(encoded))}"
-        )
-        shown = len(encoded)
-    elif info.format != encoding.format:
-        adjustments.append(
-            f"saved as {encoding.name}, as the model does not take {info.format}; "
-            f"{_sizes(shown, len(encoded))}"
-        )
-        shown = len(encoded)
+    # The size the designer last read on the card: the upload's, unless the format changed.
+    shown = _note_format(info.format, encoding, len(data), len(encoded), adjustments)
     if len(encoded) > rule.max_bytes:
         image, encoded, encoding, notes = _fit(image, encoded, encoding, rule, shown)
         adjustments += notes
@@ -260,6 +223,65 @@ def normalise(data: bytes, rule: ImageInputRule) -> NormalisedImage:
         sha256=hashlib.sha256(encoded).hexdigest(),
         adjustments=_unique(adjustments),
     )
+
+
+def _opened(data: bytes, source: str, adjustments: list[str]) -> Image.Image:
+    """The decoded picture, turned as its camera recorded; refused if it cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[source]) as opened:
+                opened.load()
+                if opened.getexif().get(0x0112, 1) != 1:  # the EXIF orientation tag
+                    adjustments.append("rotated as its camera recorded")
+                return ImageOps.exif_transpose(opened)
+    except Exception:
+        raise ImageRefused("This image is damaged and cannot be read.") from None
+
+
+def _as_rgb(image: Image.Image, has_alpha: bool, adjustments: list[str]) -> Image.Image:
+    """The picture in 8-bit RGB, as the provider wants it: transparency onto white."""
+    if has_alpha or image.mode in ("RGBA", "LA", "PA", "P"):
+        rgba = image.convert("RGBA")
+        if has_alpha and cast(BandsExtrema, rgba.getextrema())[3][0] < 255:
+            # One note, two sentences: the card ends each note with a full stop.
+            adjustments.append(
+                "transparency flattened onto white. The models do not accept transparency"
+            )
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return white
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I") and (
+        image.mode != "I" or cast(BandExtrema, image.getextrema())[1] > 255
+    ):
+        # 16-bit greyscale: brought to 8 bits first, as converting clips all above 255
+        # (nearly the whole picture) to white.
+        image = image.point(lambda value: value / 256).convert("L")
+        adjustments.append("16-bit tones brought to 8 bits")
+    elif image.mode == "CMYK":
+        adjustments.append("CMYK colours converted to RGB")
+    return image.convert("RGB")  # CMYK, greyscale: the provider wants RGB
+
+
+def _note_format(
+    source: str, encoding: _Encoding, before: int, after: int, adjustments: list[str]
+) -> int:
+    """Say so when the upload was saved in another format; the file size shown since."""
+    if source == "BMP" and encoding.format == "PNG":
+        adjustments.append(
+            "saved as PNG: the same pixels, compressed without loss (BMP is not "
+            f"compressed at all); {_sizes(before, after)}"
+        )
+        return after
+    if source != encoding.format:
+        adjustments.append(
+            f"saved as {encoding.name}, as the model does not take {source}; "
+            f"{_sizes(before, after)}"
+        )
+        return after
+    return before
 
 
 def _kept_encoding(source: str, data: bytes, rule: ImageInputRule) -> _Encoding:
@@ -373,22 +395,3 @@ def refit(image: NormalisedImage, rule: ImageInputRule) -> NormalisedImage:
         sha256=again.sha256,
         adjustments=_unique([*image.adjustments, *again.adjustments]),
     )
-
-
-def scale_boxes(
-    boxes: list[tuple[int, int, int, int]], source: tuple[int, int], target: tuple[int, int]
-) -> list[tuple[int, int, int, int]]:
-    """Boxes drawn on an image of `source` size, moved onto the same picture at `target`."""
-    if source == target:
-        return list(boxes)
-    sx, sy = target[0] / source[0], target[1] / source[1]
-    scaled = []
-    for x1, y1, x2, y2 in boxes:
-        box = (
-            max(0, round(x1 * sx)),
-            max(0, round(y1 * sy)),
-            min(target[0], round(x2 * sx)),
-            min(target[1], round(y2 * sy)),
-        )
-        scaled.append(box)
-    return scaled

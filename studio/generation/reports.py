@@ -18,7 +18,8 @@ from django.db.models import CharField, Count, DecimalField, F, QuerySet, Sum, V
 from django.db.models.functions import Concat, TruncDate
 from django.utils import timezone
 
-from studio.generation.models import Job, ModelPrice, QuotaCharge
+from studio.accounts.models import ModelPrice
+from studio.generation.models import Job, QuotaCharge
 
 GROUPS = {
     "day": "Day",
@@ -102,23 +103,41 @@ def _jobs(start: date, end: date, team_id: int | None) -> QuerySet[Job]:
 
 
 def usage(start: date, end: date, by: str = "day", team_id: int | None = None) -> UsageReport:
-    key = _KEYS[by]
     jobs = _jobs(start, end, team_id)
     rows: dict[str, UsageRow] = {}
+    _count_jobs(rows, jobs, by)
+    _add_costs(rows, jobs, by)
+    _count_failures(rows, jobs, by)
+    if by == "day":
+        # Every day of the range, so a chart shows the quiet days as quiet.
+        day = start
+        while day <= end:
+            _row(rows, day)
+            day += timedelta(days=1)
+    ordered = sorted(rows.values(), key=lambda r: r.key if by == "day" else (-r.images, r.key))
+    return UsageReport(start=start, end=end, by=by, rows=ordered)
 
-    def row(value: object) -> UsageRow:
-        label = value.isoformat() if isinstance(value, date) else str(value)
-        return rows.setdefault(label, UsageRow(key=label))
 
+def _row(rows: dict[str, UsageRow], value: object) -> UsageRow:
+    """The report's row for a group, made on first use."""
+    label = value.isoformat() if isinstance(value, date) else str(value)
+    return rows.setdefault(label, UsageRow(key=label))
+
+
+def _count_jobs(rows: dict[str, UsageRow], jobs: QuerySet[Job], by: str) -> None:
     for item in (
-        jobs.annotate(key=key)
+        jobs.annotate(key=_KEYS[by])
         .values("key")
-        .annotate(jobs=Count("id"), images=Sum("images_charged"))
+        .annotate(jobs=Count("id"), charged=Sum("images_charged"))
         .order_by()
     ):
-        target = row(item["key"])
+        target = _row(rows, item["key"])
         target.jobs += item["jobs"]
-        target.images += item["images"] or 0
+        target.images += item["charged"] or 0
+
+
+def _add_costs(rows: dict[str, UsageRow], jobs: QuerySet[Job], by: str) -> None:
+    """What the ledger settled for the jobs: their stored images at the reserved price."""
     for item in (
         QuotaCharge.objects.filter(kind=QuotaCharge.Kind.SETTLE, job__in=jobs)
         .annotate(key=_CHARGE_KEYS[by])
@@ -128,26 +147,21 @@ def usage(start: date, end: date, by: str = "day", team_id: int | None = None) -
         )
         .order_by()
     ):
-        row(item["key"]).cost += item["cost"] or Decimal(0)
+        _row(rows, item["key"]).cost += item["cost"] or Decimal(0)
+
+
+def _count_failures(rows: dict[str, UsageRow], jobs: QuerySet[Job], by: str) -> None:
     for item in (
         jobs.filter(status__in=FAILED)
-        .annotate(key=key)
+        .annotate(key=_KEYS[by])
         .values("key", "error_code", "status")
         .annotate(n=Count("id"))
         .order_by()
     ):
-        target = row(item["key"])
+        target = _row(rows, item["key"])
         target.failed += item["n"]
         code = item["error_code"] or item["status"]
         target.errors[code] = target.errors.get(code, 0) + item["n"]
-    if by == "day":
-        # Every day of the range, so a chart shows the quiet days as quiet.
-        day = start
-        while day <= end:
-            row(day)
-            day += timedelta(days=1)
-    ordered = sorted(rows.values(), key=lambda r: r.key if by == "day" else (-r.images, r.key))
-    return UsageReport(start=start, end=end, by=by, rows=ordered)
 
 
 CHART_BARS = 60

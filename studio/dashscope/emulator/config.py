@@ -6,9 +6,11 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Final, Literal, TypedDict, TypeGuard, Unpack
 
-from studio.dashscope.emulator.rules import Reading, parse_readings
+from studio.dashscope.emulator.readings import Reading, parse_readings
 
 
 class Clock:
@@ -84,16 +86,16 @@ class FaultRule:
     def parse(cls, spec: str) -> FaultRule:
         """`submit:429x3`, `fetch:503`, `submit:drop-after`, `fetch:slow=40x2`, `any:500x*`."""
         match = _FAULT_RE.match(spec.strip())
-        valid = match and match["scope"] in FAULT_SCOPES
-        if valid and match["kind"][0].isdigit() and match["kind"] not in FAULT_ERRORS:
-            valid = False
-        if not valid:
+        if (
+            match is None
+            or match["scope"] not in FAULT_SCOPES
+            or (match["kind"][0].isdigit() and match["kind"] not in FAULT_ERRORS)
+        ):
             raise ValueError(
                 f"Bad fault {spec!r}: write SCOPE:KIND[xCOUNT] with SCOPE one of "
                 f"{', '.join(FAULT_SCOPES)} and KIND one of {', '.join(FAULT_ERRORS)}, "
                 "drop, drop-after or slow=SECONDS."
             )
-        assert match is not None
         kind, count = match["kind"], match["count"]
         return cls(
             scope=match["scope"],
@@ -161,25 +163,154 @@ class EmulatorConfig:
     faults: list[FaultRule] = field(default_factory=list)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> EmulatorConfig:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Unpack[ConfigOverrides]
+    ) -> EmulatorConfig:
         """Defaults, then DASHSCOPE_EMULATOR_* variables, then explicit overrides."""
         env = os.environ if environ is None else environ
-        config = cls()
-        for item in fields(cls):
-            raw = env.get(f"DASHSCOPE_EMULATOR_{item.name.upper()}")
-            if raw is None:
-                continue
-            if item.name == "faults":
-                value: object = parse_faults(raw)
-            elif item.name == "result_hosts":
-                value = parse_result_hosts(raw)
-            elif item.name == "seed_reading":
-                value = parse_readings(raw)
-            elif item.type in ("float",):
-                value = float(raw)
-            elif item.type in ("int", "int | None"):
-                value = int(raw) if raw else None
-            else:
-                value = raw or None
-            config = replace(config, **{item.name: value})
-        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        values, cleared = _read_env(env)
+        config = replace(cls(), **values)
+        for name in cleared:
+            # An empty variable has always cleared its setting, even one that takes no None.
+            setattr(config, name, None)
+        return replace(config, **_given(overrides))
+
+
+# The settings read alike, from the environment or from an override.
+_Seconds = Literal[
+    "pending_seconds", "running_seconds", "slow_seconds", "task_ttl_seconds", "result_ttl_seconds"
+]
+_Count = Literal[
+    "max_running_per_model", "submits_per_second", "queries_per_second", "utc_offset_minutes"
+]
+_Text = Literal["public_url", "log_path"]
+_SECONDS: Final[tuple[_Seconds, ...]] = (
+    "pending_seconds",
+    "running_seconds",
+    "slow_seconds",
+    "task_ttl_seconds",
+    "result_ttl_seconds",
+)
+_COUNTS: Final[tuple[_Count, ...]] = (
+    "max_running_per_model",
+    "submits_per_second",
+    "queries_per_second",
+    "utc_offset_minutes",
+)
+_TEXTS: Final[tuple[_Text, ...]] = ("public_url", "log_path")
+
+
+class ConfigValues(TypedDict, total=False):
+    """Settings of an EmulatorConfig to replace, by field name."""
+
+    api_key_prefix: str
+    pending_seconds: float
+    running_seconds: float
+    slow_seconds: float
+    max_running_per_model: int
+    submits_per_second: int
+    queries_per_second: int
+    task_ttl_seconds: float
+    result_ttl_seconds: float
+    retry_after: int | None
+    utc_offset_minutes: int
+    public_url: str | None
+    result_hosts: tuple[str, ...]
+    seed_reading: frozenset[Reading]
+    log_path: str | None
+    faults: list[FaultRule]
+
+
+class ConfigOverrides(TypedDict, total=False):
+    """EmulatorConfig.from_env's overrides; None leaves a setting as it is."""
+
+    api_key_prefix: str | None
+    pending_seconds: float | None
+    running_seconds: float | None
+    slow_seconds: float | None
+    max_running_per_model: int | None
+    submits_per_second: int | None
+    queries_per_second: int | None
+    task_ttl_seconds: float | None
+    result_ttl_seconds: float | None
+    retry_after: int | None
+    utc_offset_minutes: int | None
+    public_url: str | None
+    result_hosts: tuple[str, ...] | None
+    seed_reading: frozenset[Reading] | None
+    log_path: str | None
+    faults: list[FaultRule] | None
+
+
+def _is_seconds(name: str) -> TypeGuard[_Seconds]:
+    return name in _SECONDS
+
+
+def _is_count(name: str) -> TypeGuard[_Count]:
+    return name in _COUNTS
+
+
+def _is_text(name: str) -> TypeGuard[_Text]:
+    return name in _TEXTS
+
+
+def _read_env(env: Mapping[str, str]) -> tuple[ConfigValues, list[str]]:
+    """The DASHSCOPE_EMULATOR_* variables that are set, parsed in field order; and the
+    settings that take no None but that an empty variable clears."""
+    values = ConfigValues()
+    cleared: list[str] = []
+    for item in fields(EmulatorConfig):
+        name = item.name
+        raw = env.get(f"DASHSCOPE_EMULATOR_{name.upper()}")
+        if raw is None:
+            continue
+        if name == "faults":
+            values["faults"] = parse_faults(raw)
+        elif name == "result_hosts":
+            values["result_hosts"] = parse_result_hosts(raw)
+        elif name == "seed_reading":
+            values["seed_reading"] = parse_readings(raw)
+        elif _is_seconds(name):
+            values[name] = float(raw)
+        elif name == "retry_after":
+            values["retry_after"] = int(raw) if raw else None
+        elif _is_text(name):
+            values[name] = raw or None
+        elif not raw:
+            cleared.append(name)
+        elif _is_count(name):
+            values[name] = int(raw)
+        elif name == "api_key_prefix":
+            values["api_key_prefix"] = raw
+    return values, cleared
+
+
+def _given(overrides: ConfigOverrides) -> ConfigValues:
+    """The overrides that are not None."""
+    known = {item.name for item in fields(EmulatorConfig)}
+    unknown = [name for name, value in overrides.items() if value is not None and name not in known]
+    if unknown:
+        raise TypeError(
+            f"EmulatorConfig.__init__() got an unexpected keyword argument {unknown[0]!r}"
+        )
+    values = ConfigValues()
+    for seconds in _SECONDS:
+        if (number := overrides.get(seconds)) is not None:
+            values[seconds] = number
+    for count in _COUNTS:
+        if (whole := overrides.get(count)) is not None:
+            values[count] = whole
+    for text in _TEXTS:
+        if (string := overrides.get(text)) is not None:
+            values[text] = string
+    if (prefix := overrides.get("api_key_prefix")) is not None:
+        values["api_key_prefix"] = prefix
+    if (retry_after := overrides.get("retry_after")) is not None:
+        values["retry_after"] = retry_after
+    if (hosts := overrides.get("result_hosts")) is not None:
+        values["result_hosts"] = hosts
+    if (readings := overrides.get("seed_reading")) is not None:
+        values["seed_reading"] = readings
+    if (faults := overrides.get("faults")) is not None:
+        values["faults"] = faults
+    return values

@@ -18,20 +18,11 @@ from typing import Any
 
 from PIL import Image
 
-from studio.dashscope.emulator.rules import (
-    IMAGE_FORMATS,
-    BodyStyle,
-    Endpoint,
-    Generation,
-    ImageFacts,
-    InputImage,
-    ModelRules,
-    Option,
-    Reading,
-    Swatch,
-    check,
-    model_rules,
-)
+from studio.dashscope.emulator.checks import check
+from studio.dashscope.emulator.limits import IMAGE_FORMATS, BodyStyle, Endpoint, ModelRules, Option
+from studio.dashscope.emulator.readings import Reading
+from studio.dashscope.emulator.request import Generation, ImageFacts, InputImage, Swatch
+from studio.dashscope.emulator.rules import model_rules
 
 # The largest input any model takes is 8000 x 8000 (S2:723); a bigger header is refused
 # before a pixel is decoded.
@@ -142,10 +133,10 @@ def _read_texts_and_images(
     negative = body_input.get("negative_prompt")  # [D-T2I] via protocol §4.2
     if style is not BodyStyle.PROMPT_IMAGES:
         return prompt, negative, []
-    images = body_input.get("images")
-    if not isinstance(images, list) or not all(isinstance(v, str) for v in images):
+    image_values = body_input.get("images")
+    if not isinstance(image_values, list) or not all(isinstance(v, str) for v in image_values):
         raise invalid("input.images must be a list of image URLs.")
-    return prompt, negative, images
+    return prompt, negative, image_values
 
 
 def _read_prompt(body_input: dict[str, Any]) -> str:

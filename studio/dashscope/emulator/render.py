@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from studio.dashscope.emulator.rules import Box
+from studio.dashscope.emulator.request import Box
 
 BOX_COLOUR = (255, 0, 255)  # magenta: rare in photos, easy to find in a test
 PROMPT_BAND = 0.22  # share of the height kept for the prompt on edit results

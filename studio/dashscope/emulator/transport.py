@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from studio.dashscope.emulator.core import EmRequest, Emulator
+from studio.dashscope.emulator.core import Emulator
+from studio.dashscope.emulator.wire import EmRequest
 
 
 class EmulatorTransport(httpx.BaseTransport):

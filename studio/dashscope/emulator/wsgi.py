@@ -14,7 +14,8 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 import trustme
 
-from studio.dashscope.emulator.core import MAX_BODY_BYTES, EmRequest, Emulator, _error
+from studio.dashscope.emulator.core import Emulator
+from studio.dashscope.emulator.wire import MAX_BODY_BYTES, EmRequest, error_answer
 
 # Where a client that lets the emulator stand in for the provider reads the authority that
 # signs the emulator's certificate for the result hosts (not part of the real API).
@@ -56,7 +57,7 @@ def make_wsgi_app(
             start_response("200 OK", [("Content-Type", "application/x-pem-file")])
             return [ca_pem]
         if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
-            response = _error(413, "BadRequest.TooLarge", "Payload Too Large.")
+            response = error_answer(413, "BadRequest.TooLarge", "Payload Too Large.")
         else:
             response = emulator.handle(_request_from(environ))
         if response.action == "drop":
@@ -88,7 +89,12 @@ class _RequestHandler(WSGIRequestHandler):
         if not self.parse_request():
             return
         handler = _Handler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
+            self.rfile,
+            # wsgiref passes this socket writer too; the stubs ask for an IO[bytes].
+            self.wfile,  # type: ignore[arg-type]
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=True,
         )
         handler.request_handler = self  # type: ignore[attr-defined]
         handler.run(self.server.get_app())  # type: ignore[attr-defined]

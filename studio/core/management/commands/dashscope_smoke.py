@@ -32,7 +32,7 @@ class Command(BaseCommand):
             type=Path,
             help=(
                 "save each answer of the real service in DIR as a fixture file for "
-                "tests/test_provider_fixtures.py, with the API key and the result URLs' "
+                "tests/dashscope/test_provider_fixtures.py, with the API key and the result URLs' "
                 "signatures replaced by REDACTED (e.g. DIR = tests/fixtures/provider)"
             ),
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studio.core.models import WorkerHeartbeat
+from studio.generation.models import WorkerHeartbeat
 
 
 class Command(BaseCommand):

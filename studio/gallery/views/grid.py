@@ -1,0 +1,97 @@
+"""The gallery's grid, page by page as it scrolls and as its filters change, and the
+activity feed."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.text import Truncator
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from studio.accounts.access import get_membership_for_user
+from studio.gallery.feed import FEED_SIZE, team_feed
+from studio.gallery.forms import Cursor, GalleryFilter
+from studio.generation.models import GeneratedImage
+from studio.http import PARTIAL_HEADERS, AppRequest
+
+
+@require_GET
+@login_required
+@vary_on_headers(*PARTIAL_HEADERS)
+def gallery(request: AppRequest) -> HttpResponse:
+    membership = get_membership_for_user(request.user)
+    filters = GalleryFilter(request.GET, membership)
+    after = Cursor.parse(request.GET.get("after", ""))
+    images, cursor = filters.page(after)
+    query = filters.query_string()
+    _prepare_cards(images, query)
+    context: dict[str, Any] = {
+        "filters": filters,
+        "images": images,
+        "cursor": cursor,
+        "query": query,
+        "membership": membership,
+    }
+    template = "gallery/gallery.html"
+    if request.htmx and after is not None:
+        template += "#grid-page"  # the next page of an infinite scroll
+    elif request.htmx and request.htmx.target == "gallery-results":
+        template += "#results"  # the filters changed
+        # The sidebar's list follows (out of band): which board is current may have changed.
+        context["boards_oob"] = True
+        context.update(_boards_context(filters))
+    else:
+        # Only the whole page shows the feed and the selection bar's boards.
+        context["feed"] = team_feed(membership.team_id)
+        context.update(_boards_context(filters))
+    return render(request, template, context)
+
+
+def _boards_context(filters: GalleryFilter) -> dict[str, Any]:
+    return {"boards": filters.boards, "current_board": filters.cleaned_data.get("board")}
+
+
+@require_GET
+@login_required
+@vary_on_headers(*PARTIAL_HEADERS)
+def activity(request: AppRequest) -> HttpResponse:
+    membership = get_membership_for_user(request.user)
+    context = {"feed": team_feed(membership.team_id, size=100 if not request.htmx else FEED_SIZE)}
+    template = "gallery/activity.html"
+    if request.htmx:
+        template += "#feed"
+    return render(request, template, context)
+
+
+_STAND_IN_ID = 987654321
+_STAND_IN_JOB = UUID("00000000-0000-4000-8000-0000c0ffee00")
+
+
+def _prepare_cards(images: list[GeneratedImage], query: str) -> None:
+    """What each grid card shows, worked out here rather than in the template: a page of
+    48 cards is the gallery's cost, and template lookups are its slowest part."""
+    states = dict(GeneratedImage.Review.choices)
+    suffix = f"?{query}" if query else ""
+    # Each card's two addresses from one reversal apiece (48 of each were a tenth of the
+    # page): the route with stand-ins for its arguments, which are then put in their place.
+    detail = reverse("gallery-image", args=[_STAND_IN_ID])
+    thumb = reverse("job-image", args=[_STAND_IN_JOB, _STAND_IN_ID, "thumb"])
+    for image in images:
+        job = image.job
+        image.href = detail.replace(str(_STAND_IN_ID), str(image.pk)) + suffix
+        # The index first: a real job id could, however rarely, hold the stand-in's digits.
+        image.thumb_url = thumb.replace(str(_STAND_IN_ID), str(image.index)).replace(
+            str(_STAND_IN_JOB), str(job.pk)
+        )
+        image.alt = Truncator(job.prompt).chars(100)
+        image.state_label = states[image.review_state]
+        image.author_name = job.author.get_username()
+        # The name people read; the id stays on the page as its tooltip.
+        image.model_label = job.model_label
+        image.model_name = job.model

@@ -1,0 +1,172 @@
+"""What a job's pages say about it: its age, settings, shape, cost and progress.
+
+Kept apart from the job's state and its changes (job.py); Job inherits these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from studio.accounts.models import ModelPrice, money
+from studio.dashscope.catalog import UnknownModel, get_model
+from studio.dashscope.validation import parse_size
+
+if TYPE_CHECKING:
+    from django.db.models.fields.related_descriptors import RelatedManager
+
+    from studio.generation.models.charges import QuotaCharge
+    from studio.generation.models.images import GeneratedImage, JobInput
+    from studio.generation.models.job import Job
+
+
+class JobDisplay:
+    """The job as designers read it; a part of Job (its fields are Job's)."""
+
+    if TYPE_CHECKING:
+        # What these methods read of Job, as a Job instance has it.
+        Status: type[Job.Status]
+        OPEN: tuple[str, ...]
+        created_at: datetime
+        model: str
+        parameters: dict[str, Any]
+        images_requested: int
+        status: str
+        provider_submitted_at: datetime | None
+        provider_started_at: datetime | None
+        images: RelatedManager[GeneratedImage]
+        inputs: RelatedManager[JobInput]
+        quota_charges: RelatedManager[QuotaCharge]
+
+        def queue_position(self) -> int | None: ...
+        @property
+        def usual_seconds(self) -> float | None: ...
+        @property
+        def status_for_designers(self) -> str: ...
+
+    @property
+    def age_text(self) -> str:
+        """How long ago the job was asked for, as Results says it: a job sent a moment ago
+        was sent "just now", not "0 minutes ago"."""
+        if timezone.now() - self.created_at < timedelta(minutes=1):
+            return "just now"
+        return f"{timesince(self.created_at)} ago"
+
+    @property
+    def model_label(self) -> str:
+        """The model's name as people read it ("Wan 2.6"); its id for a model the
+        catalog no longer knows."""
+        try:
+            return get_model(self.model).label
+        except UnknownModel:
+            return self.model
+
+    # The request's settings by the names the generate and edit forms give them.
+    PARAMETER_LABELS = {
+        "size": "Size",
+        "n": "Images",
+        "seed": "Seed",
+        "prompt_extend": "Improve my prompt",
+        "thinking_mode": "Think first",
+        "watermark": "Watermark",
+    }
+
+    def settings_shown(self) -> list[tuple[str, str]]:
+        """The request's settings as a designer reads them: the forms' labels, sizes as
+        width×height, switches as yes or no (the colour palette is drawn apart)."""
+        shown = []
+        for name, value in self.parameters.items():
+            if name == "color_palette":
+                continue
+            label = self.PARAMETER_LABELS.get(name, name.replace("_", " ").capitalize())
+            if isinstance(value, bool):
+                text = "yes" if value else "no"
+            elif name == "size" and isinstance(value, str):
+                text = value.replace("*", "×")
+            else:
+                text = str(value)
+            shown.append((label, text))
+        return shown
+
+    def expected_shape(self) -> tuple[int, int]:
+        """The width and height of the images this job makes, or of their shape: the images
+        themselves once stored, else the size asked for, else (an edit's tier or default
+        follows it) the last input image's, else square. Reads prefetched images and
+        inputs, so a list of jobs asks nothing more."""
+        stored = list(self.images.all())
+        if stored:
+            return stored[0].width, stored[0].height
+        parsed = parse_size(str(self.parameters.get("size") or ""))
+        if parsed:
+            return parsed
+        inputs = sorted(self.inputs.all(), key=lambda item: item.position)
+        if inputs:
+            return inputs[-1].width, inputs[-1].height
+        return 1, 1
+
+    def result_tiles(self) -> list[GeneratedImage | None]:
+        """One place per image asked for, in order: the stored image, or None while it is
+        still to come (a set may stop short of its upper bound; the places stay)."""
+        stored = {image.index: image for image in self.images.all()}
+        count = max(self.images_requested, max(stored, default=-1) + 1)
+        return [stored.get(index) for index in range(count)]
+
+    def image_cost(self) -> str:
+        """What one of its images cost, for people to read: the price it was charged at
+        when it was made (as the usage report counts it), or today's price for a job from
+        before the ledger; "no price set" without either."""
+        charge = self.quota_charges.order_by("-kind").first()  # settled before reserved
+        price = ModelPrice.objects.filter(model=self.model).first()
+        if charge is not None and (charge.unit_price or price is not None):
+            unit = charge.unit_price
+        elif price is not None:
+            unit = price.price_per_image
+        else:
+            return "no price set"
+        return f"{money(unit)} {price.currency if price else ModelPrice.currency_in_use()}"
+
+    def live_note(self, now: datetime | None = None) -> str:
+        """What an open job is doing, as its placeholders say it: its place in line, its
+        time at the provider against what the model usually takes, or that its images are
+        on their way. Empty once it has ended."""
+        now = now or timezone.now()
+        if self.status == self.Status.QUEUED:
+            position = self.queue_position() or 1
+            return "Next in line" if position == 1 else f"{ordinal(position)} in line"
+        if self.status == self.Status.SUBMITTING:
+            return "Sending to the provider"
+        if self.status == self.Status.PENDING:
+            waited = _seconds_since(self.provider_submitted_at, now)
+            return "Waiting at the provider" + (f" · {waited} s" if waited is not None else "")
+        if self.status == self.Status.RUNNING:
+            ran = _seconds_since(self.provider_started_at or self.provider_submitted_at, now)
+            if ran is None:
+                return "Running"
+            usual = self.usual_seconds
+            if usual is None:
+                return f"Running · {ran} s"
+            about = max(1, round(usual))
+            if ran > about:
+                return f"Running · {ran} s, longer than the usual {about} s"
+            return f"Running · {ran} s of about {about} s"
+        if self.status == self.Status.DOWNLOADING:
+            return "Made · storing the images"
+        if self.status in self.OPEN:
+            return self.status_for_designers
+        return ""
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th … 11th, 12th, 13th, 21st."""
+    if 10 <= number % 100 <= 20:
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
+def _seconds_since(moment: datetime | None, now: datetime) -> int | None:
+    if moment is None:
+        return None
+    return max(0, int((now - moment).total_seconds()))

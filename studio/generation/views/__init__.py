@@ -1,0 +1,31 @@
+"""The generation pages, one module each: compose (text to image), edits (the edit form),
+inputs (its reference images) and jobs (a job's page and actions). The views are named
+here for the app's urls."""
+
+from studio.generation.views.compose import count_prompt, generate, recent_jobs
+from studio.generation.views.edits import edit
+from studio.generation.views.inputs import stage_input, staged_image, use_as_input
+from studio.generation.views.jobs import (
+    job_cancel,
+    job_detail,
+    job_image,
+    job_input,
+    job_retry,
+    job_variations,
+)
+
+__all__ = [
+    "count_prompt",
+    "edit",
+    "generate",
+    "job_cancel",
+    "job_detail",
+    "job_image",
+    "job_input",
+    "job_retry",
+    "job_variations",
+    "recent_jobs",
+    "stage_input",
+    "staged_image",
+    "use_as_input",
+]

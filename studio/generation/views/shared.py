@@ -1,0 +1,137 @@
+"""What the compose and edit pages share: who may generate, which model the form is for,
+the form's context, a remixed job's settings, and sending a valid form as a job."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from studio.accounts.access import current_membership
+from studio.accounts.models import Membership, ModelPrice, QuotaCounter, money
+from studio.audit.models import Entry, record
+from studio.dashscope.catalog import Kind, ModelSpec, UnknownModel, get_model
+from studio.generation.access import get_job_to_remix
+from studio.generation.forms import GenerationForm, offered_models
+from studio.generation.models import GeneratedImage, Job, with_usual_seconds
+from studio.generation.parsers import palette_text
+from studio.generation.services import create_job
+from studio.generation.sizes import default_size, size_choices
+from studio.generation.staging import InputUpload
+from studio.http import AppRequest
+
+# What a model switch carries over: what the designer wrote, not the model's own options.
+KEPT_FIELDS = ("prompt", "negative_prompt", "seed", "color_palette")
+SWITCHES = ("prompt_extend", "thinking_mode", "watermark")
+
+RECENT_JOBS = 8
+
+
+def generating_membership(request: AppRequest) -> Membership:
+    membership = current_membership(request.user)
+    if membership is None or not membership.can_generate:
+        raise PermissionDenied("Only designers, reviewers and owners can generate images.")
+    return membership
+
+
+def chosen_spec(
+    request: AppRequest, kind: Kind, membership: Membership, wanted: str = ""
+) -> ModelSpec:
+    """The model the form is for: the one asked for, if it does this kind of job and the
+    team may use it; otherwise the first the team may use."""
+    source = request.POST if request.method == "POST" else request.GET
+    offered = offered_models(membership.team, kind)
+    if not offered:
+        raise PermissionDenied(
+            f"Your team may not use any {kind.value} model; an owner can change that."
+        )
+    try:
+        spec = get_model(wanted or source.get("model") or offered[0].name)
+    except UnknownModel:
+        return offered[0]
+    return spec if spec in offered else offered[0]
+
+
+def form_context(membership: Membership, form: GenerationForm) -> dict[str, Any]:
+    price = ModelPrice.table().get(form.spec.name)
+    try:
+        wanted = max(1, int(form["n"].value() or 1))
+    except (TypeError, ValueError):
+        wanted = 1
+    return {
+        "form": form,
+        "spec": form.spec,
+        "models": offered_models(membership.team, form.kind),
+        "quota": QuotaCounter.images_left(membership, timezone.now()),
+        "budget": QuotaCounter.budget_left(membership.team, timezone.now()),
+        "price": price,
+        "images_wanted": wanted,
+        "cost": money(price * wanted) if price is not None else None,
+        "currency": ModelPrice.currency_in_use(),
+        **recent_jobs_context(membership),
+    }
+
+
+def recent_jobs_context(membership: Membership) -> dict[str, Any]:
+    jobs = with_usual_seconds(
+        list(
+            Job.objects.filter(team_id=membership.team_id, author_id=membership.user_id)
+            .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs")
+            .order_by("-created_at")[:RECENT_JOBS]
+        )
+    )
+    still_open = [job for job in jobs if job.is_open]
+    return {
+        "recent_jobs": jobs,
+        "recent_open": bool(still_open),
+        # Held downloads are retried minutes apart: the list looks again less often.
+        "recent_held_only": bool(still_open) and all(job.is_download_held for job in still_open),
+    }
+
+
+def submit(form: GenerationForm, membership: Membership, inputs: Sequence[InputUpload] = ()) -> Job:
+    """Create the job this valid form describes; JobRefused says why it cannot be."""
+    return create_job(
+        membership=membership,
+        model=form.spec.name,
+        prompt=form.cleaned_data["prompt"],
+        negative_prompt=form.cleaned_data.get("negative_prompt", ""),
+        parameters=form.parameters(),
+        inputs=inputs,
+    )
+
+
+def audit_generate(request: AppRequest, job: Job) -> None:
+    record(
+        request,
+        Entry.Action.GENERATE,
+        job,
+        team=job.team,
+        changes={"model": [None, job.model], "images": [None, job.images_requested]},
+    )
+
+
+def remix_source(request: AppRequest, membership: Membership, kind: str) -> Job | None:
+    """The job a form starts from (?remix=), on the form's first showing only."""
+    job_id = request.GET.get("remix") if request.method == "GET" else None
+    if not job_id:
+        return None
+    return get_job_to_remix(membership, job_id, kind)
+
+
+def remix_initial(job: Job) -> dict[str, object]:
+    initial: dict[str, object] = {"prompt": job.prompt, "negative_prompt": job.negative_prompt}
+    initial.update({k: v for k, v in job.parameters.items() if k != "color_palette"})
+    if job.parameters.get("color_palette"):
+        initial["color_palette"] = palette_text(job.parameters["color_palette"])
+    size = str(job.parameters.get("size", ""))
+    spec = get_model(job.model)
+    kind = Kind.EDIT if job.kind == Job.Kind.EDIT else Kind.TEXT_TO_IMAGE
+    if size and size not in dict(size_choices(spec, kind)):
+        initial["custom_size"] = size.replace("*", "×")
+    elif not size:
+        initial["size"] = default_size(spec, kind)
+    return initial

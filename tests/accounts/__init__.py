@@ -1,0 +1,1 @@
+"""Tests of studio.accounts: teams, roles, quotas and budgets, sign-in lockouts."""

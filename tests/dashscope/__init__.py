@@ -1,0 +1,1 @@
+"""Tests of studio.dashscope: the provider's catalog, rules, client and smoke check."""

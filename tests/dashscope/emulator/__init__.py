@@ -1,0 +1,1 @@
+"""Tests of studio.dashscope.emulator: the stand-in for DashScope."""

@@ -1,0 +1,1 @@
+"""Tests of studio.gallery: the gallery, boards and the viewer."""

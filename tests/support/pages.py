@@ -1,0 +1,23 @@
+"""The studio's URLs with every id there is, and the body of whatever they answer."""
+
+from __future__ import annotations
+
+from studio.gallery.models import Board
+from studio.generation.models import GeneratedImage, Job, StagedImage
+
+
+def body_of(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def url_arguments(*, indexes: list[int]) -> dict[str, list]:
+    """Every id there is now, as the values of the URL patterns' arguments."""
+    return {
+        "job_id": list(Job.objects.values_list("pk", flat=True)),
+        "image_id": list(GeneratedImage.objects.values_list("pk", flat=True)),
+        "board_id": list(Board.objects.values_list("pk", flat=True)) or [1],
+        "staged_id": list(StagedImage.objects.values_list("pk", flat=True)),
+        "index": indexes,
+        "position": [1],
+        "variant": ["thumb", "original"],
+    }
