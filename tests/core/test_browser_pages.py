@@ -45,10 +45,11 @@ def visit(page: Any, path: str, name: str, problems: dict[str, list[str]]) -> li
     screenshot(page, f"pages/{name}-1440")
     if found := serious_accessibility_problems(page):
         problems[name] = found
+    wide = [f"at 1440: {what}" for what in overflow(page)]
     page.set_viewport_size(PHONE)
     page.goto(path)
     screenshot(page, f"pages/{name}-390")
-    return overflow(page)
+    return wide + [f"at 390: {what}" for what in overflow(page)]
 
 
 def designer_pages(member: Membership) -> dict[str, str]:
