@@ -267,6 +267,10 @@ STUDIO_SUBMITS_PER_MINUTE = env_int("STUDIO_SUBMITS_PER_MINUTE", 60)
 STUDIO_STEP_ATTEMPTS = env_int("STUDIO_STEP_ATTEMPTS", 3)
 # How long a job step holds its job; a worker that dies holding it blocks the job this long.
 STUDIO_STEP_LEASE_SECONDS = env_int("STUDIO_STEP_LEASE_SECONDS", 90)
+# A piece of mixed text and images is read as it streams: for at most this long, and given
+# up if the provider sends nothing for the second setting. Within a job step's 180 s.
+STUDIO_STREAM_DEADLINE_SECONDS = env_int("STUDIO_STREAM_DEADLINE_SECONDS", 150)
+STUDIO_STREAM_STALL_SECONDS = env_int("STUDIO_STREAM_STALL_SECONDS", 60)
 # How long a dead dispatcher blocks a new one; longer than a submit's timeouts (35 s).
 STUDIO_DISPATCHER_LEASE_SECONDS = env_int("STUDIO_DISPATCHER_LEASE_SECONDS", 45)
 # How often each worker cluster writes its heartbeat; three silent intervals mean it is down.

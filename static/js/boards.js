@@ -6,15 +6,15 @@
   "use strict";
   var TYPE = "application/x-studio-images";
 
+  // As the selection bar sends them: [field, value] pairs, a set's card as the set.
   function dragged(card) {
-    var own = card.dataset.image;
     var tick = card.querySelector(".card-select");
     if (tick && tick.checked) {
       return Array.prototype.map.call(document.querySelectorAll(".card-select:checked"), function (box) {
-        return box.value;
+        return [box.name, box.value];
       });
     }
-    return [own];
+    return card.dataset.set ? [["set", card.dataset.set]] : [["image", card.dataset.image]];
   }
 
   function csrfToken() {
@@ -73,7 +73,7 @@
     if (!text) return;
     event.preventDefault();
     var body = new FormData();
-    JSON.parse(text).forEach(function (id) { body.append("image", id); });
+    JSON.parse(text).forEach(function (pair) { body.append(pair[0], pair[1]); });
     body.append("current_board", currentBoard());
     said("Adding to " + board.dataset.boardName + "…");
     fetch(board.dataset.boardDrop, {

@@ -40,7 +40,11 @@
   function update() {
     var form = document.getElementById("selection");
     if (!form) return;
-    var n = document.querySelectorAll(".card-select:checked").length;
+    // A set's card counts as the images it holds.
+    var n = 0;
+    document.querySelectorAll(".card-select:checked").forEach(function (box) {
+      n += parseInt(box.dataset.count, 10) || 1;
+    });
     form.querySelector("[data-selection-count]").textContent = n + " selected";
     var compare = form.querySelector("[data-compare]");
     compare.disabled = n < 2 || n > MOST;
@@ -65,6 +69,14 @@
   document.addEventListener("change", function (event) {
     if (!event.target.classList || !event.target.classList.contains("card-select")) return;
     ticked = event.target;
+    update();
+  });
+  document.addEventListener("click", function (event) {
+    // An opened set's "Select the whole set": each of its images ticked, as if by hand.
+    if (!event.target.closest || !event.target.closest("[data-select-all]")) return;
+    document.querySelectorAll(".gallery-grid .card-select").forEach(function (box) {
+      box.checked = true;
+    });
     update();
   });
   document.addEventListener("reset", function (event) {

@@ -594,7 +594,7 @@
     list.appendChild(placeholder);
     if (sentCards(form).length >= max) {
       placeholder.remove();
-      refuse(form, file, "The model takes at most " + max + " images; remove one to add another.");
+      refuse(form, file, "The model takes at most " + max + (max === 1 ? " image" : " images") + "; remove one to add another.");
       return Promise.resolve();
     }
     var body = new FormData();

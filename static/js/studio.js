@@ -117,7 +117,8 @@
   }
 
   function initCost(form) {
-    var n = form.querySelector("[name=n]");
+    // The number asked for: n, or for a piece of text and images the most pictures.
+    var n = form.querySelector("[name=n], [name=max_images]");
     var shown = form.querySelector("[data-cost-images]");
     if (!n || !shown) return;
     function update() {

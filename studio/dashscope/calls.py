@@ -123,6 +123,11 @@ class ApiCaller:
         self.timeouts, self.retry = timeouts, retry
         self._sleep, self._rng = sleep, rng
 
+    @property
+    def http(self) -> httpx.Client:
+        """The keyed HTTP client, for calls that are not one JSON answer (streams)."""
+        return self._http
+
     def close(self) -> None:
         self._http.close()
 

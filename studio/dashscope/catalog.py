@@ -10,7 +10,7 @@ version accepts; docs/provider.md says which, and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 MB = 1000 * 1000  # the documents' "10 MB" may mean either: the studio sends what fits both
@@ -76,6 +76,8 @@ class Option(StrEnum):
     THINKING_MODE = "thinking_mode"
     ENABLE_SEQUENTIAL = "enable_sequential"
     COLOR_PALETTE = "color_palette"
+    ENABLE_INTERLEAVE = "enable_interleave"  # mixed text and images, streamed
+    MAX_IMAGES = "max_images"  # at most this many images in mixed text and images
 
 
 class ResultShape(StrEnum):
@@ -158,6 +160,17 @@ class SizeRule:
 
 
 @dataclass(frozen=True)
+class InterleaveRule:
+    """A model's mixed text-and-image mode: streamed from the sync endpoint only, with
+    its own input images, size and n; `max_images` bounds the pictures the model adds."""
+
+    images: tuple[int, int]  # (min, max) input images
+    size: SizeRule
+    n: Range
+    max_images: Range
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str  # "qwen-image" or "wan"
@@ -180,6 +193,7 @@ class ModelSpec:
     max_boxes_per_image: int = 0
     color_palette_items: tuple[int, int] = (3, 10)
     aliases: tuple[str, ...] = ()  # dated snapshots the provider also answers to
+    interleave: InterleaveRule | None = None  # None: no mixed text-and-image mode
 
     def endpoint(self, *, asynchronous: bool) -> Endpoint | None:
         return self.async_endpoint if asynchronous else self.sync_endpoint
@@ -195,10 +209,21 @@ class ModelSpec:
     def requires_images(self) -> bool:
         return self.images is not None and self.images.count[0] > 0
 
+    def interleaved(self) -> ModelSpec:
+        """The spec as its mixed text-and-image mode limits it: that mode's input image
+        count, size and n in place of editing's."""
+        mode = self.interleave
+        if mode is None:
+            raise ValueError(f"{self.name} has no mixed text-and-image mode.")
+        images = replace(self.images, count=mode.images) if self.images else None
+        label = f"{self.label} (text and images)"
+        return replace(self, label=label, images=images, size=mode.size, n=mode.n, interleave=None)
+
 
 _COMMON = frozenset({Option.WATERMARK, Option.SEED})
 _QWEN_OPTIONS = _COMMON | {Option.NEGATIVE_PROMPT, Option.PROMPT_EXTEND}
 _WAN26_OPTIONS = _COMMON | {Option.NEGATIVE_PROMPT, Option.PROMPT_EXTEND}
+_WAN26_IMAGE_OPTIONS = _WAN26_OPTIONS | {Option.ENABLE_INTERLEAVE, Option.MAX_IMAGES}
 _WAN27_OPTIONS = _COMMON | {
     Option.BBOX_LIST,
     Option.THINKING_MODE,
@@ -420,7 +445,22 @@ MODELS: tuple[ModelSpec, ...] = (
         ),
         n=Range(1, 4, 4),
         result_shape=ResultShape.CHOICE_PER_IMAGE,
-        options=_WAN26_OPTIONS,
+        options=_WAN26_IMAGE_OPTIONS,
+        # Mixed text and images ([D-W26]): 0 or 1 input image, W*H only, total pixels
+        # 768² to 1280²; without a size the input's (within that range) or 1280*1280;
+        # sides snapped to 16; n must be 1; max_images 1 to 5, default 5, an upper bound.
+        interleave=InterleaveRule(
+            images=(0, 1),
+            size=SizeRule(
+                default="1280*1280",
+                min_pixels=768 * 768,
+                max_pixels=1280 * 1280,
+                snap=16,
+                follows_last_image=True,
+            ),
+            n=Range(1, 1, 1),
+            max_images=Range(1, 5, 5),
+        ),
     ),
     ModelSpec(
         name="wan2.5-i2i-preview",

@@ -18,7 +18,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import httpx
 
@@ -28,6 +29,7 @@ from studio.dashscope.downloads import ResultDownloader
 from studio.dashscope.errors import RequestRefused, SubmitUncertain
 from studio.dashscope.guard import EmulatorRoute, Resolver
 from studio.dashscope.result_hosts import DEFAULT_RESULT_HOSTS, host_rule
+from studio.dashscope.streams import StreamEvent, StreamLimits, stream_events
 from studio.dashscope.types import (
     GenerationRequest,
     SubmittedTask,
@@ -71,6 +73,7 @@ class DashScopeClient:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self.max_download_bytes = max_download_bytes
+        self._clock = clock
         self._api = ApiCaller(
             self._api_http(api_key, workspace, transport),
             timeouts=self.timeouts,
@@ -136,6 +139,28 @@ class DashScopeClient:
             attempts=1 if once else None,
         )
         return parse_result(body, synchronous=True)
+
+    def stream(
+        self, request: GenerationRequest, *, limits: StreamLimits | None = None
+    ) -> Iterator[StreamEvent]:
+        """Mixed text and images as the model makes them (wan2.6-image's
+        `enable_interleave`, which comes only as a stream): TextPart and ImagePart events
+        in order, ending with StreamFinished or StreamFailed.
+
+        The request is checked now, and refused with RequestRefused before anything is
+        sent; it is sent when the events are first read, once, never again. A stream that
+        stalls, runs past its deadline or is cut raises a StreamError.
+        """
+        request = replace(request, enable_interleave=True)
+        problems = check_request(request, asynchronous=False, streaming=True)
+        if problems:
+            raise RequestRefused(problems)
+        endpoint = get_model(request.model).endpoint(asynchronous=False)
+        assert endpoint is not None  # check_request refuses models without this endpoint
+        limits = limits or StreamLimits(connect=self.timeouts.connect)
+        return stream_events(
+            self._api.http, endpoint, build_body(request, endpoint), limits, self._clock
+        )
 
     def submit(self, request: GenerationRequest) -> SubmittedTask:
         """Start a background task; follow it with fetch()."""

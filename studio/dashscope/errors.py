@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio.dashscope.validation import Problem
+from studio.dashscope.problems import Problem
 
 # Codes worth trying again after a pause. Throttling.AllocationQuota is a 429 too, but it
 # means the account's quota is spent: trying again only wastes the pause.
@@ -61,6 +61,23 @@ class SubmitUncertain(DashScopeError):
     The provider may or may not have started it (and may bill it). Sending it again could
     make it twice, so the caller must reconcile, for example through the task list.
     """
+
+
+class StreamError(DashScopeError):
+    """A stream that ended without its last event. Never sent again: the provider may
+    have made, and will bill, the images it already sent."""
+
+
+class StreamStalled(StreamError):
+    """No event came within the stall limit."""
+
+
+class StreamDeadlineExceeded(StreamError):
+    """The stream did not end within its deadline."""
+
+
+class StreamCut(StreamError):
+    """The connection ended or broke before the last event."""
 
 
 class RequestRefused(ValueError):

@@ -58,6 +58,9 @@ PLAIN_PARAMETERS = (
     "thinking_mode",
     "enable_sequential",
 )
+# The mixed text-and-image mode's own parameters, sent only when it is on; kept apart from
+# the plain ones because that mode streams, from the sync endpoint only.
+INTERLEAVE_PARAMETERS = ("enable_interleave", "max_images")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class GenerationRequest:
     enable_sequential: bool | None = None
     bbox_list: tuple[tuple[Box, ...], ...] | None = None
     color_palette: tuple[ColorSwatch, ...] | None = None
+    enable_interleave: bool | None = None  # mixed text and images, streamed (client.stream)
+    max_images: int | None = None  # with enable_interleave: at most this many pictures
 
     @classmethod
     def build(
@@ -105,7 +110,7 @@ class GenerationRequest:
             images=tuple(images),
             bbox_list=bbox_list,  # type: ignore[arg-type]
             color_palette=tuple(ColorSwatch(**c) for c in palette) if palette else None,
-            **{key: parameters.get(key) for key in PLAIN_PARAMETERS},
+            **{key: parameters.get(key) for key in (*PLAIN_PARAMETERS, *INTERLEAVE_PARAMETERS)},
         )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 from studio.dashscope.catalog import (
     MB,
@@ -22,21 +21,14 @@ from studio.dashscope.catalog import (
     megabytes,
 )
 from studio.dashscope.images import ImageInfo
+from studio.dashscope.interleave import check_interleave
+from studio.dashscope.problems import Problem
 from studio.dashscope.tokens import prompt_length, unit_name
 from studio.dashscope.types import GenerationRequest
 
 _SIZE_RE = re.compile(r"^([1-9][0-9]{1,4})\*([1-9][0-9]{1,4})$")
 _HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _RATIO_RE = re.compile(r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)%$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str  # "prompt", "size", "n", "images[2]", "bbox_list[1]", "color_palette", ...
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 def parse_size(value: str) -> tuple[int, int] | None:
@@ -59,8 +51,11 @@ def _sequential(request: GenerationRequest) -> bool:
     return bool(request.enable_sequential)
 
 
-def check_request(request: GenerationRequest, *, asynchronous: bool) -> list[Problem]:
-    """All the problems with a request for its model; empty when it may be sent."""
+def check_request(
+    request: GenerationRequest, *, asynchronous: bool, streaming: bool = False
+) -> list[Problem]:
+    """All the problems with a request for its model; empty when it may be sent.
+    `streaming`: it is sent as a stream, which mixed text and images must be."""
     try:
         spec = get_model(request.model)
     except UnknownModel:
@@ -70,10 +65,15 @@ def check_request(request: GenerationRequest, *, asynchronous: bool) -> list[Pro
         way = "in the background" if asynchronous else "synchronously"
         problems.append(Problem("model", f"{spec.label} cannot be called {way}."))
     problems += _check_options(spec, request)
+    interleaved = bool(request.enable_interleave) and spec.interleave is not None
+    if interleaved:
+        problems += check_interleave(spec, request, streams=streaming and not asynchronous)
+        spec = spec.interleaved()
     problems += _check_prompt(spec, request)
     problems += _check_images(spec, request)
     problems += _check_size(spec, request)
-    problems += _check_n(spec, request)
+    if not interleaved:
+        problems += _check_n(spec, request)  # the mixed mode's n is check_interleave's
     problems += _check_seed(spec, request)
     problems += _check_boxes(spec, request)
     problems += _check_palette(spec, request)
@@ -82,8 +82,8 @@ def check_request(request: GenerationRequest, *, asynchronous: bool) -> list[Pro
         problems.append(
             Problem(
                 "thinking_mode",
-                "Thinking mode applies only to text-to-image without input images "
-                "and without a sequence.",
+                "Thinking mode applies only to text-to-image without input images, "
+                "and not to a set of images.",
             )
         )
     return problems
@@ -94,6 +94,8 @@ def _check_options(spec: ModelSpec, request: GenerationRequest) -> list[Problem]
     for option in Option:
         if getattr(request, option.value) not in (None, "") and not spec.supports(option):
             problems.append(Problem(option.value, f"{spec.label} does not take {option.value}."))
+    if request.max_images is not None and spec.interleave and not request.enable_interleave:
+        problems.append(Problem("max_images", "max_images is only for mixed text and images."))
     return problems
 
 
@@ -137,7 +139,8 @@ def _check_images(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
         need = "an input image" if low == 1 else f"at least {low} input images"
         return [Problem("images", f"{spec.label} needs {need}.")]
     if count > high:
-        return [Problem("images", f"{spec.label} takes at most {high} input images; got {count}.")]
+        noun = "input image" if high == 1 else "input images"
+        return [Problem("images", f"{spec.label} takes at most {high} {noun}; got {count}.")]
     problems = []
     for position, image in enumerate(request.images, start=1):
         if image.info is None:
@@ -196,8 +199,8 @@ def _check_size(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
             return [
                 Problem(
                     "size",
-                    f"{value} is only for text-to-image without input images or a sequence; "
-                    "use 2K or less.",
+                    f"{value} is only for text-to-image without input images, not for a set "
+                    "of images; use 2K or less.",
                 )
             ]
         return []
@@ -267,7 +270,13 @@ def _check_boxes(spec: ModelSpec, request: GenerationRequest) -> list[Problem]:
     if boxes is None or not spec.supports(Option.BBOX_LIST):
         return []
     if _sequential(request):
-        return [Problem("bbox_list", "Regions cannot be combined with a sequence.")]
+        return [
+            Problem(
+                "bbox_list",
+                "Regions cannot be drawn for a set of images; turn off the set or clear "
+                "the regions.",
+            )
+        ]
     if len(boxes) != len(request.images):
         return [
             Problem(
@@ -323,7 +332,7 @@ def _check_palette(spec: ModelSpec, request: GenerationRequest) -> list[Problem]
     if palette is None or not spec.supports(Option.COLOR_PALETTE):
         return []
     if _sequential(request):
-        return [Problem("color_palette", "A colour palette cannot be combined with a sequence.")]
+        return [Problem("color_palette", "A set of images cannot use a colour palette.")]
     low, high = spec.color_palette_items
     if not low <= len(palette) <= high:
         return [Problem("color_palette", f"A palette has {low} to {high} colours.")]
@@ -374,6 +383,9 @@ def _snap(size: tuple[int, int], step: int) -> tuple[int, int]:
 def images_requested(request: GenerationRequest) -> int:
     """How many images a request asks for: what it may cost."""
     spec = get_model(request.model)
+    if request.enable_interleave and spec.interleave is not None:
+        # The model decides how many pictures, up to max_images: cost the most.
+        return request.max_images or spec.interleave.max_images.default
     if request.n is not None:
         return request.n
     if _sequential(request) and spec.n_sequential:

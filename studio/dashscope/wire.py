@@ -11,6 +11,7 @@ from typing import Any
 
 from studio.dashscope.catalog import BodyStyle, Endpoint
 from studio.dashscope.types import (
+    INTERLEAVE_PARAMETERS,
     PLAIN_PARAMETERS,
     GenerationRequest,
     ImageFailure,
@@ -31,6 +32,16 @@ def build_body(request: GenerationRequest, endpoint: Endpoint) -> dict[str, Any]
         parameters["bbox_list"] = [[list(box) for box in boxes] for boxes in request.bbox_list]
     if request.color_palette is not None:
         parameters["color_palette"] = [swatch.as_wire() for swatch in request.color_palette]
+    if request.enable_interleave:
+        parameters.update(
+            {
+                key: getattr(request, key)
+                for key in INTERLEAVE_PARAMETERS
+                if getattr(request, key) is not None
+            }
+        )
+        # The documents ask for both this and the SSE header; the SDK sends the header only.
+        parameters["stream"] = True
     images = [image.wire_value() for image in request.images]
     style = endpoint.body_style
     if style is BodyStyle.MESSAGES:

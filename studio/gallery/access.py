@@ -11,7 +11,9 @@ way: `team_images()` and `team_board()` quietly leave out what is not the team's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -46,9 +48,15 @@ def get_image_for_user(
     return image, membership
 
 
-def team_images(membership: Membership, ids: list[str]) -> list[GeneratedImage]:
-    """Those of `ids` that are the team's images (not in the trash), in the order given."""
-    wanted = [pk for pk in map(as_id, ids) if pk is not None][:200]
+def team_images(
+    membership: Membership, ids: list[str], sets: Sequence[str] = ()
+) -> list[GeneratedImage]:
+    """Those of `ids` that are the team's images (not in the trash), in the order given,
+    and after them the images of each of the team's sets named in `sets` (job ids), in
+    the set's order: a set ticked as one card is all its images."""
+    wanted = [pk for pk in map(as_id, ids) if pk is not None]
+    wanted += set_image_ids(membership, sets)
+    wanted = wanted[:200]
     found = {
         image.pk: image
         for image in GeneratedImage.objects.kept()
@@ -56,6 +64,30 @@ def team_images(membership: Membership, ids: list[str]) -> list[GeneratedImage]:
         .filter(pk__in=wanted, team_id=membership.team_id)
     }
     return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+
+def set_image_ids(membership: Membership, job_ids: Sequence[str]) -> list[int]:
+    """The ids of the kept images of the team's sets among `job_ids`, set by set."""
+    jobs = [job_id for job_id in map(_as_uuid, job_ids) if job_id is not None][:50]
+    if not jobs:
+        return []
+    rows = (
+        GeneratedImage.objects.kept()
+        .filter(team_id=membership.team_id, job_id__in=jobs)
+        .order_by("job_id", "index")
+        .values_list("job_id", "pk")
+    )
+    by_job: dict[UUID, list[int]] = {}
+    for job_id, pk in rows:
+        by_job.setdefault(job_id, []).append(pk)
+    return [pk for job_id in dict.fromkeys(jobs) for pk in by_job.get(job_id, [])]
+
+
+def _as_uuid(value: object) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
 
 
 def team_board(membership: Membership, board_id: str | None) -> Board | None:

@@ -22,6 +22,7 @@ from studio.accounts.models import Membership
 from studio.dashscope.catalog import MODELS
 from studio.dashscope.types import Box
 from studio.gallery.models import Board, Star
+from studio.generation.lineage import jobs_using
 from studio.generation.models import GeneratedImage, Job
 from studio.generation.parsers import parse_boxes
 
@@ -104,6 +105,14 @@ class GalleryFilter(forms.Form):
     )
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    # One job's images: a set opened from its stacked card. Not a filter people set by hand;
+    # the grid says what it shows and how to go back.
+    job = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The images made from one image ("Edits of this image" in the viewer).
+    edits_of = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    # Filters a person chooses in the filter bar (the rest narrow the grid from links).
+    HIDDEN = ("q", "job", "edits_of")
 
     def __init__(self, data: QueryDict, membership: Membership) -> None:
         super().__init__(data)
@@ -136,12 +145,17 @@ class GalleryFilter(forms.Form):
         # A value that is not valid (a deleted board in an old link, a mistyped date) is
         # left out on its own; the other filters still apply.
         self.is_valid()
-        rows = self._dated(self._narrowed(rows, self.cleaned_data), self.cleaned_data)
+        data = self.cleaned_data
+        rows = self._dated(self._narrowed(rows, data), data)
+        # One job's images (a set opened), or every set stacked into one card.
+        rows = rows.filter(job_id=data["job"]) if data.get("job") else self._stacked(rows, data)
         starred = Star.objects.filter(image=OuterRef("pk"), user=self.membership.user)
+        # An opened set reads in its own order (at most twelve: one page, no cursor).
+        order = ("index", "id") if data.get("job") else ("-created_at", "-id")
         return (
             rows.select_related("job", "job__author")
             .annotate(starred=Exists(starred))
-            .order_by("-created_at", "-id")
+            .order_by(*order)
         )
 
     def _narrowed(
@@ -150,10 +164,13 @@ class GalleryFilter(forms.Form):
         """`rows` narrowed to the prompt's words, the job's author, model and kind, the review
         state, and the caller's stars, mentions and board."""
         if data.get("q"):
-            # Every word must appear; on a team's tens of thousands of prompts this scan
-            # stays within a page's budget (make bench measures it).
+            # Every word must appear, in the prompt or in the text of the piece the image
+            # illustrates; on a team's tens of thousands of prompts this scan stays within
+            # a page's budget (make bench measures it).
             for word in data["q"].split()[:8]:
-                rows = rows.filter(job__prompt__icontains=word)
+                rows = rows.filter(
+                    Q(job__prompt__icontains=word) | Q(job__output_text__icontains=word)
+                )
         if data.get("author"):
             rows = rows.filter(job__author=data["author"])
         if data.get("model"):
@@ -168,7 +185,47 @@ class GalleryFilter(forms.Form):
             rows = rows.filter(comments__mentions=self.membership.user).distinct()
         if data.get("board"):
             rows = rows.filter(boards=data["board"])
+        if data.get("edits_of"):
+            rows = rows.filter(job__in=jobs_using(data["edits_of"]))
         return rows
+
+    def _stacked(
+        self, rows: QuerySet[GeneratedImage], data: dict[str, Any]
+    ) -> QuerySet[GeneratedImage]:
+        """A set of images as one card: of a set's images that match, only the first.
+        Its siblings are narrowed by the same filters, so a set whose third image alone
+        is approved still shows, with that image on top, under "Approved"."""
+        siblings: QuerySet[GeneratedImage] = GeneratedImage.objects.kept().filter(
+            job_id=OuterRef("job_id"),
+            index__lt=OuterRef("index"),
+            job__parameters__enable_sequential=True,
+        )
+        earlier = self._dated(self._narrowed(siblings, data), data)
+        return rows.filter(~Exists(earlier))
+
+    def set_job(self) -> Job | None:
+        """The job whose images the grid shows, when it shows one job's (a set opened)."""
+        self.is_valid()
+        job_id = self.cleaned_data.get("job")
+        if not job_id:
+            return None
+        return (
+            Job.objects.filter(pk=job_id, team_id=self.membership.team_id)
+            .select_related("author")
+            .first()
+        )
+
+    def edited_image(self) -> GeneratedImage | None:
+        """The image whose edits the grid shows, when it shows an image's edits."""
+        self.is_valid()
+        image_id = self.cleaned_data.get("edits_of")
+        if not image_id:
+            return None
+        return (
+            GeneratedImage.objects.filter(pk=image_id, team_id=self.membership.team_id)
+            .select_related("job")
+            .first()
+        )
 
     @staticmethod
     def _dated(rows: QuerySet[GeneratedImage], data: dict[str, Any]) -> QuerySet[GeneratedImage]:
@@ -196,8 +253,12 @@ class GalleryFilter(forms.Form):
     def neighbours(
         self, image: GeneratedImage
     ) -> tuple[GeneratedImage | None, GeneratedImage | None]:
-        """The newer and the older image next to this one under the same filters."""
+        """The newer and the older image next to this one under the same filters (in an
+        opened set: the one before and the one after it in the set)."""
         rows = self.images()
+        if self.cleaned_data.get("job"):
+            before = rows.filter(index__lt=image.index).order_by("-index", "-id").first()
+            return before, rows.filter(index__gt=image.index).first()
         newer = (
             rows.filter(
                 Q(created_at__gt=image.created_at) | Q(created_at=image.created_at, id__gt=image.pk)
@@ -215,7 +276,7 @@ class GalleryFilter(forms.Form):
         while they are folded away on a phone."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
-        return sum(1 for name in self.fields if name != "q" and data.get(name))
+        return sum(1 for name in self.fields if name not in self.HIDDEN and data.get(name))
 
     def query_string(self) -> str:
         """The filters as a query string, for links that keep them."""

@@ -9,15 +9,38 @@ the view, because they arrive one by one before the form is submitted.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django import forms
 from django.urls import reverse
 
 from studio.accounts.models import Team
-from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option, TextUnit, models_for
+from studio.dashscope.catalog import (
+    SEED_MAX,
+    Kind,
+    ModelSpec,
+    Option,
+    Range,
+    TextUnit,
+    models_for,
+)
 from studio.dashscope.tokens import prompt_length
 from studio.dashscope.validation import Problem, parse_size, prompt_too_long
+from studio.generation.modes import (
+    PALETTE_WITH_SET,
+    PIECE_PROMPT_HELP,
+    SET_COUNT_HELP,
+    SET_FIRST_COUNT,
+    asks_for_piece,
+    max_images_field,
+    offers_piece,
+    piece_field,
+    piece_only,
+    set_field,
+    switched_on,
+)
+from studio.generation.palettes import palette_field
 from studio.generation.parsers import parse_palette
 from studio.generation.sizes import (
     LIKE_LAST_IMAGE,
@@ -29,8 +52,13 @@ from studio.generation.sizes import (
 
 
 def offered_models(team: Team | None, kind: Kind) -> tuple[ModelSpec, ...]:
-    """The catalog's models for this kind of job that the team may use."""
-    return tuple(spec for spec in models_for(kind) if team is None or team.allows(spec.name))
+    """The catalog's models for this kind of job that the team may use. From a prompt
+    alone, an editing model is offered too when it has a mode that needs no image (mixed
+    text and images), for that mode only."""
+    specs = models_for(kind)
+    if kind == Kind.TEXT_TO_IMAGE:
+        specs += tuple(spec for spec in models_for(Kind.EDIT) if piece_only(spec, kind))
+    return tuple(spec for spec in specs if team is None or team.allows(spec.name))
 
 
 def model_choices(kind: Kind, team: Team | None = None) -> list[tuple[str, str]]:
@@ -84,18 +112,76 @@ class GenerationForm(forms.Form):
         model_field = cast(forms.ChoiceField, self.fields["model"])  # as declared above
         model_field.choices = model_choices(kind, team)
         model_field.initial = spec.name
+        values = self.data if self.is_bound else self.initial
+        # A piece of mixed text and images has its own limits (spec.interleaved()).
+        self.makes_piece = asks_for_piece(spec, kind, values)
+        self.limits = spec.interleaved() if self.makes_piece else spec
+        self.makes_set = self._asks_for_set(values)
         self._describe_prompt()
-        # In this order on the page: what to avoid, the size, how many, then the options.
+        # In this order on the page: what to avoid, a piece or not, the size, a set or
+        # not, how many, then the options.
         if spec.supports(Option.NEGATIVE_PROMPT):
             self.fields["negative_prompt"] = _negative_prompt_field(spec)
+        if offers_piece(spec):
+            self._add_piece_switch()
         self._add_size_fields()
-        self.fields["n"] = forms.TypedChoiceField(
-            choices=[(i, str(i)) for i in range(spec.n.min, spec.n.max + 1)],
-            coerce=int,
-            initial=spec.n.min,
-            label="Images",
+        if spec.n_sequential is not None and spec.supports(Option.ENABLE_SEQUENTIAL):
+            self.fields["enable_sequential"] = set_field(spec, kind)
+        self._add_count_field()
+        self.fields.update(
+            _option_fields(spec, kind, team, makes_set=self.makes_set, piece=self.makes_piece)
         )
-        self.fields.update(_option_fields(spec, kind))
+
+    def _asks_for_set(self, values: Mapping[str, Any]) -> bool:
+        """Whether the form is for a set of images: as sent, or as it is to be shown."""
+        if self.spec.n_sequential is None or not self.spec.supports(Option.ENABLE_SEQUENTIAL):
+            return False
+        return switched_on(values.get("enable_sequential"))
+
+    def _add_piece_switch(self) -> None:
+        locked = piece_only(self.spec, self.kind)
+        if locked:
+            # Shown on, whatever a redraw kept: a disabled field shows its initial value.
+            self.initial["enable_interleave"] = True
+        self.fields["enable_interleave"] = piece_field(self.kind, locked=locked)
+
+    def _add_count_field(self) -> None:
+        """How many images: for a piece, the most pictures it may hold; else n."""
+        if self.makes_piece and self.spec.interleave is not None:
+            most = self.spec.interleave.max_images
+            kept = str(self.initial.get("max_images", ""))
+            if not self.is_bound and not (kept.isdigit() and int(kept) in most):
+                self.initial.pop("max_images", None)  # left empty, or kept from elsewhere
+            self.fields["max_images"] = max_images_field(most)
+            return
+        rule = self.n_rule
+        self.fields["n"] = forms.TypedChoiceField(
+            choices=[(i, str(i)) for i in range(rule.min, rule.max + 1)],
+            coerce=int,
+            initial=rule.min,
+            label="At most" if self.makes_set else "Images",
+            help_text=SET_COUNT_HELP if self.makes_set else "",
+        )
+
+    @property
+    def n_rule(self) -> Range:
+        """How many images a request may ask for: a set's upper bound, or the model's n."""
+        if self.makes_set and self.spec.n_sequential is not None:
+            return self.spec.n_sequential
+        return self.limits.n
+
+    @property
+    def counts_at_most(self) -> bool:
+        """Whether the number asked for is an upper bound (a set, a piece): the cost is
+        said as "at most"."""
+        return self.makes_set or self.makes_piece
+
+    def images_wanted(self) -> int:
+        """The images the request reserves as the form now stands, for the cost line."""
+        try:
+            return max(1, int(self["max_images" if self.makes_piece else "n"].value() or 1))
+        except (TypeError, ValueError):
+            return 1
 
     def _describe_prompt(self) -> None:
         """The prompt's limit in the model's unit, for the counter and the help text."""
@@ -109,16 +195,25 @@ class GenerationForm(forms.Form):
         prompt.help_text = f"Up to {spec.prompt_max:,} {spec.prompt_unit}."
         if spec.prompt_unit is TextUnit.TOKENS:
             prompt.help_text += " A token is a word or part of one, as the model reads text."
-        if self.kind == Kind.EDIT:
+        if self.makes_piece:
+            prompt.help_text = PIECE_PROMPT_HELP + prompt.help_text
+        elif self.kind == Kind.EDIT:
             prompt.help_text = (
                 "Refer to the reference images as “image 1”, “image 2”… in their order below. "
                 + prompt.help_text
             )
 
     def _add_size_fields(self) -> None:
-        spec, kind = self.spec, self.kind
+        spec, kind = self.limits, self.kind
+        choices = size_choices(spec, kind)
+        if self.makes_set:
+            # The provider makes a set at 2K at most: 4K is for one image from a prompt.
+            choices = [c for c in choices if c[0] not in spec.size.text_to_image_only_tiers]
+        if not self.is_bound and self.initial.get("size") not in dict(choices):
+            # Kept from a mode or model whose sizes differ: this one's default instead.
+            self.initial.pop("size", None)
         self.fields["size"] = forms.ChoiceField(
-            choices=size_choices(spec, kind), initial=default_size(spec, kind), required=False
+            choices=choices, initial=default_size(spec, kind), required=False
         )
         if not spec.size.fixed:
             self.fields["custom_size"] = forms.CharField(
@@ -134,20 +229,27 @@ class GenerationForm(forms.Form):
     # Said next to the number of images when a switch had to change it.
     n_note = ""
 
-    def carry_n(self, chosen: object) -> None:
+    def carry_n(self, chosen: object, *, set_begun: bool = False) -> None:
         """Keep the number of images chosen for another model, within what this one makes,
-        and say so when it had to change."""
+        and say so when it had to change. A set just begun starts at a few images: one
+        image is not a set, and twelve would reserve a quota nobody meant to."""
         try:
             wanted = int(str(chosen))
         except ValueError:
             return
-        rule = self.spec.n
+        if "n" not in self.fields:
+            return  # a piece: one a request, its pictures counted by max_images
+        rule = self.n_rule
+        if set_begun and self.makes_set and wanted < 2:
+            self.initial["n"] = min(SET_FIRST_COUNT, rule.max)
+            return
         n = min(max(wanted, rule.min), rule.max)
         self.initial["n"] = n
         if n != wanted:
             most = f"at most {rule.max}" if wanted > rule.max else f"at least {rule.min}"
             self.n_note = (
-                f"{self.spec.label} makes {most} image{'s' * (n != 1)} a request; "
+                f"{self.spec.label} makes {most} image{'s' * (n != 1)} a request"
+                f"{' without a set' if rule is self.spec.n and self.spec.n_sequential else ''}; "
                 f"you chose {wanted}."
             )
             # Read with the field: a screen reader hears why the number is not the one set.
@@ -176,7 +278,7 @@ class GenerationForm(forms.Form):
     def clean_size(self) -> str:
         value = self.cleaned_data.get("size", "")
         if value == LIKE_LAST_IMAGE and self.kind != Kind.EDIT:
-            return self.spec.size.default
+            return self.limits.size.default
         return value
 
     def clean_custom_size(self) -> str:
@@ -192,14 +294,21 @@ class GenerationForm(forms.Form):
         text = self.cleaned_data.get("color_palette", "")
         if not text.strip():
             return None
+        if self.makes_set:
+            raise forms.ValidationError(PALETTE_WITH_SET)
         return parse_palette(text)
 
     def parameters(self) -> dict[str, Any]:
         data = self.cleaned_data
-        parameters: dict[str, Any] = {"n": data["n"]}
+        parameters: dict[str, Any] = {"n": data["n"]} if "n" in self.fields else {}
+        if self.makes_piece:
+            # One piece a request, holding at most max_images pictures.
+            parameters |= {"enable_interleave": True, "max_images": data["max_images"], "n": 1}
         size = data.get("custom_size") or data.get("size")
         if size:
             parameters["size"] = size
+        if self.makes_set:
+            parameters["enable_sequential"] = True
         for name in ("seed", "prompt_extend", "thinking_mode", "watermark", "color_palette"):
             if name in self.fields and data.get(name) is not None:
                 parameters[name] = data[name]
@@ -245,7 +354,9 @@ def _negative_prompt_field(spec: ModelSpec) -> PromptField:
     )
 
 
-def _option_fields(spec: ModelSpec, kind: Kind) -> dict[str, forms.Field]:
+def _option_fields(
+    spec: ModelSpec, kind: Kind, team: Team | None, *, makes_set: bool, piece: bool
+) -> dict[str, forms.Field]:
     """The model's own options, in the order the form shows them."""
     fields: dict[str, forms.Field] = {}
     if spec.supports(Option.SEED):
@@ -255,14 +366,16 @@ def _option_fields(spec: ModelSpec, kind: Kind) -> dict[str, forms.Field]:
             max_value=SEED_MAX,
             help_text="Leave empty for a new picture each time.",
         )
-    if spec.supports(Option.PROMPT_EXTEND):
+    # The provider rewrites prompts for edits only, not for a piece of text and images.
+    if spec.supports(Option.PROMPT_EXTEND) and not piece:
         fields["prompt_extend"] = forms.BooleanField(
             required=False,
             initial=spec.prompt_extend_default,
             label="Improve my prompt",
             help_text="Lets the model rewrite a short prompt; adds a few seconds.",
         )
-    if spec.supports(Option.THINKING_MODE) and kind == Kind.TEXT_TO_IMAGE:
+    # Thinking applies to one image from a prompt alone: not to an edit, nor to a set.
+    if spec.supports(Option.THINKING_MODE) and kind == Kind.TEXT_TO_IMAGE and not makes_set:
         fields["thinking_mode"] = forms.BooleanField(
             required=False,
             initial=spec.thinking_mode_default,
@@ -270,24 +383,9 @@ def _option_fields(spec: ModelSpec, kind: Kind) -> dict[str, forms.Field]:
             help_text="The model plans the picture before drawing it.",
         )
     if spec.supports(Option.COLOR_PALETTE):
-        fields["color_palette"] = _palette_field(spec)
+        fields["color_palette"] = palette_field(spec, team)
     if spec.supports(Option.WATERMARK):
         fields["watermark"] = forms.BooleanField(
             required=False, initial=False, label="Add the provider's watermark"
         )
     return fields
-
-
-def _palette_field(spec: ModelSpec) -> forms.CharField:
-    low, high = spec.color_palette_items
-    return forms.CharField(
-        required=False,
-        label="Colour palette",
-        widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "#1F6FEB 40%\n#F5F1E8 35%\n#222222"}
-        ),
-        help_text=(
-            f"{low} to {high} colours, one per line as #RRGGBB with an optional share; "
-            "colours without a share split what is left equally."
-        ),
-    )

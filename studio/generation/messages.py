@@ -126,3 +126,61 @@ def stored(count: int) -> str:
 
 def _with_request(text: str, request_id: str | None) -> str:
     return f"{text} (Provider request {request_id}.)" if request_id else text
+
+
+# A piece of mixed text and images whose stream ended early. What arrived is kept and
+# charged; the studio never sends it again, as the provider may have billed it.
+def _pictures(count: int) -> str:
+    return f"{count} picture{'s' if count != 1 else ''}"
+
+
+def _after(count: int) -> str:
+    return f"after {_pictures(count)}" if count else "before any picture"
+
+
+def stream_failed(count: int, code: str, message: str) -> str:
+    return (
+        f"The provider stopped the piece with an error ({code}: {message}) {_after(count)}; "
+        "what it had written and drawn is kept, and the rest failed."
+    )
+
+
+_STOPPED = {
+    "StreamStalled": "sent nothing for too long",
+    "StreamDeadline": "took longer than the studio waits",
+    "StreamCut": "broke off the connection",
+}
+
+
+def stream_stopped(count: int, code: str) -> str:
+    why = _STOPPED.get(code, "broke off the connection")
+    return (
+        f"The provider {why} {_after(count)}; what it had written and drawn is kept, and "
+        "the rest failed. It is not sent again, as it may have been billed."
+    )
+
+
+def stream_cut(count: int) -> str:
+    return (
+        f"The connection broke {_after(count)}; what arrived is kept, and the rest failed. "
+        "It is not sent again, as it may have been billed."
+    )
+
+
+def worker_stopped_mid_stream(count: int) -> str:
+    if not count:
+        return (
+            "The worker stopped while the provider was writing this piece, before any picture "
+            "arrived. It is not sent again, as the provider may have billed it; nothing was "
+            "charged to your quota."
+        )
+    return (
+        f"The worker stopped while the provider was writing this piece, after "
+        f"{_pictures(count)} had arrived: those are stored; whether the provider made more "
+        "is not known. It is not sent again, as it may have been billed."
+    )
+
+
+def piece_stored(count: int, broke_off: str) -> str:
+    """A piece that ended early, once its pictures are stored: what it said, and the count."""
+    return f"{broke_off} {stored(count)}"

@@ -24,7 +24,12 @@ from django.utils import timezone
 from studio.accounts.models import Membership, ModelPrice, QuotaCounter, QuotaExceeded
 from studio.dashscope.catalog import SEED_MAX, ModelSpec, Option, UnknownModel, get_model
 from studio.dashscope.images import FORMATS_BY_MIME
-from studio.dashscope.types import PLAIN_PARAMETERS, GenerationRequest, InputImage
+from studio.dashscope.types import (
+    INTERLEAVE_PARAMETERS,
+    PLAIN_PARAMETERS,
+    GenerationRequest,
+    InputImage,
+)
 from studio.dashscope.validation import Problem, check_request, images_requested
 from studio.generation import messages
 from studio.generation.models import Job, JobInput, QuotaCharge
@@ -33,7 +38,7 @@ from studio.generation.staging import InputUpload
 from studio.generation.staging import stage_image as stage_image  # where callers look for it
 from studio.generation.worker.outcomes import finish
 
-PARAMETERS = (*PLAIN_PARAMETERS, "color_palette")
+PARAMETERS = (*PLAIN_PARAMETERS, *INTERLEAVE_PARAMETERS, "color_palette")
 
 
 class JobRefused(Exception):
@@ -66,7 +71,11 @@ def create_job(
     parameters = {k: v for k, v in (parameters or {}).items() if k in PARAMETERS and v is not None}
     spec = _offered_model(model)
     count = _images_checked(spec, prompt, negative_prompt, parameters, inputs)
-    parameters["n"] = count  # always explicit: a provider default of 4 is never a surprise
+    # Always explicit: a provider default of 4 (or 5 pictures in a piece) is never a surprise.
+    if parameters.get("enable_interleave"):
+        parameters["max_images"], parameters["n"] = count, 1  # a piece is one answer
+    else:
+        parameters["n"] = count
     unit_price, currency = _price(spec)
     moment = now or timezone.now()
     # Found, or made, before the transaction: the first submissions of a day made the
@@ -124,7 +133,12 @@ def _images_checked(
         images=[InputImage.from_bytes(upload.image.data) for upload in inputs],
         boxes=[upload.boxes for upload in inputs],
     )
-    problems = check_request(request, asynchronous=spec.async_endpoint is not None)
+    # A piece of mixed text and images is streamed from the sync endpoint; the rest go
+    # as the worker sends them.
+    streamed = bool(request.enable_interleave)
+    problems = check_request(
+        request, asynchronous=spec.async_endpoint is not None and not streamed, streaming=streamed
+    )
     if problems:
         raise JobRefused(problems)
     return images_requested(request)
@@ -200,6 +214,9 @@ def _store_inputs(job: Job, inputs: Sequence[InputUpload], written: list[FieldFi
             sha256=upload.image.sha256,
             boxes=[list(b) for b in upload.boxes],
             adjustments=upload.image.adjustments,
+            source_image_id=upload.source_image_id,
+            source_job_id=upload.source_job_id,
+            source_index=upload.source_index,
         )
         item.image.save(
             f"{position}.{upload.image.extension}", ContentFile(upload.image.data), save=False
@@ -366,5 +383,14 @@ def _inputs_again(job: Job) -> list[InputUpload]:
             height=item.height,
             sha256=item.sha256,
         )
-        inputs.append(InputUpload(image=image, boxes=[tuple(b) for b in item.boxes]))
+        inputs.append(
+            InputUpload(
+                image=image,
+                boxes=[tuple(b) for b in item.boxes],
+                # Run again, it came from the same image.
+                source_image_id=item.source_image_id,
+                source_job_id=item.source_job_id,
+                source_index=item.source_index,
+            )
+        )
     return inputs

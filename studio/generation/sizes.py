@@ -49,10 +49,7 @@ def size_choices(spec: ModelSpec, kind: Kind = Kind.TEXT_TO_IMAGE) -> list[tuple
         shape = "shaped like the last image" if editing else f"{side}×{side} for text to image"
         choices.append((tier, f"{tier} ({shape})"))
     if editing and not rule.tiers:
-        default_shape = parse_size(rule.default)
-        # Short enough for a phone's width: a select is as wide as its longest choice.
-        area = f", ~{default_shape[0]}×{default_shape[1]}" if default_shape else ""
-        choices.append((LIKE_LAST_IMAGE, f"Like the last image{area}"))
+        choices.append((LIKE_LAST_IMAGE, _like_the_image(spec)))
     for width, height in rule.fixed or _presets(spec, editing=editing):
         choices.append((f"{width}*{height}", f"{width}×{height} ({_aspect(width, height)})"))
     default = rule.default
@@ -61,6 +58,17 @@ def size_choices(spec: ModelSpec, kind: Kind = Kind.TEXT_TO_IMAGE) -> list[tuple
         label = f"{parsed[0]}×{parsed[1]}" if parsed else default
         choices.insert(0, (default, label))
     return choices
+
+
+def _like_the_image(spec: ModelSpec) -> str:
+    """The choice that leaves the size to the provider: the last image's shape, or (where
+    the image is optional, as in a piece of text and images) the default without one."""
+    shape = parse_size(spec.size.default)
+    side = f"{shape[0]}×{shape[1]}" if shape else ""
+    # Short enough for a phone's width: a select is as wide as its longest choice.
+    if spec.images is not None and spec.images.count[0] == 0 and side:
+        return f"Like the image, or {side}"
+    return f"Like the last image, ~{side}" if side else "Like the last image"
 
 
 PRESET_ASPECTS = ((1, 1), (16, 9), (9, 16), (4, 3), (3, 4), (3, 2), (2, 3))

@@ -20,7 +20,7 @@ from studio.accounts.models import Membership
 from studio.dashscope.catalog import ImageInputRule, ModelSpec, Option, megabytes
 from studio.dashscope.images import FORMATS_BY_MIME
 from studio.dashscope.types import Box
-from studio.generation.models import StagedImage
+from studio.generation.models import GeneratedImage, StagedImage
 from studio.generation.normalise import (
     NormalisedImage,
     needs_refit,
@@ -38,12 +38,22 @@ class InputUpload:
 
     image: NormalisedImage
     boxes: list[Box] = field(default_factory=list)  # in the normalised image's pixels
+    # The stored image it was made from, if any (its lineage): its row, job and index.
+    source_image_id: int | None = None
+    source_job_id: uuid.UUID | None = None
+    source_index: int | None = None
 
 
 def stage_image(
-    membership: Membership, data: bytes, *, name: str, rule: ImageInputRule
+    membership: Membership,
+    data: bytes,
+    *,
+    name: str,
+    rule: ImageInputRule,
+    source: GeneratedImage | None = None,
 ) -> StagedImage:
-    """Check and normalise one reference image for a model; ImageRefused says why not."""
+    """Check and normalise one reference image for a model; ImageRefused says why not.
+    `source` is the stored image it was taken from, kept as the edit's lineage."""
     if not membership.can_generate:
         raise PermissionDenied("Viewers cannot edit images.")
     image = normalise(data, rule)
@@ -57,6 +67,7 @@ def stage_image(
         sha256=image.sha256,
         adjustments=image.adjustments,
         name=name[:120],
+        source_image=source,
     )
     # Last on its owner's edit form, where the card appears; the form is per person.
     staged.position = _next_position(membership)
@@ -166,7 +177,7 @@ def assess_inputs(
         str(s.pk): s
         for s in StagedImage.objects.filter(
             pk__in=ids, owner_id=membership.user_id, team_id=membership.team_id
-        )
+        ).select_related("source_image")
     }
     return [
         _assess(found[staged_id], text, spec) for staged_id, text in items if staged_id in found
@@ -268,7 +279,16 @@ def uploads_for(inputs: Sequence[StagedInput], spec: ModelSpec) -> list[InputUpl
         fitted = refit(image, rule)
         boxes = item.boxes if spec.supports(Option.BBOX_LIST) else []
         boxes = scale_boxes(boxes, (image.width, image.height), (fitted.width, fitted.height))
-        uploads.append(InputUpload(image=fitted, boxes=boxes))
+        source = staged.source_image
+        uploads.append(
+            InputUpload(
+                image=fitted,
+                boxes=boxes,
+                source_image_id=source.pk if source else None,
+                source_job_id=source.job_id if source else None,
+                source_index=source.index if source else None,
+            )
+        )
     return uploads
 
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from studio.accounts.models import QuotaCounter
 from studio.dashscope.catalog import MODELS, SEED_MAX, Kind, ModelSpec, Option
+from studio.generation.forms import GenerationForm
 from studio.generation.models import Job, StagedImage
 from studio.generation.sizes import size_choices
 from tests.support import prompts
@@ -141,6 +142,32 @@ def test_everything_the_form_offers_is_accepted_by_the_emulator(case, designer_c
             boxes = "; ".join(["10,10,200,200", "300,300,500,500"][: spec.max_boxes_per_image])
             data |= {f"boxes-{i}": boxes for i in ids}
         accepted(client, kind, data, emulated)
+
+
+SET_CASES = [(spec, kind) for spec, kind in CASES if spec.n_sequential is not None]
+
+
+@pytest.mark.parametrize("case", SET_CASES, ids=case_id)
+def test_every_set_the_form_offers_is_accepted_and_its_limits_refused(
+    case, designer_client, emulated
+):
+    spec, kind = case
+    client = designer_client
+    assert spec.n_sequential is not None
+    sizes = GenerationForm(spec, kind=kind, initial={"enable_sequential": True}).fields["size"]
+    for value, _label in sizes.choices:  # type: ignore[attr-defined]
+        most = spec.n_sequential.max if value == sizes.choices[0][0] else 2  # type: ignore[attr-defined]
+        data = base_data(spec, kind, client) | {"enable_sequential": "on", "size": value, "n": most}
+        accepted(client, kind, data, emulated)
+
+    def data(**changes) -> dict:
+        return base_data(spec, kind, client) | {"enable_sequential": "on"} | changes
+
+    refused(client, kind, data(n=spec.n_sequential.max + 1), "n")
+    palette = "#111111\n#222222\n#333333"
+    refused(client, kind, data(color_palette=palette), "color_palette", "cannot use a colour")
+    for tier in spec.size.text_to_image_only_tiers:
+        refused(client, kind, data(size=tier), "size")
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

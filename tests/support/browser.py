@@ -239,15 +239,37 @@ class ThreadWorker:
 
 
 @pytest.fixture
-def worker(served_emulator: ServedEmulator, settings) -> Iterator[ServedEmulator]:
-    """Jobs created in the browser run to the end against the served emulator."""
+def worker(served_emulator: ServedEmulator, settings, monkeypatch) -> Iterator[ServedEmulator]:
+    """Jobs created in the browser run to the end against the served emulator. A sync
+    call (a streamed piece, a sync-only model) is made by a job step, which the dispatcher
+    hands to the task queue; no queue runs here, so each such step runs in a thread."""
+    from studio.generation import tasks
+    from studio.generation.worker import dispatcher
+
     settings.DASHSCOPE_BASE_URL = served_emulator.base_url
     settings.DASHSCOPE_EMULATED = True
     settings.DASHSCOPE_API_KEY = "sk-browser-test"
+    steps: list[threading.Thread] = []
+
+    def run_step(job_id: str) -> None:
+        from django.db import connection
+
+        try:
+            tasks.run_job_step(job_id)
+        finally:
+            connection.close()
+
+    def enqueue(job: Job) -> None:
+        steps.append(threading.Thread(target=run_step, args=(str(job.pk),), daemon=True))
+        steps[-1].start()
+
+    monkeypatch.setattr(dispatcher, "enqueue_job_step", enqueue)
     running = ThreadWorker()
     running.thread.start()
     yield served_emulator
     running.stop()
+    for step in steps:
+        step.join(timeout=30)
     if running.error:
         raise running.error
 

@@ -11,10 +11,12 @@ wrong belief of the client shows up here as a refusal or a surprise.
 What each module answers:
 - `core`: the emulator's state, which family a path belongs to, injected faults, the API
   key and the rate limits.
-- `generation`: the sync and async generation endpoints; `tasks`: fetching, cancelling
-  and listing tasks, and when each runs; `uploads`: upload certificates, the OSS form
-  upload and `oss://` inputs; `results`: signed result URLs and their downloads;
-  `control`: the `/_emulator/` controls and counters; `request_log`: the request log.
+- `generation`: the sync and async generation endpoints; `streams`: their Server-Sent
+  Events answers (wan2.6-image's mixed text and images); `running`: the running slot a
+  sync call holds; `tasks`: fetching, cancelling and listing tasks, and when each runs;
+  `uploads`: upload certificates, the OSS form upload and `oss://` inputs; `results`:
+  signed result URLs and their downloads; `control`: the `/_emulator/` controls and
+  counters; `request_log`: the request log.
 - `wire`: a request and an answer as plain data, and the error shapes; `outputs`: a
   finished generation's `output` and `usage`; `render`: the result PNGs.
 - `parse`: a generation body read as the service reads it. `rules` is the door to the

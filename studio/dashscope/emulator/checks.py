@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import replace
 from typing import Protocol
 
 from studio.dashscope.emulator.limits import (
@@ -16,6 +17,7 @@ from studio.dashscope.emulator.limits import (
     MIB,
     SEED_MAX,
     ImageRule,
+    InterleaveRule,
     ModelRules,
     Option,
     Unit,
@@ -57,12 +59,19 @@ _RATIO_RE = re.compile(r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)%$")
 
 def check(model: ModelRules, request: Generation, *, asynchronous: bool) -> list[str]:
     """Every reason the service would refuse the request; empty when it takes it."""
+    mode = interleave_mode(model, request)
+    if mode is not None:
+        shaped = _check_interleave(model, mode, request, asynchronous=asynchronous)
+    else:
+        shaped = [
+            *_check_images(model, request),
+            *check_size(model, request),
+            *_check_n(model, request, asynchronous=asynchronous),
+        ]
     return [
         *_check_unsupported(model, request),
         *_check_prompt(model, request),
-        *_check_images(model, request),
-        *check_size(model, request),
-        *_check_n(model, request, asynchronous=asynchronous),
+        *shaped,
         *_check_seed(model, request),
         *_check_boxes(model, request),
         *_check_palette(model, request),
@@ -153,6 +162,40 @@ def _check_n(model: ModelRules, request: Generation, *, asynchronous: bool) -> l
     if allowed.low == allowed.high:
         return [f"{model.name} makes exactly {allowed.low} image per request; n was {request.n}."]
     return [f"{model.name} makes {allowed.low} to {allowed.high} images per request."]
+
+
+def interleave_mode(model: ModelRules, request: Generation) -> InterleaveRule | None:
+    """The model's mixed text-and-image rules, when the request turns that mode on."""
+    return model.interleave if request.interleaved else None
+
+
+def _check_interleave(
+    model: ModelRules, mode: InterleaveRule, request: Generation, *, asynchronous: bool
+) -> list[str]:
+    """The mixed mode's own limits: images, size, n and max_images ([D-W26] via §6)."""
+    problems = []
+    if asynchronous:
+        # "interleave only via SSE" on the sync endpoint, and a task has no stream: the
+        # documents show no task result of this mode, so the emulator does not make one up.
+        problems.append("enable_interleave streams from the sync endpoint only.")
+    if request.stream is False:
+        problems.append("enable_interleave needs parameters.stream true.")  # [D-W26]
+    low, high = mode.images
+    if not low <= len(request.images) <= high:
+        problems.append(
+            f"{model.name} takes {low} to {high} input images with enable_interleave; "
+            f"got {len(request.images)}."
+        )
+    elif model.images is not None:
+        for position, image in enumerate(request.images, start=1):
+            problems += _image_problems(model.name, model.images, position, image.facts)
+    problems += check_size(replace(model, size=mode.size), request)
+    if request.n is not None and request.n not in mode.n:
+        problems.append(f"n must be {mode.n.low} with enable_interleave; n was {request.n}.")
+    if request.max_images is not None and request.max_images not in mode.max_images:
+        span = mode.max_images
+        problems.append(f"max_images must be from {span.low} to {span.high}.")
+    return problems
 
 
 def images_requested(model: ModelRules, request: Generation, *, asynchronous: bool) -> int:

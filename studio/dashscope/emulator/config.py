@@ -142,6 +142,11 @@ class EmulatorConfig:
     pending_seconds: float = 0.5  # least time a task waits in PENDING
     running_seconds: float = 3.0  # time a task spends RUNNING (and a sync call takes)
     slow_seconds: float = 150.0  # RUNNING time of a prompt with the #slow trigger
+    # A stream's pace: the wait before each text event and before each image event, and
+    # how long a `#stream-stall` prompt's stream stays silent before it is cut.
+    stream_event_seconds: float = 0.1
+    stream_image_seconds: float = 1.0
+    stream_stall_seconds: float = 600.0
     max_running_per_model: int = 2  # the provider's concurrency per model; the rest wait
     submits_per_second: int = 2  # per model, over a sliding second (sync calls count too)
     queries_per_second: int = 20  # task fetch, list and cancel, per account
@@ -178,7 +183,14 @@ class EmulatorConfig:
 
 # The settings read alike, from the environment or from an override.
 _Seconds = Literal[
-    "pending_seconds", "running_seconds", "slow_seconds", "task_ttl_seconds", "result_ttl_seconds"
+    "pending_seconds",
+    "running_seconds",
+    "slow_seconds",
+    "stream_event_seconds",
+    "stream_image_seconds",
+    "stream_stall_seconds",
+    "task_ttl_seconds",
+    "result_ttl_seconds",
 ]
 _Count = Literal[
     "max_running_per_model", "submits_per_second", "queries_per_second", "utc_offset_minutes"
@@ -188,6 +200,9 @@ _SECONDS: Final[tuple[_Seconds, ...]] = (
     "pending_seconds",
     "running_seconds",
     "slow_seconds",
+    "stream_event_seconds",
+    "stream_image_seconds",
+    "stream_stall_seconds",
     "task_ttl_seconds",
     "result_ttl_seconds",
 )
@@ -207,6 +222,9 @@ class ConfigValues(TypedDict, total=False):
     pending_seconds: float
     running_seconds: float
     slow_seconds: float
+    stream_event_seconds: float
+    stream_image_seconds: float
+    stream_stall_seconds: float
     max_running_per_model: int
     submits_per_second: int
     queries_per_second: int
@@ -228,6 +246,9 @@ class ConfigOverrides(TypedDict, total=False):
     pending_seconds: float | None
     running_seconds: float | None
     slow_seconds: float | None
+    stream_event_seconds: float | None
+    stream_image_seconds: float | None
+    stream_stall_seconds: float | None
     max_running_per_model: int | None
     submits_per_second: int | None
     queries_per_second: int | None

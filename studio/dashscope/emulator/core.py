@@ -126,6 +126,7 @@ class Emulator:
         response = route()
         if fault is not None and fault.kind == "drop-after":
             log(self, request, response, "dropped after processing")
+            response.close()
             return EmResponse(0, b"", action="drop")
         if fault is not None and fault.kind.startswith("slow="):
             response.delay = float(fault.kind.removeprefix("slow="))

@@ -2,9 +2,13 @@
 
 A request is read as the service reads it (`parse.py`, against the emulator's own rules),
 counted against the model's submit rate, and then either run at once, holding one of the
-model's running slots (sync), or queued as a task (`tasks.py`). Words in the prompt make
-it go wrong as the provider can: `#unsafe` (input refused), `#unsafe-output`, `#fail`,
-`#partial` (one image of a legacy task fails) and `#slow`.
+model's running slots (sync), or queued as a task (`tasks.py`). A sync call asked for
+Server-Sent Events is answered as a stream (`streams.py`): wan2.6-image's mixed text and
+images, or any other answer as one event. Words in the prompt make it go wrong as the
+provider can: `#unsafe` (input refused), `#unsafe-output`, `#fail`, `#partial` (one image
+of a legacy task fails), `#slow` and `#fewer` (a set of images stops short of the number
+asked for, as the model may); and, in a stream, `#stream-error` (an error event
+after some text and an image) and `#stream-stall` (some events, then silence).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from studio.dashscope.emulator.checks import images_requested
+from studio.dashscope.emulator import streams
+from studio.dashscope.emulator.checks import images_requested, interleave_mode
 from studio.dashscope.emulator.limits import BodyStyle, Endpoint, ModelRules
 from studio.dashscope.emulator.outputs import messages_output, usage
 from studio.dashscope.emulator.parse import DownloadFailed, WireError, invalid, parse_generation
-from studio.dashscope.emulator.render import RenderPlan, cells, sketch
-from studio.dashscope.emulator.request import Box, Generation
+from studio.dashscope.emulator.request import Generation
 from studio.dashscope.emulator.results import RESULT_PATH, download, new_results, signed_url
+from studio.dashscope.emulator.running import end_sync, plan_outputs, start_sync
 from studio.dashscope.emulator.sizes import output_size
 from studio.dashscope.emulator.tasks import Task, schedule
 from studio.dashscope.emulator.uploads import uploaded_bytes
@@ -31,7 +36,16 @@ from studio.dashscope.redaction import url_for_log
 if TYPE_CHECKING:
     from studio.dashscope.emulator.core import Emulator
 
-_TRIGGERS = ("#unsafe-output", "#unsafe", "#fail", "#partial", "#slow")
+_TRIGGERS = (
+    "#unsafe-output",
+    "#unsafe",
+    "#fail",
+    "#partial",
+    "#slow",
+    "#fewer",
+    streams.STREAM_ERROR,
+    streams.STREAM_STALL,
+)
 _UNSAFE_OUTPUT = ("DataInspectionFailed", "Output data may contain inappropriate content.")
 _ALGO_FAILED = ("InternalError.Algo", "An internal error has occured during algorithm execution.")
 
@@ -52,6 +66,11 @@ def generation(em: Emulator, request: EmRequest, endpoint: Endpoint) -> EmRespon
         raise WireError(
             400, "DataInspectionFailed", "Input data may contain inappropriate content."
         )
+    # The header is the switch: the SDK streams with it alone (protocol §4, §10.6).
+    sse = request.headers.get("x-dashscope-sse", "").lower() == "enable"
+    mode = interleave_mode(spec, asked)
+    if mode is not None and not endpoint.is_async:
+        streams.require_sse(sse)
     if not em._allow_submit(spec.name):
         em.counts["throttled.submits"] += 1
         raise WireError(
@@ -61,24 +80,21 @@ def generation(em: Emulator, request: EmRequest, endpoint: Endpoint) -> EmRespon
         em.submitted_models.append(spec.name)
     if endpoint.is_async:
         return _submit(em, spec, endpoint, asked, triggers)
-    return _generate(em, spec, asked, triggers)
+    if mode is not None:
+        return streams.interleaved(em, spec, mode, asked, triggers)
+    answer = _generate(em, spec, asked, triggers)
+    return streams.one_event(answer) if sse else answer
 
 
 def _read_body(request: EmRequest, endpoint: Endpoint) -> object:
-    """The JSON body, once the headers and the modes the emulator does not play are checked."""
+    """The JSON body, once the async header is checked."""
     asynchronous = request.headers.get("x-dashscope-async", "").lower() == "enable"
     if endpoint.is_async and not asynchronous:
         raise WireError(403, "AccessDenied", "current user api does not support synchronous calls")
-    if request.headers.get("x-dashscope-sse", "").lower() == "enable":
-        raise invalid("Streaming output is not supported by the emulator.")
     try:
-        body = json.loads(request.body or b"null")
+        return json.loads(request.body or b"null")
     except ValueError:
         raise invalid("The request body is not valid JSON.") from None
-    parameters = body.get("parameters") if isinstance(body, dict) else None
-    if isinstance(parameters, dict) and parameters.get("enable_interleave") is True:
-        raise invalid("Interleaved text-and-image output is not supported by the emulator.")
-    return body
 
 
 def _triggers(prompt: str) -> set[str]:
@@ -119,83 +135,36 @@ def _fetch_image(em: Emulator, url: str) -> bytes:
         raise DownloadFailed(url_for_log(url)) from None
 
 
-def _plan_outputs(
-    spec: ModelRules, asked: Generation, size: tuple[int, int], count: int
-) -> list[RenderPlan]:
-    """What each result image will show: the prompt, and the inputs with their regions."""
-    width, height = size
-    sketches = []
-    cell_sizes = cells(len(asked.images), width, height) if asked.images else []
-    for position, image in enumerate(asked.images):
-        _, _, cell_w, cell_h = cell_sizes[position]
-        sketches.append(sketch(image.data, _own_boxes(asked, position), (cell_w, cell_h)))
-    return [
-        RenderPlan(
-            width=width,
-            height=height,
-            prompt=asked.prompt,
-            model=spec.name,
-            index=index,
-            count=count,
-            seed=asked.seed,
-            sketches=tuple(sketches),
-        )
-        for index in range(count)
-    ]
-
-
-def _own_boxes(asked: Generation, position: int) -> tuple[Box, ...]:
-    """The regions drawn on one input image: four whole numbers each, as checked."""
-    boxes = asked.bbox_list or ()
-    if position >= len(boxes):
-        return ()
-    return tuple(tuple(box) for box in boxes[position])  # type: ignore[arg-type,misc]
+def _images_made(
+    spec: ModelRules, asked: Generation, triggers: set[str], *, asynchronous: bool
+) -> int:
+    """How many images a request makes. A set's n is an upper bound within which the model
+    decides ([D-W27] via protocol §6): `#fewer` makes it stop at half, rounded up."""
+    count = images_requested(spec, asked, asynchronous=asynchronous)
+    if asked.sequential and "#fewer" in triggers:
+        return (count + 1) // 2
+    return count
 
 
 # -- the sync call --------------------------------------------------------------------------
 
 
-def _start_sync(em: Emulator, model: str) -> float | None:
-    """A sync call takes one of the model's running slots, or is turned away: unlike a
-    task, it has no queue to wait in. Returns when the call will end, or None."""
-    now = em.clock.now()
-    with em._lock:
-        busy = sum(
-            1
-            for t in em.tasks.values()
-            if t.spec.name == model and t.status(now, em.config.task_ttl_seconds) == "RUNNING"
-        ) + sum(1 for end in em._sync_calls[model] if end > now)
-        if busy >= em.config.max_running_per_model:
-            return None
-        end = now + em.config.running_seconds
-        em._sync_calls[model].append(end)
-        # Tasks waiting for a slot now wait for this call too.
-        schedule(em, model, now)
-        return end
-
-
-def _end_sync(em: Emulator, model: str, end: float) -> None:
-    with em._lock:
-        em._sync_calls[model].remove(end)
-        schedule(em, model, em.clock.now())
-
-
 def _generate(em: Emulator, spec: ModelRules, asked: Generation, triggers: set[str]) -> EmResponse:
     size = output_size(spec, asked)
-    count = images_requested(spec, asked, asynchronous=False)
-    sync_end = _start_sync(em, spec.name)
+    count = _images_made(spec, asked, triggers, asynchronous=False)
+    sync_end = start_sync(em, spec.name, em.config.running_seconds)
     if sync_end is None:
         em.counts["throttled.running"] += 1
         raise WireError(429, "Throttling", "Requests throttling triggered.")
     try:
         em.clock.sleep(em.config.running_seconds)
     finally:
-        _end_sync(em, spec.name, sync_end)
+        end_sync(em, spec.name, sync_end)
     if "#unsafe-output" in triggers:
         raise WireError(400, *_UNSAFE_OUTPUT)
     if "#fail" in triggers:
         raise WireError(500, *_ALGO_FAILED)
-    result_ids = new_results(em, _plan_outputs(spec, asked, size, count), None)
+    result_ids = new_results(em, plan_outputs(spec, asked, size, count), None)
     urls = [signed_url(em, rid) for rid in result_ids]
     em.counts["generated"] += 1
     return json_answer(
@@ -215,7 +184,7 @@ def _submit(
     em: Emulator, spec: ModelRules, endpoint: Endpoint, asked: Generation, triggers: set[str]
 ) -> EmResponse:
     size = output_size(spec, asked)
-    count = images_requested(spec, asked, asynchronous=True)
+    count = _images_made(spec, asked, triggers, asynchronous=True)
     now = em.clock.now()
     error = _UNSAFE_OUTPUT if "#unsafe-output" in triggers else None
     if error is None and "#fail" in triggers:
@@ -235,7 +204,7 @@ def _submit(
         size=size,
     )
     if error is None:
-        task.outputs = list(new_results(em, _plan_outputs(spec, asked, size, count), task))
+        task.outputs = list(new_results(em, plan_outputs(spec, asked, size, count), task))
         if "#partial" in triggers and endpoint.body_style is not BodyStyle.MESSAGES:
             _fail_first_image(task)
     with em._lock:

@@ -77,6 +77,8 @@ class Option(StrEnum):
     THINKING_MODE = "thinking_mode"
     ENABLE_SEQUENTIAL = "enable_sequential"
     COLOR_PALETTE = "color_palette"
+    ENABLE_INTERLEAVE = "enable_interleave"  # wan2.6-image: [D-W26] via protocol §6
+    MAX_IMAGES = "max_images"  # wan2.6-image, interleaved mode only: [D-W26] via §6
 
 
 # -- the rule types -------------------------------------------------------------------------
@@ -159,6 +161,16 @@ class SizeRule:
 
 
 @dataclass(frozen=True)
+class InterleaveRule:
+    """A model's mixed text-and-image mode: its own image count, size, n and max_images."""
+
+    images: tuple[int, int]  # (least, most) input images
+    size: SizeRule
+    n: Span
+    max_images: Span  # an upper bound: the model decides how many it makes
+
+
+@dataclass(frozen=True)
 class ModelRules:
     name: str
     sync_endpoint: Endpoint | None
@@ -176,6 +188,7 @@ class ModelRules:
     palette_colours: tuple[int, int] = (3, 10)
     aliases: tuple[str, ...] = ()  # dated snapshots the provider also answers to
     refuses_unsupported: bool = False  # Reading.UNSUPPORTED_REFUSED
+    interleave: InterleaveRule | None = None  # None: no mixed text-and-image mode
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:

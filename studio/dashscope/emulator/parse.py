@@ -87,6 +87,7 @@ def parse_generation(
         images=images,
         size=_read(parameters, "size", str),
         n=_read(parameters, "n", int),
+        stream=_read(parameters, "stream", bool),
         unsupported=tuple(unsupported),
         **options,
     )
@@ -266,6 +267,8 @@ _PLAIN_OPTIONS = (
     (Option.PROMPT_EXTEND, bool),
     (Option.THINKING_MODE, bool),
     (Option.ENABLE_SEQUENTIAL, bool),
+    (Option.ENABLE_INTERLEAVE, bool),
+    (Option.MAX_IMAGES, int),
 )
 
 

@@ -52,6 +52,9 @@ class Generation:
     enable_sequential: bool | None = None
     bbox_list: tuple[tuple[object, ...], ...] | None = None
     color_palette: tuple[Swatch, ...] | None = None
+    enable_interleave: bool | None = None
+    max_images: int | None = None
+    stream: bool | None = None  # parameters.stream as sent; the SSE header is the switch
     # Options sent that the model does not take: ignored, or refused under
     # Reading.UNSUPPORTED_REFUSED.
     unsupported: tuple[str, ...] = ()
@@ -59,3 +62,7 @@ class Generation:
     @property
     def sequential(self) -> bool:
         return bool(self.enable_sequential)
+
+    @property
+    def interleaved(self) -> bool:
+        return bool(self.enable_interleave)

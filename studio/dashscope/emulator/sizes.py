@@ -99,3 +99,31 @@ def _snap(size: tuple[int, int], step: int) -> tuple[int, int]:
     if step == 1:
         return width, height
     return max(step, round(width / step) * step), max(step, round(height / step) * step)
+
+
+def interleave_size(rule: SizeRule, request: Generation) -> tuple[int, int]:
+    """The size of the images of the mixed text-and-image mode ([D-W26] via protocol §6):
+    the size asked for, or the input image's brought within the pixel range, or the
+    default without one; then snapped to the step, never outside the range (strict on
+    output, as a real answer would be)."""
+    last = request.images[-1].facts if request.images else None
+    if request.size is not None or last is None:
+        parsed = parse_size(request.size or rule.default)
+        if parsed is None:
+            raise ValueError(f"Not a size: {request.size!r}")
+        width, height = parsed
+    else:
+        area = min(max(last.pixels, rule.min_pixels), rule.max_pixels)
+        ratio = last.width / last.height
+        width, height = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+    return _snap_within((width, height), rule)
+
+
+def _snap_within(size: tuple[int, int], rule: SizeRule) -> tuple[int, int]:
+    step = rule.snap
+    width, height = _snap(size, step)
+    if width * height > rule.max_pixels:
+        width, height = (max(step, side // step * step) for side in size)
+    elif width * height < rule.min_pixels:
+        width, height = (-(-side // step) * step for side in size)
+    return width, height

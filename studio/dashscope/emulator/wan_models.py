@@ -10,6 +10,7 @@ from studio.dashscope.emulator.limits import (
     Aspect,
     Endpoint,
     ImageRule,
+    InterleaveRule,
     ModelRules,
     Option,
     ResultShape,
@@ -28,6 +29,26 @@ _WAN27_OPTIONS = COMMON_OPTIONS | {  # bbox_list: S2:820; the rest [D-W27] via p
 }
 # negative_prompt S2:781-782; prompt_extend S2:800-801
 _WAN_EDIT_OPTIONS = COMMON_OPTIONS | {Option.NEGATIVE_PROMPT, Option.PROMPT_EXTEND}
+# S2:617 describes the mixed text-and-image output without naming its switch; the names
+# and max_images are [D-W26] via protocol §6.
+_WAN26_IMAGE_OPTIONS = _WAN_EDIT_OPTIONS | {Option.ENABLE_INTERLEAVE, Option.MAX_IMAGES}
+
+# wan2.6-image's mixed text-and-image mode ([D-W26] via protocol §6 and §5.2): streamed
+# only, from the sync endpoint.
+_WAN26_INTERLEAVE = InterleaveRule(
+    images=(0, 1),  # S2:714 "text-image mixed: 0 to 1"
+    size=SizeRule(
+        # No size: the input's, brought within the range, or 1280*1280 without one.
+        default="1280*1280",
+        min_pixels=768 * 768,
+        max_pixels=1280 * 1280,
+        aspect=None,  # no aspect range is given for this mode: lenient on input
+        snap=16,  # S2:815-816, as in editing
+        follows_last_image=True,
+    ),
+    n=Span(1, 1, 1),  # "must be 1 (else error)"
+    max_images=Span(1, 5, 5),
+)
 
 _WAN_NEGATIVE = TextLimit(500)  # S2:781-782; t2i: [D-T2I] via protocol §6
 
@@ -116,7 +137,7 @@ WAN_MODELS: tuple[ModelRules, ...] = (
         prompt=TextLimit(2000),  # S2:771
         negative_prompt=_WAN_NEGATIVE,  # S2:781
         images=ImageRule(
-            count=(1, 4),  # S2:714, editing (the interleaved mode is not emulated)
+            count=(1, 4),  # S2:714, editing (the mixed mode's 0 to 1 is `interleave`)
             min_side=240,  # S2:724
             max_side=8000,  # S2:724
             max_bytes=10 * MIB,  # S2:729 "≤ 10 MB", MB read as the larger 2^20
@@ -133,7 +154,8 @@ WAN_MODELS: tuple[ModelRules, ...] = (
         ),
         n=Span(1, 4, 4),  # [D-W26] via protocol §6
         result_shape=ResultShape.CHOICE_PER_IMAGE,
-        options=_WAN_EDIT_OPTIONS,  # S2:820: no bbox_list
+        options=_WAN26_IMAGE_OPTIONS,  # S2:820: no bbox_list
+        interleave=_WAN26_INTERLEAVE,
     ),
     ModelRules(
         name="wan2.5-i2i-preview",  # S2:710

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -26,6 +27,29 @@ class EmRequest:
     origin: str  # scheme://host[:port] the request was addressed to
 
 
+class EventStream:
+    """A body sent over time: pairs of (seconds to wait, then the bytes to send).
+
+    Whoever serves it iterates it and closes it, finished or not: closing is what gives
+    back what the stream holds (its model's running slot), even if it never started.
+    """
+
+    def __init__(self, parts: Iterator[tuple[float, bytes]], on_close: Callable[[], None]):
+        self._parts = parts
+        self._on_close: Callable[[], None] | None = on_close
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        return self._parts
+
+    def close(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            try:
+                getattr(self._parts, "close", lambda: None)()
+            finally:
+                on_close()
+
+
 @dataclass
 class EmResponse:
     status: int
@@ -34,14 +58,26 @@ class EmResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     action: str | None = None  # "drop": close without answering
     delay: float = 0.0  # seconds to hold the answer back
+    stream: EventStream | None = None  # sent after `body`, as it comes; no length then
 
     @property
     def all_headers(self) -> list[tuple[str, str]]:
+        if self.stream is not None:
+            return [
+                ("Content-Type", self.content_type),
+                ("Cache-Control", "no-cache"),
+                *self.headers,
+            ]
         return [
             ("Content-Type", self.content_type),
             ("Content-Length", str(len(self.body))),
             *self.headers,
         ]
+
+    def close(self) -> None:
+        """Let go of a stream that will not be sent."""
+        if self.stream is not None:
+            self.stream.close()
 
 
 def json_answer(

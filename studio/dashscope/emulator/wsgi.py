@@ -6,7 +6,7 @@ import socket
 import socketserver
 import ssl
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -14,8 +14,9 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 import trustme
 
+from studio.dashscope.emulator.config import Clock
 from studio.dashscope.emulator.core import Emulator
-from studio.dashscope.emulator.wire import MAX_BODY_BYTES, EmRequest, error_answer
+from studio.dashscope.emulator.wire import MAX_BODY_BYTES, EmRequest, EventStream, error_answer
 
 # Where a client that lets the emulator stand in for the provider reads the authority that
 # signs the emulator's certificate for the result hosts (not part of the real API).
@@ -66,9 +67,28 @@ def make_wsgi_app(
             emulator.clock.sleep(response.delay)
         status = HTTPStatus(response.status)
         start_response(f"{status.value} {status.phrase}", response.all_headers)
+        if response.stream is not None:
+            return _Paced(response.stream, emulator.clock)
         return [response.body]
 
     return app
+
+
+class _Paced:
+    """A streamed answer as the server writes it: each part after its wait, flushed at
+    once. The server closes it when the answer ends or the client goes away (found at the
+    next write), which gives back what the stream holds."""
+
+    def __init__(self, stream: EventStream, clock: Clock) -> None:
+        self._stream, self._clock = stream, clock
+
+    def __iter__(self) -> Iterator[bytes]:
+        for wait, part in self._stream:
+            self._clock.sleep(wait)
+            yield part
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class _Handler(ServerHandler):

@@ -34,7 +34,7 @@ def board_create(request: AppRequest) -> HttpResponse:
         messages.error(request, "Give the board a name.")
         return redirect(safe_next(request) or reverse("gallery"))
     board, made = open_board(membership, name, request.user)
-    images = team_images(membership, request.POST.getlist("image"))
+    images = team_images(membership, request.POST.getlist("image"), request.POST.getlist("set"))
     add_to_board(board, images, request.user)
     shown = f"{reverse('gallery')}?board={board.pk}"
     if images:
@@ -60,7 +60,7 @@ def board_add(request: AppRequest, board_id: int) -> HttpResponse:
     board = team_board(membership, str(board_id))
     if board is None:
         raise Http404("No such board.")
-    images = team_images(membership, request.POST.getlist("image"))
+    images = team_images(membership, request.POST.getlist("image"), request.POST.getlist("set"))
     added = add_new_to_board(board, images, request.user)
     said = _added_text(board, len(images), added)
     if not request.htmx:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from studio.accounts.access import get_membership_for_user
 from studio.accounts.models import Membership
-from studio.gallery.access import as_id, get_image_for_user, team_images
+from studio.gallery.access import as_id, get_image_for_user, set_image_ids, team_images
 from studio.gallery.views.common import safe_next
 from studio.generation.models import GeneratedImage, JobInput
 from studio.http import AppRequest
@@ -29,7 +29,11 @@ def compare(request: AppRequest) -> HttpResponse:
     with ?image=…&image=…. Never fewer than were asked for without saying so."""
     membership = get_membership_for_user(request.user)
     source = request.POST if request.method == "POST" else request.GET
-    images = _images_to_compare(request, membership, source.getlist("image"))
+    # A set ticked as one card stands for its images.
+    ids = source.getlist("image") + [
+        str(pk) for pk in set_image_ids(membership, source.getlist("set"))
+    ]
+    images = _images_to_compare(request, membership, ids)
     if images is None:
         return redirect(safe_next(request) or reverse("gallery"))
     _letter(images)

@@ -4,9 +4,11 @@ activity feed."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -30,8 +32,11 @@ def gallery(request: AppRequest) -> HttpResponse:
     after = Cursor.parse(request.GET.get("after", ""))
     images, cursor = filters.page(after)
     query = filters.query_string()
-    _prepare_cards(images, query)
+    set_job = filters.set_job()
+    _prepare_cards(images, query, stacked=set_job is None)
     context: dict[str, Any] = {
+        "set_job": set_job,
+        "edited_image": filters.edited_image(),
         "filters": filters,
         "images": images,
         "cursor": cursor,
@@ -73,9 +78,11 @@ _STAND_IN_ID = 987654321
 _STAND_IN_JOB = UUID("00000000-0000-4000-8000-0000c0ffee00")
 
 
-def _prepare_cards(images: list[GeneratedImage], query: str) -> None:
+def _prepare_cards(images: list[GeneratedImage], query: str, *, stacked: bool = True) -> None:
     """What each grid card shows, worked out here rather than in the template: a page of
     48 cards is the gallery's cost, and template lookups are its slowest part."""
+    if stacked:
+        _prepare_sets(images)
     states = dict(GeneratedImage.Review.choices)
     suffix = f"?{query}" if query else ""
     # Each card's two addresses from one reversal apiece (48 of each were a tenth of the
@@ -95,3 +102,23 @@ def _prepare_cards(images: list[GeneratedImage], query: str) -> None:
         # The name people read; the id stays on the page as its tooltip.
         image.model_label = job.model_label
         image.model_name = job.model
+
+
+def _prepare_sets(images: list[GeneratedImage]) -> None:
+    """The stacked card of each set on the page: how many images it holds (one query, and
+    only when a set is shown) and where it opens: the grid of its images."""
+    set_jobs = {image.job_id for image in images if image.job.is_set}
+    if not set_jobs:
+        return
+    sizes = dict(
+        GeneratedImage.objects.kept()
+        .filter(job_id__in=set_jobs)
+        .values_list("job_id")
+        .annotate(Count("id"))
+        .values_list("job_id", "id__count")
+    )
+    grid = reverse("gallery")
+    for image in images:
+        if sizes.get(image.job_id, 1) > 1:  # a set left with one image is shown as one
+            image.set_size = sizes[image.job_id]
+            image.set_href = f"{grid}?{urlencode({'job': str(image.job_id)})}"

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,7 +27,9 @@ from studio.gallery.services import (
     toggle_star,
 )
 from studio.gallery.views.common import safe_next
+from studio.generation.lineage import lineage_of
 from studio.generation.models import GeneratedImage
+from studio.generation.models.display import PiecePart
 from studio.http import PARTIAL_HEADERS, AppRequest
 
 
@@ -46,6 +49,9 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
         "membership": membership,
         "newer": newer,
         "older": older,
+        "set_members": _set_members(image),
+        "piece": _piece(image),
+        "lineage": lineage_of(image),
         "query": filters.query_string(),
         "starred": Star.objects.filter(image=image, user=request.user).exists(),
         "states": GeneratedImage.Review.choices,
@@ -136,6 +142,25 @@ def image_comment(request: AppRequest, image_id: int) -> HttpResponse:
     if not error:
         response["HX-Trigger"] = "activity-changed"
     return response
+
+
+def _set_members(image: GeneratedImage) -> list[GeneratedImage]:
+    """The images of the set this image belongs to, in order (none if it is no set's):
+    the viewer steps through them."""
+    if not image.job.is_set:
+        return []
+    members = list(GeneratedImage.objects.kept().filter(job_id=image.job_id).order_by("index"))
+    return members if len(members) > 1 else []
+
+
+def _piece(image: GeneratedImage) -> list[PiecePart]:
+    """The piece of text and images this image is a picture of, as it reads (none if it
+    is no piece's): the viewer shows its text around the picture."""
+    job = image.job
+    if not job.is_streamed:
+        return []
+    prefetch_related_objects([job], Prefetch("images", queryset=GeneratedImage.objects.kept()))
+    return job.piece_parts()
 
 
 def _comments(image: GeneratedImage) -> list[Comment]:

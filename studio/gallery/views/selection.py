@@ -16,7 +16,7 @@ from studio.accounts.models import Membership
 from studio.audit.models import Entry, record
 from studio.gallery.access import require, team_board, team_images
 from studio.gallery.export import zip_name, zip_of
-from studio.gallery.services import add_to_board, set_review_state, trash_images
+from studio.gallery.services import add_to_board, set_review_state, star_images, trash_images
 from studio.gallery.views.common import safe_next
 from studio.generation.models import GeneratedImage
 from studio.http import AppRequest
@@ -26,7 +26,7 @@ from studio.http import AppRequest
 @login_required
 def bulk(request: AppRequest) -> HttpResponseBase:
     membership = get_membership_for_user(request.user)
-    images = team_images(membership, request.POST.getlist("image"))
+    images = team_images(membership, request.POST.getlist("image"), request.POST.getlist("set"))
     action = request.POST.get("action", "")
     if not images:
         messages.error(request, "Select some images first.")
@@ -36,6 +36,10 @@ def bulk(request: AppRequest) -> HttpResponseBase:
     if action == "state":
         require(membership.can_review, "set review states")
         _review(request, images)
+    elif action == "star":
+        require(membership.can_generate, "star images")
+        starred = star_images(images, request.user)
+        messages.success(request, f"{len(images)} image(s) starred ({starred} newly).")
     elif action == "board":
         require(membership.can_generate, "change boards")
         _put_on_board(request, images, membership)

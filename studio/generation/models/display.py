@@ -5,6 +5,7 @@ Kept apart from the job's state and its changes (job.py); Job inherits these.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,22 @@ if TYPE_CHECKING:
 
     from studio.generation.models.charges import QuotaCharge
     from studio.generation.models.images import GeneratedImage, JobInput
-    from studio.generation.models.job import Job
+    from studio.generation.models.job import Job, JobEvent
+
+
+@dataclass(frozen=True)
+class PiecePart:
+    """One part of a piece of text and images, in reading order: a passage of text, or a
+    picture (by its index in the job; `image` once stored and not in the trash)."""
+
+    text: str = ""
+    index: int | None = None
+    image: GeneratedImage | None = None
+    number: int = 0  # "picture N" of the piece, counting from 1
+
+    @property
+    def is_picture(self) -> bool:
+        return self.index is not None
 
 
 class JobDisplay:
@@ -35,10 +51,13 @@ class JobDisplay:
         parameters: dict[str, Any]
         images_requested: int
         status: str
+        error_message: str
+        output_parts: list[dict[str, Any]]
         provider_submitted_at: datetime | None
         provider_started_at: datetime | None
         images: RelatedManager[GeneratedImage]
         inputs: RelatedManager[JobInput]
+        events: RelatedManager[JobEvent]
         quota_charges: RelatedManager[QuotaCharge]
 
         def queue_position(self) -> int | None: ...
@@ -46,6 +65,74 @@ class JobDisplay:
         def usual_seconds(self) -> float | None: ...
         @property
         def status_for_designers(self) -> str: ...
+        @property
+        def is_streamed(self) -> bool: ...
+
+    @property
+    def is_set(self) -> bool:
+        """Whether the job asked for a set of images: several consistent images in one
+        request, as many as the model decides up to the number asked for."""
+        return bool(self.parameters.get("enable_sequential"))
+
+    @property
+    def set_text(self) -> str:
+        """What Results and the job page say of a set: how many it holds, or may."""
+        stored = len(self.images.all())
+        if self.status in self.OPEN:
+            return f"A set of up to {self.images_requested}"
+        if stored < self.images_requested:
+            return f"A set of {stored}: the model made {stored} of up to {self.images_requested}"
+        return f"A set of {stored}"
+
+    def piece_parts(self) -> list[PiecePart]:
+        """A piece of text and images as it reads: its text and pictures in the order they
+        arrived (output_parts), each picture with its stored image. Reads the prefetched
+        images, so a list of jobs asks nothing more per job."""
+        stored = {image.index: image for image in self.images.all()}
+        parts: list[PiecePart] = []
+        for part in self.output_parts:
+            index = part.get("image") if isinstance(part, dict) else None
+            if isinstance(index, int) and not isinstance(index, bool):
+                number = sum(1 for p in parts if p.is_picture) + 1
+                parts.append(PiecePart(index=index, image=stored.get(index), number=number))
+            elif isinstance(part, dict) and str(part.get("text") or "").strip():
+                text = str(part["text"])
+                if parts and not parts[-1].is_picture:  # one passage between two pictures
+                    text = parts.pop().text + text
+                parts.append(PiecePart(text=text))
+        return parts
+
+    @property
+    def status_text(self) -> str:
+        """The job's state as Results and its page say it: a piece whose text is arriving
+        is being written, not still being sent."""
+        if self.is_streamed and self.status == self.Status.SUBMITTING and self.output_parts:
+            return "Being written"
+        return self.status_for_designers
+
+    def piece_waiting(self) -> str:
+        """What an open piece says after what has arrived: more may come. Empty once ended."""
+        if self.status not in self.OPEN:
+            return ""
+        if self.status == self.Status.SUBMITTING and self.output_parts:
+            return "Being written: more may come"
+        if self.status == self.Status.DOWNLOADING:
+            return "Written: storing its last pictures"
+        return self.live_note()
+
+    def piece_end(self) -> str:
+        """Why a piece ended early (failed, or broke off with some of it kept): its error,
+        or the words its end was recorded with. Reads `endings` where a list prefetched
+        them (recent_jobs_context)."""
+        if self.status not in (self.Status.PARTIAL, self.Status.FAILED):
+            return ""
+        if self.error_message:
+            return self.error_message
+        endings = getattr(self, "endings", None)
+        if endings is None:
+            endings = list(self.events.filter(status=self.status))
+        said = [e.message for e in endings if e.status == self.status and e.message]
+        return said[-1] if said else ""
 
     @property
     def age_text(self) -> str:
@@ -68,6 +155,7 @@ class JobDisplay:
     PARAMETER_LABELS = {
         "size": "Size",
         "n": "Images",
+        "enable_sequential": "Set of images",
         "seed": "Seed",
         "prompt_extend": "Improve my prompt",
         "thinking_mode": "Think first",
@@ -79,7 +167,17 @@ class JobDisplay:
         width×height, switches as yes or no (the colour palette is drawn apart)."""
         shown = []
         for name, value in self.parameters.items():
-            if name == "color_palette":
+            if name == "color_palette" or (name == "n" and (self.is_set or self.is_streamed)):
+                continue
+            if name == "max_images":
+                continue  # said with the piece
+            if name == "enable_interleave" and value:
+                most = self.parameters.get("max_images", "?")
+                shown.append(("Text and images", f"a piece of up to {most} pictures"))
+                continue
+            if name == "enable_sequential" and value:
+                # A set's n is the most it may hold: said once, with the set.
+                shown.append(("Set of images", f"up to {self.parameters.get('n', '?')}"))
                 continue
             label = self.PARAMETER_LABELS.get(name, name.replace("_", " ").capitalize())
             if isinstance(value, bool):
@@ -109,9 +207,12 @@ class JobDisplay:
 
     def result_tiles(self) -> list[GeneratedImage | None]:
         """One place per image asked for, in order: the stored image, or None while it is
-        still to come (a set may stop short of its upper bound; the places stay)."""
+        still to come. A set may stop short of its upper bound: once it has ended, its
+        places are the images it holds."""
         stored = {image.index: image for image in self.images.all()}
         count = max(self.images_requested, max(stored, default=-1) + 1)
+        if self.is_set and self.status not in self.OPEN and stored:
+            return [stored[index] for index in sorted(stored)]
         return [stored.get(index) for index in range(count)]
 
     def image_cost(self) -> str:

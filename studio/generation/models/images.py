@@ -44,6 +44,18 @@ class JobInput(models.Model):
     sha256 = models.CharField(max_length=64)
     boxes = models.JSONField(default=list, blank=True)  # [[x1, y1, x2, y2], ...] in this image
     adjustments = models.JSONField(default=list, blank=True)  # what normalisation changed
+    # The stored image this input was made from ("Use as input", a remix, a retry), or none
+    # for an upload: an image's lineage. The job and index stay when the image itself is
+    # deleted for good, so its place in the lineage shows as removed, not as an upload.
+    source_image = models.ForeignKey(
+        "generation.GeneratedImage",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="uses",
+    )
+    source_job_id = models.UUIDField(null=True, blank=True)
+    source_index = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["position"]
@@ -92,6 +104,14 @@ class StagedImage(models.Model):
     position = models.PositiveIntegerField(null=True, blank=True)
     # The regions drawn on it, as the form's field holds them (typed text included).
     regions = models.TextField(blank=True, default="")
+    # The stored image it was taken from, carried into the job's input: its lineage.
+    source_image = models.ForeignKey(
+        "generation.GeneratedImage",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     KEEP_FOR = timedelta(days=1)
 
@@ -183,6 +203,8 @@ class GeneratedImage(models.Model):
     letter: str  # compare's A to D
     original_url: str
     purge_on: datetime  # when the trash deletes it for good
+    set_size: int  # a set's stacked card: how many images it holds
+    set_href: str  # and where it opens: the grid of its images
 
     class Meta:
         ordering = ["job", "index"]

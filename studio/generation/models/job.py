@@ -134,6 +134,11 @@ class Job(JobDisplay, models.Model):
     error_message = models.TextField(blank=True)
     usage = models.JSONField(null=True, blank=True)
     images_charged = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Mixed text and images (a streamed piece): what arrived, in order, as
+    # [{"text": "..."}, {"image": 0}, ...] (an image by its index), and its text alone,
+    # which the gallery searches.
+    output_parts = models.JSONField(default=list, blank=True)
+    output_text = models.TextField(blank=True, default="")
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -208,8 +213,14 @@ class Job(JobDisplay, models.Model):
         )
 
     @property
+    def is_streamed(self) -> bool:
+        """Whether the job is a piece of mixed text and images, which the provider streams
+        from its sync endpoint only."""
+        return bool(self.parameters.get("enable_interleave"))
+
+    @property
     def is_asynchronous(self) -> bool:
-        return get_model(self.model).async_endpoint is not None
+        return not self.is_streamed and get_model(self.model).async_endpoint is not None
 
     def move(
         self,

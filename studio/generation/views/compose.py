@@ -21,6 +21,7 @@ from studio.generation.models import Job
 from studio.generation.services import JobRefused
 from studio.generation.views.shared import (
     KEPT_FIELDS,
+    SWITCHES,
     audit_generate,
     chosen_spec,
     form_context,
@@ -49,7 +50,7 @@ def generate(request: AppRequest) -> HttpResponse:
     membership = generating_membership(request)
     remix = remix_source(request, membership, Job.Kind.TEXT_TO_IMAGE)
     spec = chosen_spec(request, Kind.TEXT_TO_IMAGE, membership, remix.model if remix else "")
-    if request.method == "GET" or "switch_model" in request.POST:
+    if request.method == "GET" or "switch_model" in request.POST or "redraw" in request.POST:
         return _switched(request, membership, spec, remix)
     return _sent(request, membership, spec)
 
@@ -57,15 +58,21 @@ def generate(request: AppRequest) -> HttpResponse:
 def _switched(
     request: AppRequest, membership: Membership, spec: ModelSpec, remix: Job | None
 ) -> HttpResponse:
-    """The form for the model chosen. Choosing another model keeps what was typed; nothing
-    is validated or sent yet."""
+    """The form for the model chosen, or drawn again for a set of images or single ones
+    (a model offered here for pieces of text and images is drawn as one). Choosing another
+    model keeps what was typed; nothing is validated or sent yet."""
     source = request.POST if request.method == "POST" else request.GET
     kept: dict[str, object] = {k: source.get(k, "") for k in KEPT_FIELDS if k in source}
+    redraw = source.get("redraw", "") if request.method == "POST" else ""
+    if redraw:
+        # The same model: its size and switches stay as set.
+        kept |= {k: source.get(k, "") for k in ("size", "custom_size")}
+        kept |= {name: name in source for name in SWITCHES}
     if remix:
         kept = remix_initial(remix)
     form = GenerationForm(spec, initial=kept, team=membership.team)
     if not remix:
-        form.carry_n(source.get("n"))
+        form.carry_n(source.get("n"), set_begun=redraw == "enable_sequential")
     response = _render_form(request, membership, form)
     if request.htmx:
         # A reload shows the form for the model chosen.

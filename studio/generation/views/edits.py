@@ -23,6 +23,7 @@ from studio.accounts.models import Membership
 from studio.dashscope.catalog import Kind, ModelSpec, Option
 from studio.generation.forms import GenerationForm
 from studio.generation.models import Job, StagedImage
+from studio.generation.modes import mode_limits
 from studio.generation.normalise import ImageRefused
 from studio.generation.services import JobRefused
 from studio.generation.sizes import default_size
@@ -52,7 +53,9 @@ from studio.http import PARTIAL_HEADERS, AppRequest
 
 # What the card buttons send without JavaScript. Not "remove": a control of that name
 # would hide the form's own remove(), which htmx calls to swap the form.
-CARD_ACTIONS = ("switch_model", "remove_input", "move_input", "add_files")
+# "redraw": the form drawn again for a set of images or single ones, or for a piece of
+# text and images.
+CARD_ACTIONS = ("switch_model", "remove_input", "move_input", "add_files", "redraw")
 
 Items = list[tuple[str, str]]  # the form's images: (staged id, regions as typed), in order
 
@@ -68,11 +71,13 @@ def edit(request: AppRequest) -> HttpResponse:
     spec = chosen_spec(request, Kind.EDIT, membership, remix.model if remix else "")
     if request.method == "GET":
         return _edit_page(request, membership, spec, remix)
-    items, problems = _taken_in(request, membership, spec)
-    inputs = assess_inputs(membership, items, spec)
+    # The images are taken in as the form's mode takes them: a piece, at most one.
+    limits = mode_limits(spec, Kind.EDIT, request.POST)
+    items, problems = _taken_in(request, membership, limits)
+    inputs = assess_inputs(membership, items, limits)
     problems += _gone(items, inputs)
     if any(k in request.POST for k in CARD_ACTIONS):
-        return _edit_redrawn(request, membership, spec, set_aside(inputs, spec), problems)
+        return _edit_redrawn(request, membership, spec, set_aside(inputs, limits), problems)
     return _edit_send(request, membership, spec, inputs, problems)
 
 
@@ -100,7 +105,8 @@ def _edit_page(
         return redirect(f"{reverse('edit')}?{query.urlencode()}".rstrip("?"))
     initial = remix_initial(remix) if remix else {"size": default_size(spec, Kind.EDIT)}
     form = GenerationForm(spec, kind=Kind.EDIT, initial=initial, team=membership.team)
-    inputs = set_aside(assess_inputs(membership, staged_form(membership), spec), spec)
+    limits = form.limits
+    inputs = set_aside(assess_inputs(membership, staged_form(membership), limits), limits)
     return _render_edit(request, membership, form, inputs)
 
 
@@ -161,7 +167,9 @@ def _within_room(
     if len(files) > room:
         # Refused unread: decoding an image is the costly part, and these cannot be used.
         names = ", ".join(upload.name or "unnamed" for upload in files[room:])
-        problems.append(f"{spec.label} takes at most {most} images; not added: {names}.")
+        problems.append(
+            f"{spec.label} takes at most {most} image{'s' * (most != 1)}; not added: {names}."
+        )
         files = files[:room]
     return files
 
@@ -182,9 +190,9 @@ def _edit_redrawn(
         # The same model: its switches stay as set (an unticked box is not sent at all).
         kept |= {name: name in request.POST for name in SWITCHES}
     form = GenerationForm(spec, kind=Kind.EDIT, initial=kept, team=membership.team)
-    form.carry_n(request.POST.get("n"))
+    form.carry_n(request.POST.get("n"), set_begun=request.POST.get("redraw") == "enable_sequential")
     if switching:
-        form.initial["size"] = default_size(spec, Kind.EDIT)
+        form.initial["size"] = default_size(form.limits, Kind.EDIT)
     response = _render_edit(request, membership, form, inputs, problems)
     if switching and request.htmx:
         # A reload shows the form for the model chosen, as the images were set aside for it.
@@ -201,19 +209,20 @@ def _edit_send(
 ) -> HttpResponse:
     """The form sent as a job; or drawn again, each reason next to what it is about."""
     form = GenerationForm(spec, request.POST, kind=Kind.EDIT, team=membership.team)
+    limits = form.limits  # a piece's, in that mode
     status = 200
     # Sent as the page showed them: what it showed as set aside stays behind, and
     # anything else the model cannot take is refused on its card.
-    inputs = set_aside(inputs, spec, set(request.POST.getlist("aside")))
+    inputs = set_aside(inputs, limits, set(request.POST.getlist("aside")))
     sending = [item for item in inputs if not item.aside]
     card_problems = {str(item.staged.pk): item.problem for item in sending if item.problem}
     if form.is_valid() and not card_problems and not problems:
-        too_few_or_many = _count_problem(spec, sending)
+        too_few_or_many = _count_problem(limits, sending, optional=form.makes_piece)
         if too_few_or_many:
             problems.append(too_few_or_many)
         else:
             try:
-                job = submit(form, membership, uploads_for(sending, spec))
+                job = submit(form, membership, uploads_for(sending, limits))
             except ImageRefused as refused:
                 problems.append(str(refused))  # an image that could not be fitted to the model
             except JobRefused as refused:
@@ -228,14 +237,18 @@ def _edit_send(
     return _render_edit(request, membership, form, inputs, problems, status=status)
 
 
-def _count_problem(spec: ModelSpec, sending: list[StagedInput]) -> str:
-    """Why this many images cannot be sent to the model, if they cannot."""
+def _count_problem(spec: ModelSpec, sending: list[StagedInput], *, optional: bool) -> str:
+    """Why this many images cannot be sent to the model, if they cannot. `optional`: the
+    form's mode needs none (a piece of text and images)."""
     assert spec.images is not None
     most = spec.images.count[1]
-    if not sending:
+    if not sending and not optional:
         return "Add at least one reference image to edit."
     if len(sending) > most:
-        return f"{spec.label} takes at most {most} images; remove {len(sending) - most}."
+        return (
+            f"{spec.label} takes at most {most} image{'s' * (most != 1)}; "
+            f"remove {len(sending) - most}."
+        )
     return ""
 
 
@@ -272,7 +285,8 @@ def _edit_sent(
         team=membership.team,
     )
     form.carry_n(request.POST.get("n"))
-    inputs = set_aside(assess_inputs(membership, staged_form(membership), spec), spec)
+    limits = form.limits
+    inputs = set_aside(assess_inputs(membership, staged_form(membership), limits), limits)
     return _render_edit(request, membership, form, inputs, part="sent", sent=job)
 
 
@@ -309,12 +323,13 @@ def _render_edit(
     part: str = "edit-form",
     sent: Job | None = None,
 ) -> HttpResponse:
-    spec = form.spec
+    spec = form.limits  # a piece's, in that mode: its images, and its name for them
     assert spec.images is not None
     context = form_context(membership, form) | {
         "inputs": inputs,
         "set_aside": sum(1 for item in inputs if item.aside),
         "rule": spec.images,
+        "images_optional": form.makes_piece,
         "takes_boxes": spec.supports(Option.BBOX_LIST),
         "max_boxes": spec.max_boxes_per_image,
         "upload_problems": problems or [],

@@ -69,7 +69,13 @@ def use_as_input(request: AppRequest, job_id: UUID, index: int) -> HttpResponse:
         data = file.read()
     try:
         staged = stage_image(
-            membership, data, name=f"{job.model_label} result {index + 1}", rule=spec.images
+            membership,
+            data,
+            name=f"{job.model_label} result {index + 1}",
+            rule=spec.images,
+            # Its lineage is kept within a team: an image of another team the person is
+            # in starts an edit here as an upload would.
+            source=image if image.team_id == membership.team_id else None,
         )
     except ImageRefused as refused:
         messages.error(request, f"This image cannot be edited with {spec.label}: {refused}")
@@ -101,11 +107,16 @@ def restage_job_inputs(
     the chosen model cannot take are left out, and the person told why."""
     assert spec.images is not None
     items = []
-    for item in job.inputs.all():
+    for item in job.inputs.select_related("source_image"):
         with item.image.open("rb") as file:
             try:
                 staged = stage_image(
-                    membership, file.read(), name=f"Image {item.position}", rule=spec.images
+                    membership,
+                    file.read(),
+                    name=f"Image {item.position}",
+                    rule=spec.images,
+                    # A remix's input comes from where the job's came from.
+                    source=item.source_image,
                 )
             except ImageRefused as refused:
                 messages.error(

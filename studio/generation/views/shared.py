@@ -4,6 +4,7 @@ the form's context, a remixed job's settings, and sending a valid form as a job.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -16,7 +17,8 @@ from studio.audit.models import Entry, record
 from studio.dashscope.catalog import Kind, ModelSpec, UnknownModel, get_model
 from studio.generation.access import get_job_to_remix
 from studio.generation.forms import GenerationForm, offered_models
-from studio.generation.models import GeneratedImage, Job, with_usual_seconds
+from studio.generation.models import GeneratedImage, Job, JobEvent, with_usual_seconds
+from studio.generation.modes import mode_limits, piece_only
 from studio.generation.parsers import palette_text
 from studio.generation.services import create_job
 from studio.generation.sizes import default_size, size_choices
@@ -24,10 +26,21 @@ from studio.generation.staging import InputUpload
 from studio.http import AppRequest
 
 # What a model switch carries over: what the designer wrote, not the model's own options.
-KEPT_FIELDS = ("prompt", "negative_prompt", "seed", "color_palette")
+# A set of images, or a piece of text and images (and its most pictures), is the
+# designer's choice too, kept wherever the new model makes one.
+KEPT_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "color_palette",
+    "enable_sequential",
+    "enable_interleave",
+    "max_images",
+)
 SWITCHES = ("prompt_extend", "thinking_mode", "watermark")
 
 RECENT_JOBS = 8
+ENDED_EARLY = (Job.Status.PARTIAL, Job.Status.FAILED)
 
 
 def generating_membership(request: AppRequest) -> Membership:
@@ -55,16 +68,37 @@ def chosen_spec(
     return spec if spec in offered else offered[0]
 
 
+@dataclass(frozen=True)
+class PickerOption:
+    """A model as the picker shows it for this kind of job."""
+
+    name: str
+    label: str
+    hint: str
+
+
+def picker_options(membership: Membership, kind: Kind) -> list[PickerOption]:
+    """The models offered, each with what it does here: a model offered from a prompt
+    alone for its pieces of text and images says that, not what it does with images."""
+    options = []
+    for spec in offered_models(membership.team, kind):
+        hint = spec.hint
+        if piece_only(spec, kind) and spec.interleave is not None:
+            most = spec.interleave.max_images.max
+            # Short: the picker shows two lines of a hint.
+            hint = f"A short text illustrated with up to {most} pictures."
+        options.append(PickerOption(spec.name, spec.label, hint))
+    return options
+
+
 def form_context(membership: Membership, form: GenerationForm) -> dict[str, Any]:
     price = ModelPrice.table().get(form.spec.name)
-    try:
-        wanted = max(1, int(form["n"].value() or 1))
-    except (TypeError, ValueError):
-        wanted = 1
+    wanted = form.images_wanted()
     return {
         "form": form,
-        "spec": form.spec,
-        "models": offered_models(membership.team, form.kind),
+        # The limits the form is drawn for: a piece's, in its mode (its name is the model's).
+        "spec": form.limits,
+        "models": picker_options(membership, form.kind),
         "quota": QuotaCounter.images_left(membership, timezone.now()),
         "budget": QuotaCounter.budget_left(membership.team, timezone.now()),
         "price": price,
@@ -79,7 +113,16 @@ def recent_jobs_context(membership: Membership) -> dict[str, Any]:
     jobs = with_usual_seconds(
         list(
             Job.objects.filter(team_id=membership.team_id, author_id=membership.user_id)
-            .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs")
+            .prefetch_related(
+                Prefetch("images", queryset=GeneratedImage.objects.kept()),
+                "inputs",
+                # What a piece that ended early says (JobDisplay.piece_end), in one query.
+                Prefetch(
+                    "events",
+                    queryset=JobEvent.objects.filter(status__in=ENDED_EARLY),
+                    to_attr="endings",
+                ),
+            )
             .order_by("-created_at")[:RECENT_JOBS]
         )
     )
@@ -128,8 +171,8 @@ def remix_initial(job: Job) -> dict[str, object]:
     if job.parameters.get("color_palette"):
         initial["color_palette"] = palette_text(job.parameters["color_palette"])
     size = str(job.parameters.get("size", ""))
-    spec = get_model(job.model)
     kind = Kind.EDIT if job.kind == Job.Kind.EDIT else Kind.TEXT_TO_IMAGE
+    spec = mode_limits(get_model(job.model), kind, job.parameters)
     if size and size not in dict(size_choices(spec, kind)):
         initial["custom_size"] = size.replace("*", "×")
     elif not size:

@@ -37,12 +37,16 @@ Invariants, and where each is kept:
   budget (limits.py's `RateWindow`s, kept on the dispatcher: admission.py takes a submit,
   polling.py, cancel.py and recovery.py take queries). runner.py hands the windows to the
   next slice, so the limits hold across slices too.
+- A streamed piece (mixed text and images) is never sent twice and loses no picture it
+  announced: streaming.py commits each picture's URL before storing it at once, and a step
+  that finds its stream interrupted stores what was announced instead of sending again.
 - Fair share between people: admission.py's `FairShare` sends, per model, the job of the
   person with the fewest jobs at the provider, and among equals of the one served
   longest ago.
 
-The other modules: forecast.py (how long each model takes; the provider's clock),
-planning.py (when each task is looked at next), cancel.py (cancels), context.py (the job
-on every log line), provider.py (the configured client), shutdown.py (the cluster's stop
-flag), heartbeat.py (the cluster's heartbeat row).
+The other modules: streaming.py (a piece of mixed text and images, read as it streams),
+forecast.py (how long each model takes; the provider's clock), planning.py (when each task
+is looked at next), cancel.py (cancels), context.py (the job on every log line),
+provider.py (the configured client), shutdown.py (the cluster's stop flag), heartbeat.py
+(the cluster's heartbeat row).
 """

@@ -16,11 +16,12 @@ from django.utils import timezone
 from studio.dashscope.client import DashScopeClient
 from studio.dashscope.errors import DashScopeError
 from studio.generation import messages
-from studio.generation.models import Job, JobFields, LeaseTerm
+from studio.generation.models import Job, JobEvent, JobFields, LeaseTerm
 from studio.generation.worker.context import acting_on_job
 from studio.generation.worker.limits import Clock, Limits
 from studio.generation.worker.outcomes import finish
 from studio.generation.worker.results import InvalidResult, StorageUnavailable, store_result
+from studio.generation.worker.streaming import BROKEN_OFF
 
 # One logger for the whole worker, as operators filter its lines by that name.
 logger = logging.getLogger("studio.generation.worker")
@@ -54,7 +55,7 @@ def _url_gone(error: DashScopeError) -> bool:
     )
 
 
-def _fetch_and_store(
+def fetch_and_store(
     job: Job, index: int, url: str, client: DashScopeClient, give_up_at: float
 ) -> NotStored | None:
     """Download one result and store it: None once it is stored, or why it is not."""
@@ -110,7 +111,7 @@ def download_all(
     for index, url in enumerate(job.result_urls):
         if index in stored:
             continue
-        outcome = _fetch_and_store(job, index, url, client, give_up_at)
+        outcome = fetch_and_store(job, index, url, client, give_up_at)
         if outcome is None:
             continue
         if (
@@ -138,14 +139,19 @@ def _settle_downloads(
             return
         # The URLs have expired: what is not stored now never will be.
     count = job.images.count()
-    # A sequence's n is an upper bound the model may stop short of; otherwise every
-    # requested image that did not arrive makes the job partial.
+    # A set's n and a piece's max_images are upper bounds the model may stop short of;
+    # otherwise every requested image that did not arrive makes the job partial.
     wanted = (
         len(job.result_urls)
-        if job.parameters.get("enable_sequential")
+        if job.parameters.get("enable_sequential") or job.is_streamed
         else max(job.images_requested, len(job.result_urls))
     )
-    if count == 0 and not_stored:
+    broke_off = _broken_off(job) if count else None
+    if broke_off is not None:
+        # A piece whose stream broke off: what arrived is stored, and the job says so.
+        told = messages.piece_stored(count, broke_off.message)
+        finish(job, Job.Status.PARTIAL, code=broke_off.code, message=told)
+    elif count == 0 and not_stored:
         finish(job, Job.Status.FAILED, code="ResultExpired", message=messages.RESULTS_EXPIRED)
     elif count == 0:
         finish(job, Job.Status.FAILED, code="DownloadFailed", message=messages.DOWNLOAD_FAILED)
@@ -153,6 +159,14 @@ def _settle_downloads(
         finish(job, Job.Status.PARTIAL, message=messages.partial(count, wanted))
     else:
         finish(job, Job.Status.SUCCEEDED, message=messages.stored(count))
+
+
+def _broken_off(job: Job) -> JobEvent | None:
+    """How a piece's stream broke off, if it did: the line of history it was said in (a
+    held download since then has its own reason, which does not replace it)."""
+    if not job.is_streamed:
+        return None
+    return job.events.filter(code__in=BROKEN_OFF).order_by("at", "pk").last()
 
 
 def _pause_downloads(job: Job) -> None:

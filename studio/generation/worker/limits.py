@@ -37,6 +37,10 @@ class Limits:
     hold_first_seconds: float = 60.0
     hold_longest_seconds: float = 1800.0
     hold_check_seconds: float = 15.0
+    # A streamed piece (mixed text and images): read for at most this long, and given up
+    # after this long without an event.
+    stream_deadline_seconds: float = 150.0
+    stream_stall_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -53,6 +57,8 @@ class Limits:
             hold_first_seconds=settings.STUDIO_DOWNLOAD_HOLD_FIRST_SECONDS,
             hold_longest_seconds=settings.STUDIO_DOWNLOAD_HOLD_LONGEST_SECONDS,
             hold_check_seconds=settings.STUDIO_DOWNLOAD_HOLD_CHECK_SECONDS,
+            stream_deadline_seconds=settings.STUDIO_STREAM_DEADLINE_SECONDS,
+            stream_stall_seconds=settings.STUDIO_STREAM_STALL_SECONDS,
         )
 
 

@@ -17,10 +17,11 @@ from studio.dashscope.types import TaskResult
 from studio.generation import messages
 from studio.generation.models import Job
 from studio.generation.worker.context import acting_on_job
-from studio.generation.worker.downloads import download_all, hold_download
+from studio.generation.worker.downloads import download_all, fetch_and_store, hold_download
 from studio.generation.worker.leases import claim, lease_kept, worker_name
 from studio.generation.worker.limits import Clock, Limits
 from studio.generation.worker.outcomes import cancel_unsent, finish, turned_away, usage
+from studio.generation.worker.streaming import resume_after_worker_stopped, stream_piece
 from studio.logs import log_context
 
 # One logger for the whole worker, as operators filter its lines by that name.
@@ -33,6 +34,8 @@ logger = logging.getLogger("studio.generation.worker")
 # slice (40 s, and the pass under way) waits for the downloads it began. A download may
 # overrun it by a connect and a read timeout.
 STEP_SECONDS = 180
+# A picture announced in a stream is stored at once, within this long.
+STORE_NOW_SECONDS = 30
 
 
 def run_step(
@@ -69,6 +72,11 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
         return
     if job.status == Job.Status.SUBMITTING:
         if job.attempts > 1:
+            if job.is_streamed:
+                # Its stream was being read: what it announced is stored, nothing resent.
+                if resume_after_worker_stopped(job):
+                    download_all(job, client, give_up_at, limits, now)
+                return
             # A sync call was under way when its worker died: the images may exist, but
             # there is no task id to find them by.
             finish(
@@ -78,7 +86,11 @@ def _carry_out_step(job: Job, client: DashScopeClient, limits: Limits, now: Cloc
         if job.cancel_requested:
             cancel_unsent(job)
             return
-        if not _generate(job, client, limits, now):
+        if job.is_streamed:
+            made = _stream(job, client, limits, now, give_up_at)
+        else:
+            made = _generate(job, client, limits, now)
+        if not made:
             return
     download_all(job, client, give_up_at, limits, now)
 
@@ -109,6 +121,25 @@ def _generate(job: Job, client: DashScopeClient, limits: Limits, now: Clock) -> 
         return False
     job.log("Provider call: generate", request_id=result.request_id, code="ok")
     return _generated(job, result)
+
+
+def _stream(
+    job: Job, client: DashScopeClient, limits: Limits, now: Clock, give_up_at: float
+) -> bool:
+    """A piece of mixed text and images, read as it streams; each picture stored at once."""
+
+    def store_now(job: Job, index: int, url: str) -> object:
+        # Briefly: what cannot be stored at once is left to the downloads after the
+        # stream, and the step's time is the stream's too.
+        return fetch_and_store(
+            job, index, url, client, min(give_up_at, time.monotonic() + STORE_NOW_SECONDS)
+        )
+
+    try:
+        return stream_piece(job, client, limits, store_now)
+    except (DashScopeError, RequestRefused) as error:
+        _not_generated(job, error, limits, now)
+        return False
 
 
 def _not_generated(

@@ -420,17 +420,23 @@ def test_a_bad_fault_is_refused_with_the_grammar(spec):
         FaultRule.parse(spec)
 
 
-def test_what_the_emulator_does_not_emulate_is_refused_plainly(emulated):
+def test_interleave_without_the_sse_header_is_refused_and_sse_alone_is_one_event(emulated):
+    """The streaming decisions of emulator/streams.py; the streams themselves are in
+    test_interleave.py."""
     body = t2i_body() | {"model": "wan2.6-image"}
-    body["parameters"] = {"enable_interleave": True}
+    body["parameters"] = {"enable_interleave": True, "stream": True}
     refused = emulated.post(Endpoint.MULTIMODAL_GENERATION, body)
-    assert (
-        refused.status_code == 400 and "not supported by the emulator" in refused.json()["message"]
-    )
+    assert refused.status_code == 400 and "X-DashScope-SSE" in refused.json()["message"]
     streamed = emulated.post(
         Endpoint.MULTIMODAL_GENERATION, t2i_body(), headers={"X-DashScope-SSE": "enable"}
     )
-    assert streamed.status_code == 400
+    assert streamed.status_code == 200
+    assert streamed.headers["content-type"] == "text/event-stream"
+    lines = streamed.text.splitlines()
+    assert lines[:3] == ["id:1", "event:result", ":HTTP_STATUS/200"]
+    answer = json.loads(lines[3].removeprefix("data:"))
+    assert answer["output"]["choices"][0]["finish_reason"] == "stop"
+    assert answer["usage"]["image_count"] == 1
 
 
 def test_expired_tasks_and_results_are_forgotten(emulated):
