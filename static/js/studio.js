@@ -294,6 +294,22 @@
   // A form sent and taken, on a narrow screen where the results lie far below the form, has
   // the new job brought into view: nothing else would show that anything happened there.
   // On a wide screen the results are in sight beside the form and nothing moves.
+  // A form redrawn in place (a set or a piece switched on or off) stays where it was on
+  // the page: without this, the browser keeps the results below in place as the old form
+  // goes and the new one comes, which throws a phone's page down to them.
+  var scrolledTo = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = event.detail && event.detail.target;
+    scrolledTo = form && form.tagName === "FORM" ? window.scrollY : null;
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var elt = event.detail && event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (scrolledTo !== null && elt && elt.tagName !== "FORM" && window.scrollY !== scrolledTo) {
+      window.scrollTo({ top: scrolledTo, behavior: "auto" });
+    }
+    scrolledTo = null;
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var sent = event.detail && event.detail.requestConfig && event.detail.requestConfig.elt;
     var form = event.detail && event.detail.target;

@@ -81,7 +81,13 @@ class QuickSelect(forms.Select):
 
 
 class GalleryFilter(forms.Form):
-    q = forms.CharField(required=False, label="Search prompts", max_length=200)
+    # Prompts, and the text of pieces of text and images.
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "Words in a prompt or a piece's text"}),
+    )
     author = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, label="By", widget=QuickSelect
     )

@@ -65,6 +65,17 @@ def test_three_edits_in_a_chain_and_the_viewers_lineage(page, worker, designer_m
     )
     assert lineage_ids(page) == [str(i.pk) for i in chain]
 
+    # In the viewer over the grid, a lineage link opens that image there, at its address.
+    page.goto("/gallery/")
+    page.locator(f'.gallery-card[data-image="{fourth.pk}"] a[data-viewer]').click()
+    dialog = page.locator("#viewer")
+    dialog.locator("[data-lineage]").wait_for()
+    dialog.locator(f"[data-lineage] a[data-lineage-node='{third.pk}']").click()
+    page.wait_for_url(f"**/gallery/images/{third.pk}/")
+    page.locator("#viewer-title", has_text="Put it on a shelf").wait_for()
+    assert dialog.locator("[data-image-panel]").get_attribute("data-image-id") == str(third.pk)
+    page.keyboard.press("Escape")
+
     page.goto(f"/gallery/images/{fourth.pk}/")
     page.get_by_role("link", name="Compare with parent").click()
     page.wait_for_url("**/compare/**")

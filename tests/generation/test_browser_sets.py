@@ -13,7 +13,7 @@ import pytest
 from studio.accounts.models import QuotaCounter
 from studio.gallery.models import Star
 from studio.generation.models import GeneratedImage, Job, QuotaCharge
-from tests.support.browser import received, screenshot
+from tests.support.browser import received, screenshot, stored_image
 from tests.support.inputs import add_images, file, picture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -156,3 +156,20 @@ def test_the_form_refuses_a_palette_with_a_set(page, designer_member):
     # The set and its number are kept for the designer to choose what to change.
     assert page.get_by_label("Make a set of images").is_checked()
     assert page.locator("select[name=n]").input_value() == "4"
+
+
+def test_on_a_phone_turning_a_set_on_keeps_the_form_in_view(page, designer_member):
+    # Results below the form, as a designer who has worked a while has them.
+    for minutes in range(4):
+        stored_image(designer_member, f"An earlier result {minutes}", (90, 120, 150), minutes)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/generate/")
+    page.get_by_label(PRO, exact=False).first.check()
+    switch = page.get_by_label("Make a set of images")
+    switch.wait_for()
+    switch.scroll_into_view_if_needed()
+    switch.check()
+    page.locator("select[name=n] option[value='12']").wait_for(state="attached")
+    page.wait_for_timeout(300)  # the redraw settles
+    box = page.get_by_label("Make a set of images").bounding_box()
+    assert box and 0 <= box["y"] <= 844, f"the switch is at {box and box['y']} px"

@@ -97,6 +97,8 @@ def _prepare_cards(images: list[GeneratedImage], query: str, *, stacked: bool = 
             str(_STAND_IN_JOB), str(job.pk)
         )
         image.alt = Truncator(job.prompt).chars(100)
+        if not stacked and job.is_set:
+            image.alt = f"Set image {image.index + 1}: {image.alt}"  # told apart when ticked
         image.state_label = states[image.review_state]
         image.author_name = job.author.get_username()
         # The name people read; the id stays on the page as its tooltip.

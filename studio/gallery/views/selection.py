@@ -39,7 +39,11 @@ def bulk(request: AppRequest) -> HttpResponseBase:
     elif action == "star":
         require(membership.can_generate, "star images")
         starred = star_images(images, request.user)
-        messages.success(request, f"{len(images)} image(s) starred ({starred} newly).")
+        already = len(images) - starred
+        said = f"{len(images)} image{'s' * (len(images) != 1)} starred"
+        if already:
+            said += f" ({already} already {'was' if already == 1 else 'were'})"
+        messages.success(request, said + ".")
     elif action == "board":
         require(membership.can_generate, "change boards")
         _put_on_board(request, images, membership)
