@@ -74,7 +74,9 @@ def test_three_edits_in_a_chain_and_the_viewers_lineage(page, worker, designer_m
     page.wait_for_url(f"**/gallery/images/{third.pk}/")
     page.locator("#viewer-title", has_text="Put it on a shelf").wait_for()
     assert dialog.locator("[data-image-panel]").get_attribute("data-image-id") == str(third.pk)
+    # Closed, the viewer goes back to the grid's address.
     page.keyboard.press("Escape")
+    page.wait_for_url("**/gallery/")
 
     page.goto(f"/gallery/images/{fourth.pk}/")
     page.get_by_role("link", name="Compare with parent").click()

@@ -400,3 +400,22 @@ def test_a_finished_jobs_page_offers_variations_beside_run_again(designer_client
     assert (
         "job-variations" not in page and reverse("job-variations", args=[still_open.pk]) not in page
     )
+
+
+def test_the_job_page_shows_the_palette_it_asked_for(designer_client, member):
+    from tests.support.factories import create_job_row
+
+    palette = [
+        {"hex": "#1F6FEB", "ratio": "40.00%"},
+        {"hex": "#F5F1E8", "ratio": "35.00%"},
+        {"hex": "#222222", "ratio": "25.00%"},
+    ]
+    job = create_job_row(
+        member,
+        model="wan2.7-image-pro",
+        parameters={"size": "1K", "n": 1, "color_palette": palette},
+    )
+    page = designer_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert "Colour palette" in page
+    for colour in palette:
+        assert f"<code>{colour['hex']}</code> {colour['ratio']}" in page
