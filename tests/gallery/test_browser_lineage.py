@@ -5,26 +5,22 @@ middle one is in the trash."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from studio.accounts.models import Membership
 from studio.generation.models import GeneratedImage, Job
-from tests.support.browser import finished_job, screenshot
+from tests.support.browser import finished_job, job_ended, screenshot
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def finished(prompt: str, timeout: float = 60.0) -> GeneratedImage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.filter(prompt=prompt).first()
-        if job and not job.is_open:
-            return job.images.get()
-        time.sleep(0.2)
-    raise AssertionError(f"The edit “{prompt}” did not finish in time.")
+def finished(prompt: str) -> GeneratedImage:
+    """The edit's image, once the job sent with this prompt has ended."""
+    wait_for(lambda: Job.objects.filter(prompt=prompt).exists(), 30)
+    return job_ended(Job.objects.get(prompt=prompt).pk).images.get()
 
 
 def edit_in_browser(page: Any, image: GeneratedImage, prompt: str) -> GeneratedImage:

@@ -5,13 +5,17 @@ picture; and a piece whose stream stalls, shown as it arrives and then saying wh
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from studio.generation.models import Job
-from tests.support.browser import received, screenshot, serious_accessibility_problems
+from tests.support.browser import (
+    job_ended,
+    received,
+    screenshot,
+    serious_accessibility_problems,
+)
 from tests.support.inputs import add_images, file, picture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -26,17 +30,6 @@ def begin_piece(page: Any, prompt: str, most: int = 4) -> None:
     page.locator("select[name=max_images]").wait_for()  # redrawn for the piece
     page.select_option("select[name=max_images]", str(most))
     page.fill("textarea[name=prompt]", prompt)
-
-
-def ended(job_id: object, timeout: float = 60.0) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if not job.is_open:
-            return job
-        time.sleep(0.2)
-    history = [str(event) for event in Job.objects.get(pk=job_id).events.all()]
-    raise AssertionError(f"The piece did not end in time: {history}")
 
 
 def reading_order(container: Any) -> list[str]:
@@ -66,7 +59,7 @@ def test_a_piece_from_generate_reads_in_order_in_the_results_and_on_its_page(
 
     entry = page.locator(".result-entry").first
     entry.locator("[data-piece]").wait_for()
-    job = ended(Job.objects.get().pk)
+    job = job_ended(Job.objects.get().pk)
     # The results take in the end at their next look.
     entry.locator("[data-piece-part='text']", has_text="the end of the piece").wait_for()
     assert entry.locator("[data-piece-waiting]").count() == 0
@@ -124,7 +117,7 @@ def test_a_piece_from_generate_reads_in_order_in_the_results_and_on_its_page(
     screenshot(page, "piece-viewer-phone")
 
 
-def test_a_stalled_piece_shows_what_arrived_then_why_it_ended(
+def test_a_stalled_piece_shows_what_arrived_then_why_it_job_ended(
     page, worker, designer_member, settings
 ):
     # The worker gives up on a silent stream after a few seconds here, not a minute.
@@ -140,7 +133,7 @@ def test_a_stalled_piece_shows_what_arrived_then_why_it_ended(
         "picture",
     ]
     screenshot(page, "piece-writing")
-    job = ended(Job.objects.get().pk)
+    job = job_ended(Job.objects.get().pk)
     assert job.status == Job.Status.PARTIAL
     end = entry.locator("[data-piece-end]")
     end.wait_for()
@@ -180,7 +173,7 @@ def test_on_edit_the_switch_takes_one_reference_image_and_sets_the_rest_aside(
     entry.locator("[data-piece-part='text']", has_text="the end of the piece").wait_for(
         timeout=30_000
     )
-    job = ended(Job.objects.get().pk)
+    job = job_ended(Job.objects.get().pk)
     assert job.kind == Job.Kind.EDIT and job.inputs.count() == 1
     body = received(worker, "wan2.6-image")[-1]
     content = body["input"]["messages"][0]["content"]

@@ -13,7 +13,7 @@ import pytest
 from studio.accounts.models import QuotaCounter
 from studio.gallery.models import Star
 from studio.generation.models import GeneratedImage, Job, QuotaCharge
-from tests.support.browser import received, screenshot, stored_image
+from tests.support.browser import job_ended, received, screenshot, stored_image
 from tests.support.inputs import add_images, file, picture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -32,18 +32,6 @@ def begin_set(page: Any, most: int) -> None:
     page.select_option("select[name=size]", "1K")
 
 
-def finished(job_id: object, timeout: float = 60.0) -> Job:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if not job.is_open:
-            return job
-        time.sleep(0.2)
-    raise AssertionError("The set did not finish in time.")
-
-
 def test_a_set_from_a_prompt_shown_as_one_set_everywhere_and_charged_for_what_came(
     page, worker, designer_member
 ):
@@ -57,7 +45,7 @@ def test_a_set_from_a_prompt_shown_as_one_set_everywhere_and_charged_for_what_ca
     page.get_by_role("button", name="Generate").click()
     entry = page.locator(".result-entry").first
     entry.locator("[data-set-label]", has_text="A set of up to 6").wait_for()
-    job = finished(Job.objects.get().pk)
+    job = job_ended(Job.objects.get().pk)
     entry.locator("[data-set-label]", has_text="the model made 3 of up to 6").wait_for()
     assert entry.locator(".result-tiles > li").count() == 3
     assert entry.locator(".result-tiles img[data-tile=image]").count() == 3
@@ -129,7 +117,7 @@ def test_a_set_from_two_reference_images_on_edit(page, worker, designer_member):
     page.get_by_role("button", name="Edit", exact=True).click()
     entry = page.locator(".result-entry").first
     entry.locator("[data-set-label]").wait_for()
-    job = finished(Job.objects.get().pk)
+    job = job_ended(Job.objects.get().pk)
     entry.locator("[data-set-label]", has_text="A set of 4").wait_for()
     body = received(worker, "wan2.7-image-pro")[-1]
     content = body["input"]["messages"][0]["content"]

@@ -297,3 +297,17 @@ def stored_image(
         picture=lambda _: Image.new("RGB", size, color),
     )
     return job.images.get()
+
+
+def job_ended(job_id: object, timeout: float = 60.0) -> Job:
+    """The job once it has ended, run by the `worker` fixture; its history if it does not."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if not job.is_open:
+            return job
+        time.sleep(0.2)
+    history = [str(event) for event in Job.objects.get(pk=job_id).events.all()]
+    raise AssertionError(f"Job {job_id} did not end in time: {history}")
