@@ -108,23 +108,24 @@ def test_a_set_from_two_reference_images_on_edit(page, worker, designer_member):
         file("front.png", picture(1200, 900), "image/png"),
         file("side.png", picture(900, 1200), "image/png"),
     )
-    begin_set(page, 4)
+    begin_set(page, 6)
     # Turning the set on kept both images on the form.
     assert page.locator("[data-input]").count() == 2
-    page.fill(
-        "textarea[name=prompt]", "The character of image 1 in the pose of image 2, four views"
-    )
+    page.fill("textarea[name=prompt]", "The character of image 1 in the pose of image 2, six views")
     page.get_by_role("button", name="Edit", exact=True).click()
     entry = page.locator(".result-entry").first
     entry.locator("[data-set-label]").wait_for()
     job = job_ended(Job.objects.get().pk)
-    entry.locator("[data-set-label]", has_text="A set of 4").wait_for()
+    entry.locator("[data-set-label]", has_text="A set of 6").wait_for()
     body = received(worker, "wan2.7-image-pro")[-1]
     content = body["input"]["messages"][0]["content"]
     assert len([part for part in content if "image" in part]) == 2
     assert body["parameters"]["enable_sequential"] is True
-    assert job.images.count() == 4 and job.images_charged == 4
-    assert GeneratedImage.objects.filter(job=job).count() == 4
+    assert job.images.count() == 6 and job.images_charged == 6
+    assert GeneratedImage.objects.filter(job=job).count() == 6
+    # One set in the gallery, as from a prompt.
+    page.goto("/gallery/")
+    assert page.locator(".gallery-card.is-set .set-count").inner_text() == "Set of 6"
 
 
 def test_the_form_refuses_a_palette_with_a_set(page, designer_member):
