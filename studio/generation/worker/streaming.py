@@ -211,20 +211,5 @@ def resume_after_worker_stopped(job: Job) -> bool:
     """A step died while the job's stream was being read. It is not sent again (the
     provider may have billed it): what was announced is stored, and the job says what is
     known. True when there are images to store."""
-    count = len(job.result_urls)
-    told = messages.worker_stopped_mid_stream(count)
-    if not count:
-        finish(
-            job,
-            Job.Status.FAILED,
-            code=WORKER_STOPPED,
-            message=told,
-            expect=(Job.Status.SUBMITTING,),
-        )
-        return False
-    return job.move(
-        Job.Status.DOWNLOADING,
-        expect=(Job.Status.SUBMITTING,),
-        message=told,
-        code=WORKER_STOPPED,
-    )
+    told = messages.worker_stopped_mid_stream(len(job.result_urls))
+    return _broke_off(job, WORKER_STOPPED, told)
