@@ -35,6 +35,7 @@ class Entry(models.Model):
         PERMISSION = "permission", "Model permission change"
         MEMBER = "member", "Member change"
         RETRY_DOWNLOAD = "retry_download", "Download retried"
+        KIT = "kit", "Brand kit change"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

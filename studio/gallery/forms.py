@@ -22,6 +22,7 @@ from studio.accounts.models import Membership
 from studio.dashscope.catalog import MODELS
 from studio.dashscope.types import Box
 from studio.gallery.models import Board, Star
+from studio.generation.kits import team_kits
 from studio.generation.lineage import jobs_using
 from studio.generation.models import GeneratedImage, Job
 from studio.generation.parsers import parse_boxes
@@ -109,6 +110,9 @@ class GalleryFilter(forms.Form):
     board = forms.TypedChoiceField(
         coerce=int, empty_value=None, required=False, label="Board", widget=QuickSelect
     )
+    kit = forms.TypedChoiceField(
+        coerce=int, empty_value=None, required=False, label="Brand kit", widget=QuickSelect
+    )
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
     # One job's images: a set opened from its stacked card. Not a filter people set by hand;
@@ -138,6 +142,11 @@ class GalleryFilter(forms.Form):
             *((board.pk, board.name) for board in self.boards),
         ]
         model_field.choices = [("", "Any model")] + [(m.name, m.label) for m in MODELS]
+        # Read when drawn, or when a kit is asked for: a page without kits asks nothing.
+        cast(forms.TypedChoiceField, self.fields["kit"]).choices = lambda: [
+            ("", "Any kit"),
+            *team_kits(membership.team_id).values_list("pk", "name"),
+        ]
 
     @cached_property
     def boards(self) -> list[Board]:
@@ -191,6 +200,8 @@ class GalleryFilter(forms.Form):
             rows = rows.filter(comments__mentions=self.membership.user).distinct()
         if data.get("board"):
             rows = rows.filter(boards=data["board"])
+        if data.get("kit"):
+            rows = rows.filter(job__kit_id=data["kit"])
         if data.get("edits_of"):
             rows = rows.filter(job__in=jobs_using(data["edits_of"]))
         return rows

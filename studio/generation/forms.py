@@ -27,6 +27,7 @@ from studio.dashscope.catalog import (
 )
 from studio.dashscope.tokens import prompt_length
 from studio.dashscope.validation import Problem, parse_size, prompt_too_long
+from studio.generation.models import BrandKit
 from studio.generation.modes import (
     PALETTE_WITH_SET,
     PIECE_PROMPT_HELP,
@@ -93,6 +94,7 @@ class PromptField(forms.CharField):
 
 
 class GenerationForm(forms.Form):
+    kit: BrandKit | None = None  # the brand kit the form carries, set by the view
     model = forms.ChoiceField(
         error_messages={"invalid_choice": "%(value)s is not a model your team may use."}
     )

@@ -1,4 +1,5 @@
-"""Usage for the admin: images made and what they cost, by day, person, model or team.
+"""Usage for the admin: images made and what they cost, by day, person, model, team or
+brand kit.
 
 A job counts on the day it was requested. Images are those charged (stored); failed and
 refused jobs are counted beside them with their error codes, so a bad day shows as one.
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import CharField, Count, DecimalField, F, QuerySet, Sum, Value
-from django.db.models.functions import Concat, TruncDate
+from django.db.models.functions import Coalesce, Concat, NullIf, TruncDate
 from django.utils import timezone
 
 from studio.accounts.models import ModelPrice
@@ -26,6 +27,7 @@ GROUPS = {
     "person": "Person",
     "model": "Model",
     "team": "Team",
+    "kit": "Brand kit",
 }
 
 
@@ -43,6 +45,9 @@ def _keys(through: str = "") -> dict[str, Any]:
             Value(")"),
             output_field=CharField(),
         ),
+        # By the kit's name when the job used it: a kit renamed or removed since still
+        # reads as the jobs were made.
+        "kit": Coalesce(NullIf(F(f"{through}kit_name"), Value("")), Value("No kit")),
     }
 
 

@@ -32,7 +32,7 @@ from studio.dashscope.types import (
 )
 from studio.dashscope.validation import Problem, check_request, images_requested
 from studio.generation import messages
-from studio.generation.models import Job, JobInput, QuotaCharge
+from studio.generation.models import BrandKit, Job, JobInput, QuotaCharge
 from studio.generation.normalise import NormalisedImage
 from studio.generation.staging import InputUpload
 from studio.generation.staging import stage_image as stage_image  # where callers look for it
@@ -64,6 +64,7 @@ def create_job(
     parameters: dict[str, Any] | None = None,
     inputs: Sequence[InputUpload] = (),
     now: datetime | None = None,
+    kit: BrandKit | None = None,
 ) -> Job:
     """Check, reserve quota for and queue a job; JobRefused says why it cannot be."""
     if not membership.can_generate:
@@ -95,6 +96,8 @@ def create_job(
             parameters=parameters,
             images_requested=count,
             created_at=moment,
+            kit=kit,
+            kit_name=kit.name if kit else "",
         )
         _store_inputs(job, inputs, stored)
         # The same commit makes it true, or nothing of it is kept.

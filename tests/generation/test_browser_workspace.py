@@ -536,9 +536,12 @@ def test_a_model_switch_logs_no_htmx_selector_error(page):
         page.evaluate(
             "() => { document.querySelector('form.generate-form').dataset.before = '1'; }"
         )
-        other = page.locator(".model-picker input[name=model]:not(:checked)").first
-        chosen = other.get_attribute("id")
-        other.check()
+        chosen = page.locator(".model-picker input[name=model]:not(:checked)").first.get_attribute(
+            "id"
+        )
+        # By its id: a locator of "the first unchecked" would, on a retry after the form
+        # was redrawn, find another model and check that one.
+        page.locator(f"#{chosen}").check()
         page.wait_for_function(
             "() => { const form = document.querySelector('form.generate-form');"
             " return form && !form.dataset.before && !form.classList.contains('htmx-settling'); }"

@@ -23,9 +23,12 @@ from studio.generation.models.job import (
     typical_seconds,
     with_usual_seconds,
 )
+from studio.generation.models.kits import SUBJECT, BrandKit, KitImage
 from studio.generation.models.workers import LeaseTerm, WorkerHeartbeat, WorkerLease
 
 __all__ = [
+    "SUBJECT",
+    "BrandKit",
     "GeneratedImage",
     "GeneratedImageQuerySet",
     "Job",
@@ -33,6 +36,7 @@ __all__ = [
     "JobEvent",
     "JobFields",
     "JobInput",
+    "KitImage",
     "LeaseFields",
     "LeaseTerm",
     "QuotaCharge",

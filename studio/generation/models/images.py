@@ -112,6 +112,10 @@ class StagedImage(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The kit image it is a copy of: shown as "from kit" on the form.
+    kit_image = models.ForeignKey(
+        "generation.KitImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     KEEP_FOR = timedelta(days=1)
 

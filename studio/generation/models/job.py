@@ -139,6 +139,12 @@ class Job(JobDisplay, models.Model):
     # which the gallery searches.
     output_parts = models.JSONField(default=list, blank=True)
     output_text = models.TextField(blank=True, default="")
+    # The brand kit applied, and its name then: a job keeps its own settings, so a kit
+    # changed or removed later leaves it as it was.
+    kit = models.ForeignKey(
+        "generation.BrandKit", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    kit_name = models.CharField(max_length=80, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

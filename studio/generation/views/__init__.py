@@ -1,6 +1,6 @@
 """The generation pages, one module each: compose (text to image), edits (the edit form),
-inputs (its reference images) and jobs (a job's page and actions). The views are named
-here for the app's urls."""
+inputs (its reference images), kits (the team's brand kits) and jobs (a job's page and
+actions). The views are named here for the app's urls."""
 
 from studio.generation.views.compose import count_prompt, generate, recent_jobs
 from studio.generation.views.edits import edit
@@ -13,6 +13,7 @@ from studio.generation.views.jobs import (
     job_retry,
     job_variations,
 )
+from studio.generation.views.kits import kit_delete, kit_edit, kit_image, kit_list, kit_new
 
 __all__ = [
     "count_prompt",
@@ -24,6 +25,11 @@ __all__ = [
     "job_input",
     "job_retry",
     "job_variations",
+    "kit_delete",
+    "kit_edit",
+    "kit_image",
+    "kit_list",
+    "kit_new",
     "recent_jobs",
     "stage_input",
     "staged_image",

@@ -17,15 +17,18 @@ from studio.accounts.models import Membership
 from studio.dashscope.catalog import Kind, ModelSpec, UnknownModel, get_model
 from studio.dashscope.tokens import prompt_length
 from studio.generation.forms import GenerationForm
+from studio.generation.kits import applied_values
 from studio.generation.models import Job
 from studio.generation.services import JobRefused
 from studio.generation.views.shared import (
     KEPT_FIELDS,
     SWITCHES,
+    KitChoice,
     audit_generate,
     chosen_spec,
     form_context,
     generating_membership,
+    kit_choice,
     recent_jobs_context,
     remix_initial,
     remix_source,
@@ -49,18 +52,30 @@ def recent_jobs(request: AppRequest) -> HttpResponse:
 def generate(request: AppRequest) -> HttpResponse:
     membership = generating_membership(request)
     remix = remix_source(request, membership, Job.Kind.TEXT_TO_IMAGE)
-    spec = chosen_spec(request, Kind.TEXT_TO_IMAGE, membership, remix.model if remix else "")
-    if request.method == "GET" or "switch_model" in request.POST or "redraw" in request.POST:
-        return _switched(request, membership, spec, remix)
-    return _sent(request, membership, spec)
+    kit = kit_choice(request, membership)
+    wanted = kit.model(membership, Kind.TEXT_TO_IMAGE) or (remix.model if remix else "")
+    spec = chosen_spec(request, Kind.TEXT_TO_IMAGE, membership, wanted)
+    if request.method == "GET" or any(k in request.POST for k in REDRAWS):
+        return _switched(request, membership, spec, remix, kit)
+    return _sent(request, membership, spec, kit)
+
+
+# What a form posts to be drawn again rather than sent: another model, a set or single
+# images, a brand kit applied or dropped.
+REDRAWS = ("switch_model", "redraw", "apply_kit", "drop_kit")
 
 
 def _switched(
-    request: AppRequest, membership: Membership, spec: ModelSpec, remix: Job | None
+    request: AppRequest,
+    membership: Membership,
+    spec: ModelSpec,
+    remix: Job | None,
+    kit: KitChoice,
 ) -> HttpResponse:
     """The form for the model chosen, or drawn again for a set of images or single ones
-    (a model offered here for pieces of text and images is drawn as one). Choosing another
-    model keeps what was typed; nothing is validated or sent yet."""
+    (a model offered here for pieces of text and images is drawn as one), or with a brand
+    kit's values. Choosing another model keeps what was typed; nothing is validated or
+    sent yet."""
     source = request.POST if request.method == "POST" else request.GET
     kept: dict[str, object] = {k: source.get(k, "") for k in KEPT_FIELDS if k in source}
     redraw = source.get("redraw", "") if request.method == "POST" else ""
@@ -70,7 +85,11 @@ def _switched(
         kept |= {name: name in source for name in SWITCHES}
     if remix:
         kept = remix_initial(remix)
+    if kit.applying:
+        prompt = str(kept.get("prompt", ""))
+        kept |= applied_values(kit.applying, spec, Kind.TEXT_TO_IMAGE, prompt)
     form = GenerationForm(spec, initial=kept, team=membership.team)
+    form.kit = kit.kit
     if not remix:
         form.carry_n(source.get("n"), set_begun=redraw == "enable_sequential")
     response = _render_form(request, membership, form)
@@ -80,9 +99,12 @@ def _switched(
     return response
 
 
-def _sent(request: AppRequest, membership: Membership, spec: ModelSpec) -> HttpResponse:
+def _sent(
+    request: AppRequest, membership: Membership, spec: ModelSpec, kit: KitChoice
+) -> HttpResponse:
     """The form sent: a job made of it, or the form again with the reasons it was not."""
     form = GenerationForm(spec, request.POST, team=membership.team)
+    form.kit = kit.carried
     status = 200
     if form.is_valid():
         try:

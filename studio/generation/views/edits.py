@@ -22,7 +22,8 @@ from django.views.decorators.vary import vary_on_headers
 from studio.accounts.models import Membership
 from studio.dashscope.catalog import Kind, ModelSpec, Option
 from studio.generation.forms import GenerationForm
-from studio.generation.models import Job, StagedImage
+from studio.generation.kits import applied_values, stage_kit_images
+from studio.generation.models import BrandKit, Job, StagedImage
 from studio.generation.modes import mode_limits
 from studio.generation.normalise import ImageRefused
 from studio.generation.services import JobRefused
@@ -41,10 +42,12 @@ from studio.generation.views.inputs import restage_job_inputs, stage_upload
 from studio.generation.views.shared import (
     KEPT_FIELDS,
     SWITCHES,
+    KitChoice,
     audit_generate,
     chosen_spec,
     form_context,
     generating_membership,
+    kit_choice,
     remix_initial,
     remix_source,
     submit,
@@ -55,7 +58,16 @@ from studio.http import PARTIAL_HEADERS, AppRequest
 # would hide the form's own remove(), which htmx calls to swap the form.
 # "redraw": the form drawn again for a set of images or single ones, or for a piece of
 # text and images.
-CARD_ACTIONS = ("switch_model", "remove_input", "move_input", "add_files", "redraw")
+# "apply_kit", "drop_kit": a brand kit applied (its images added too) or dropped.
+CARD_ACTIONS = (
+    "switch_model",
+    "remove_input",
+    "move_input",
+    "add_files",
+    "redraw",
+    "apply_kit",
+    "drop_kit",
+)
 
 Items = list[tuple[str, str]]  # the form's images: (staged id, regions as typed), in order
 
@@ -68,26 +80,36 @@ def edit(request: AppRequest) -> HttpResponse:
     if request.method == "POST" and "remember" in request.POST:
         return _remember_form(request, membership)
     remix = remix_source(request, membership, Job.Kind.EDIT)
-    spec = chosen_spec(request, Kind.EDIT, membership, remix.model if remix else "")
+    kit = kit_choice(request, membership)
+    wanted = kit.model(membership, Kind.EDIT) or (remix.model if remix else "")
+    spec = chosen_spec(request, Kind.EDIT, membership, wanted)
     if request.method == "GET":
-        return _edit_page(request, membership, spec, remix)
+        return _edit_page(request, membership, spec, remix, kit)
     # The images are taken in as the form's mode takes them: a piece, at most one.
     limits = mode_limits(spec, Kind.EDIT, request.POST)
     items, problems = _taken_in(request, membership, limits)
+    if kit.applying:
+        items += [(staged_id, "") for staged_id in stage_kit_images(membership, kit.applying)]
     inputs = assess_inputs(membership, items, limits)
     problems += _gone(items, inputs)
     if any(k in request.POST for k in CARD_ACTIONS):
-        return _edit_redrawn(request, membership, spec, set_aside(inputs, limits), problems)
-    return _edit_send(request, membership, spec, inputs, problems)
+        inputs = set_aside(inputs, limits)
+        return _edit_redrawn(request, membership, spec, inputs, problems, kit)
+    return _edit_send(request, membership, spec, inputs, problems, kit.carried)
 
 
 # -- Showing the form ---------------------------------------------------------------------
 
 
 def _edit_page(
-    request: AppRequest, membership: Membership, spec: ModelSpec, remix: Job | None
+    request: AppRequest,
+    membership: Membership,
+    spec: ModelSpec,
+    remix: Job | None,
+    kit: KitChoice,
 ) -> HttpResponse:
-    """The edit form as its owner left it: the images staged on it are kept a day."""
+    """The edit form as its owner left it: the images staged on it are kept a day. A kit
+    in the address (?kit=, from the kits page) is applied to it."""
     if remix and "restaged" not in request.GET:
         # Staged once, then the form's own: a reload shows the same copies instead of
         # staging the job's images again (or none, if none could be).
@@ -104,7 +126,11 @@ def _edit_page(
             del query[key]
         return redirect(f"{reverse('edit')}?{query.urlencode()}".rstrip("?"))
     initial = remix_initial(remix) if remix else {"size": default_size(spec, Kind.EDIT)}
+    if kit.applying:
+        stage_kit_images(membership, kit.applying)
+        initial |= applied_values(kit.applying, spec, Kind.EDIT, "")
     form = GenerationForm(spec, kind=Kind.EDIT, initial=initial, team=membership.team)
+    form.kit = kit.kit
     limits = form.limits
     inputs = set_aside(assess_inputs(membership, staged_form(membership), limits), limits)
     return _render_edit(request, membership, form, inputs)
@@ -180,18 +206,26 @@ def _edit_redrawn(
     spec: ModelSpec,
     inputs: list[StagedInput],
     problems: list[str],
+    kit: KitChoice,
 ) -> HttpResponse:
-    """The form again after a card button or another model: what was written is kept."""
-    switching = "switch_model" in request.POST
+    """The form again after a card button, another model or a kit: what was written is
+    kept, or wrapped in the kit's prompt."""
+    # Another model: chosen, or a kit's.
+    switching = "switch_model" in request.POST or spec.name != request.POST.get("model")
     kept: dict[str, object] = {
         k: request.POST.get(k, "") for k in (*KEPT_FIELDS, "size", "custom_size")
     }
     if not switching:
         # The same model: its switches stay as set (an unticked box is not sent at all).
         kept |= {name: name in request.POST for name in SWITCHES}
-    form = GenerationForm(spec, kind=Kind.EDIT, initial=kept, team=membership.team)
+    applied: dict[str, object] = {}
+    if kit.applying:
+        prompt = str(kept.get("prompt", ""))
+        applied = applied_values(kit.applying, spec, Kind.EDIT, prompt)
+    form = GenerationForm(spec, kind=Kind.EDIT, initial=kept | applied, team=membership.team)
+    form.kit = kit.kit
     form.carry_n(request.POST.get("n"), set_begun=request.POST.get("redraw") == "enable_sequential")
-    if switching:
+    if switching and "size" not in applied:
         form.initial["size"] = default_size(form.limits, Kind.EDIT)
     response = _render_edit(request, membership, form, inputs, problems)
     if switching and request.htmx:
@@ -206,9 +240,11 @@ def _edit_send(
     spec: ModelSpec,
     inputs: list[StagedInput],
     problems: list[str],
+    kit: BrandKit | None,
 ) -> HttpResponse:
     """The form sent as a job; or drawn again, each reason next to what it is about."""
     form = GenerationForm(spec, request.POST, kind=Kind.EDIT, team=membership.team)
+    form.kit = kit
     limits = form.limits  # a piece's, in that mode
     status = 200
     # Sent as the page showed them: what it showed as set aside stays behind, and
@@ -229,7 +265,7 @@ def _edit_send(
                 status = refused.status
                 _on_cards(form.add_problems(refused.problems), sending, card_problems)
             else:
-                return _edit_sent(request, membership, spec, job, sending)
+                return _edit_sent(request, membership, spec, job, sending, kit)
     inputs = [
         replace(item, problem=card_problems.get(str(item.staged.pk), item.problem))
         for item in inputs
@@ -269,6 +305,7 @@ def _edit_sent(
     spec: ModelSpec,
     job: Job,
     sent: list[StagedInput],
+    kit: BrandKit | None,
 ) -> HttpResponse:
     """After an edit is sent, the designer stays: a form for the next edit (its images
     used, its prompt and settings kept), and her results with this job's places on top."""
@@ -284,6 +321,7 @@ def _edit_sent(
         initial=kept | {"size": default_size(spec, Kind.EDIT)},
         team=membership.team,
     )
+    form.kit = kit  # still applied, for the next edit
     form.carry_n(request.POST.get("n"))
     limits = form.limits
     inputs = set_aside(assess_inputs(membership, staged_form(membership), limits), limits)

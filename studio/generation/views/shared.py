@@ -15,12 +15,21 @@ from studio.accounts.access import current_membership
 from studio.accounts.models import Membership, ModelPrice, QuotaCounter, money
 from studio.audit.models import Entry, record
 from studio.dashscope.catalog import Kind, ModelSpec, UnknownModel, get_model
+from studio.dashscope.validation import Problem
 from studio.generation.access import get_job_to_remix
 from studio.generation.forms import GenerationForm, offered_models
-from studio.generation.models import GeneratedImage, Job, JobEvent, with_usual_seconds
+from studio.generation.kits import find_kit, kit_model, team_kits
+from studio.generation.models import (
+    SUBJECT,
+    BrandKit,
+    GeneratedImage,
+    Job,
+    JobEvent,
+    with_usual_seconds,
+)
 from studio.generation.modes import mode_limits, piece_only
 from studio.generation.parsers import palette_text
-from studio.generation.services import create_job
+from studio.generation.services import JobRefused, create_job
 from studio.generation.sizes import default_size, size_choices
 from studio.generation.staging import InputUpload
 from studio.http import AppRequest
@@ -105,6 +114,8 @@ def form_context(membership: Membership, form: GenerationForm) -> dict[str, Any]
         "images_wanted": wanted,
         "cost": money(price * wanted) if price is not None else None,
         "currency": ModelPrice.currency_in_use(),
+        "kits": list(team_kits(membership.team_id).only("pk", "name")),
+        "applied_kit": form.kit,
         **recent_jobs_context(membership),
     }
 
@@ -136,15 +147,52 @@ def recent_jobs_context(membership: Membership) -> dict[str, Any]:
 
 
 def submit(form: GenerationForm, membership: Membership, inputs: Sequence[InputUpload] = ()) -> Job:
-    """Create the job this valid form describes; JobRefused says why it cannot be."""
+    """Create the job this valid form describes (with the kit it carries); JobRefused
+    says why it cannot be."""
+    prompt = form.cleaned_data["prompt"]
+    if form.kit is not None and SUBJECT in prompt:
+        raise JobRefused(
+            [Problem("prompt", f"Write what the picture shows in place of {SUBJECT}.")]
+        )
     return create_job(
         membership=membership,
         model=form.spec.name,
-        prompt=form.cleaned_data["prompt"],
+        prompt=prompt,
         negative_prompt=form.cleaned_data.get("negative_prompt", ""),
         parameters=form.parameters(),
         inputs=inputs,
+        kit=form.kit,
     )
+
+
+@dataclass(frozen=True)
+class KitChoice:
+    """The brand kit of a form: one applied just now (its values to fill in), or the one
+    the form carries from an earlier click; none once the designer drops it."""
+
+    applying: BrandKit | None
+    carried: BrandKit | None
+
+    @property
+    def kit(self) -> BrandKit | None:
+        return self.applying or self.carried
+
+    def model(self, membership: Membership, kind: Kind) -> str:
+        """The model to draw the form for when applying: the kit's, where it is offered."""
+        if self.applying is None:
+            return ""
+        return kit_model(self.applying, offered_models(membership.team, kind))
+
+
+def kit_choice(request: AppRequest, membership: Membership) -> KitChoice:
+    """The kit a request applies (a kit's button, or ?kit= on the first showing) or
+    carries (the form's hidden field)."""
+    if request.method == "GET":
+        return KitChoice(find_kit(membership, request.GET.get("kit")), None)
+    applying = find_kit(membership, request.POST.get("apply_kit"))
+    dropped = "drop_kit" in request.POST
+    carried = None if dropped else find_kit(membership, request.POST.get("kit"))
+    return KitChoice(applying, carried)
 
 
 def audit_generate(request: AppRequest, job: Job) -> None:
