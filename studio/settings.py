@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "studio.generation",
     "studio.gallery",
     "studio.audit",
+    "studio.notifications",
     "studio.core",
     # After studio.generation, whose `qcluster` (a graceful stop, a heartbeat) replaces this one's.
     "django_q",
@@ -281,6 +282,34 @@ STUDIO_WORKER_HEARTBEAT_SECONDS = env_int("STUDIO_WORKER_HEARTBEAT_SECONDS", 10)
 STUDIO_DOWNLOAD_HOLD_FIRST_SECONDS = env_int("STUDIO_DOWNLOAD_HOLD_FIRST_SECONDS", 60)
 STUDIO_DOWNLOAD_HOLD_LONGEST_SECONDS = env_int("STUDIO_DOWNLOAD_HOLD_LONGEST_SECONDS", 1800)
 STUDIO_DOWNLOAD_HOLD_CHECK_SECONDS = env_int("STUDIO_DOWNLOAD_HOLD_CHECK_SECONDS", 15)
+
+# The studio's own address, for links in emails (which reach people outside any request).
+STUDIO_BASE_URL = env_str("STUDIO_BASE_URL", "http://localhost:8000")
+
+# Email (notification digests, sent by the worker): SMTP when EMAIL_HOST is set; otherwise
+# each message is written to the worker's console.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Studio <studio@localhost>")
+
+# One cache for the web and worker processes: the worker asks whether a job's author is
+# watching it (studio.notifications.watching). The table is made by a migration.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "studio_cache",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+}
 
 # django-q2 with the ORM broker: no Redis, and the admin shows queued and failed tasks.
 # `retry` must exceed `timeout`, or a task still running is handed to a second worker.

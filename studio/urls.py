@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("studio.core.urls")),
     path("", include("studio.generation.urls")),
     path("", include("studio.gallery.urls")),
+    path("", include("studio.notifications.urls")),
 ]

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.support.servers",
     "tests.support.clusters",
     "tests.support.s3",
+    "tests.support.notifications",
 ]
 
 

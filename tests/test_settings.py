@@ -100,3 +100,51 @@ def test_settings_require_a_secret_key_when_debug_is_off():
 
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def email_settings(**env: str) -> list[str]:
+    """The email settings a fresh interpreter reads from `env` (with a throwaway key)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.environment import REPO_ROOT
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "DJANGO_"))}
+    script = (
+        "import studio.settings as s; "
+        "print(s.EMAIL_BACKEND, s.EMAIL_HOST or '-', s.EMAIL_PORT, s.EMAIL_USE_TLS, "
+        "s.STUDIO_BASE_URL)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env={**clean, "DJANGO_SECRET_KEY": "x", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_email_goes_to_the_console_unless_an_smtp_host_is_set():
+    assert email_settings() == [
+        "django.core.mail.backends.console.EmailBackend",
+        "-",
+        "587",
+        "True",
+        "http://localhost:8000",
+    ]
+    assert email_settings(
+        EMAIL_HOST="smtp.example.com",
+        EMAIL_PORT="465",
+        EMAIL_USE_TLS="false",
+        STUDIO_BASE_URL="https://studio.example.com",
+    ) == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "465",
+        "False",
+        "https://studio.example.com",
+    ]

@@ -96,4 +96,43 @@ class BoardImage(models.Model):
         return f"{self.image_id} on {self.board_id}"
 
 
-__all__ = ["Board", "BoardImage", "BoardQuerySet", "Comment", "Star"]
+class ReviewRequestQuerySet(models.QuerySet["ReviewRequest"]):
+    def open_for(self, image: GeneratedImage) -> ReviewRequestQuerySet:
+        """The image's requests not yet answered: made since its last review."""
+        rows = self.filter(image=image)
+        return rows.filter(created_at__gt=image.reviewed_at) if image.reviewed_at else rows
+
+
+class ReviewRequest(models.Model):
+    """A member asking a teammate who can review (an owner or a reviewer) to look at an
+    image; answered by the image's next review, whoever makes it."""
+
+    image = models.ForeignKey(
+        GeneratedImage, on_delete=models.CASCADE, related_name="review_requests"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ReviewRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Review of {self.image_id} asked of {self.reviewer_id}"
+
+
+__all__ = [
+    "Board",
+    "BoardImage",
+    "BoardQuerySet",
+    "Comment",
+    "ReviewRequest",
+    "ReviewRequestQuerySet",
+    "Star",
+]

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
 from studio.audit.models import Activity, Entry, entry, record
 from studio.dashscope.types import Box
-from studio.gallery.models import Board, BoardImage, Comment, Star
+from studio.gallery.models import Board, BoardImage, Comment, ReviewRequest, Star
 from studio.gallery.templatetags.gallery_text import MENTION
 from studio.generation.models import GeneratedImage
+from studio.notifications import services as notifications
 
 if TYPE_CHECKING:
     from studio.accounts.models import Membership
@@ -47,6 +49,7 @@ def set_review_state(images: list[GeneratedImage], state: str, request: AppReque
             review_state=state, reviewed_by=user, reviewed_at=now
         )
         Activity.about(changed, user, Activity.Verb.REVIEWED, label)
+        _tell_authors(changed, state, user)
     for image in changed:
         image.review_state = state
 
@@ -137,11 +140,66 @@ def add_comment(image: GeneratedImage, user: User, body: str, box: Box | None) -
         )
         names = set(MENTION.findall(body))
         if names:
-            comment.mentions.set(
+            mentioned = list(
                 User.objects.filter(username__in=names, memberships__team_id=image.team_id)
+            )
+            comment.mentions.set(mentioned)
+            notifications.mentioned(
+                [person.pk for person in mentioned],
+                actor_id=user.pk,
+                actor_name=user.get_username(),
+                team_id=image.team_id,
+                subject=image.job.prompt,
+                comment=body,
+                link=image_link(image),
             )
         Activity.about([image], user, Activity.Verb.COMMENTED, Truncator(body).chars(120))
     return comment
+
+
+def image_link(image: GeneratedImage) -> str:
+    return reverse("gallery-image", args=[image.pk])
+
+
+def ask_for_review(image: GeneratedImage, reviewer: User, user: User) -> bool:
+    """Ask `reviewer` to review the image and tell her; False if she was asked already
+    since its last review (asked again, she is not told twice)."""
+    with transaction.atomic():
+        if ReviewRequest.objects.open_for(image).filter(reviewer=reviewer).exists():
+            return False
+        ReviewRequest.objects.create(image=image, reviewer=reviewer, requested_by=user)
+        notifications.review_requested(
+            reviewer.pk,
+            actor_id=user.pk,
+            actor_name=user.get_username(),
+            team_id=image.team_id,
+            subject=image.job.prompt,
+            link=image_link(image),
+        )
+    return True
+
+
+def _tell_authors(changed: list[GeneratedImage], state: str, user: User) -> None:
+    """Each author of reviewed images, once per review: of one image, a link to it; of
+    several, to her images in that state in the gallery."""
+    by_author: dict[int, list[GeneratedImage]] = {}
+    for image in changed:
+        by_author.setdefault(image.job.author_id, []).append(image)
+    for author_id, images in by_author.items():
+        link = (
+            image_link(images[0])
+            if len(images) == 1
+            else f"{reverse('gallery')}?author={author_id}&state={state}"
+        )
+        notifications.review_changed(
+            author_id,
+            actor_id=user.pk,
+            actor_name=user.get_username(),
+            team_id=images[0].team_id,
+            state=GeneratedImage.Review(state).label,
+            subjects=[image.job.prompt for image in images],
+            link=link,
+        )
 
 
 def open_board(membership: Membership, name: str, user: User) -> tuple[Board, bool]:

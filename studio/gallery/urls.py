@@ -1,6 +1,6 @@
 from django.urls import path
 
-from studio.gallery.views import boards, compare, grid, image, selection, trash
+from studio.gallery.views import boards, compare, grid, image, review_requests, selection, trash
 
 urlpatterns = [
     path("gallery/", grid.gallery, name="gallery"),
@@ -17,6 +17,11 @@ urlpatterns = [
         name="gallery-compare-inputs",
     ),
     path("gallery/images/<int:image_id>/review", image.image_review, name="gallery-review"),
+    path(
+        "gallery/images/<int:image_id>/review-request",
+        review_requests.image_review_request,
+        name="gallery-review-request",
+    ),
     path("gallery/images/<int:image_id>/star", image.image_star, name="gallery-star"),
     path("gallery/images/<int:image_id>/comments", image.image_comment, name="gallery-comment"),
     path("gallery/images/<int:image_id>/boards", image.image_board, name="gallery-board"),

@@ -9,6 +9,18 @@ urlpatterns = [
     path("edit/", views.edit, name="edit"),
     path("edit/inputs", views.stage_input, name="stage-input"),
     path("edit/inputs/<uuid:staged_id>", views.staged_image, name="staged-image"),
+    path("explore/", views.explore, name="explore"),
+    path("explore/<int:exploration_id>/", views.exploration_detail, name="exploration"),
+    path(
+        "explore/<int:exploration_id>/images/<int:image_id>/vote",
+        views.exploration_vote,
+        name="exploration-vote",
+    ),
+    path(
+        "explore/<int:exploration_id>/images/<int:image_id>/winner",
+        views.exploration_winner,
+        name="exploration-winner",
+    ),
     path("kits/", views.kit_list, name="kits"),
     path("kits/new", views.kit_new, name="kit-new"),
     path("kits/<int:kit_id>/", views.kit_edit, name="kit-edit"),

@@ -335,6 +335,7 @@ RULES = {
     "gallery-image": ("GET", "viewer"),
     "gallery-compare-inputs": ("GET", "viewer"),
     "gallery-review": ("POST", "reviewer"),
+    "gallery-review-request": ("POST", "designer"),  # any member who comments may ask
     "gallery-star": ("POST", "designer"),
     "job-detail": ("GET", "viewer"),
     "job-image": ("GET", "viewer"),
@@ -343,6 +344,8 @@ RULES = {
     "job-cancel": ("POST", "author"),
     "job-retry": ("POST", "author"),
     "job-variations": ("POST", "designer"),
+    "exploration-vote": ("POST", "viewer"),
+    "exploration-winner": ("POST", "reviewer"),
 }
 RANK = {"viewer": 0, "designer": 1, "reviewer": 2, "owner": 3}
 # Pages of the caller's own team (not of one image): an outsider reaches them, and finds
@@ -392,7 +395,19 @@ def test_each_url_answers_each_role_as_the_rules_say(client, people, media, name
     item.save()
 
     board = Board.objects.create(team=image.team, name="Picks")
+    from studio.generation.models import Exploration, ExplorationCell
+
+    exploration = Exploration.objects.create(
+        team=image.team,
+        author=job.author,
+        prompt=job.prompt,
+        shape="1:1",
+        model_names=[job.model],
+        seeds=[1],
+    )
+    ExplorationCell.objects.create(exploration=exploration, job=job, row=0, column=0)
     kwargs = {
+        "exploration_id": exploration.pk,
         "board_id": board.pk,
         "image_id": image.pk,
         "job_id": job.pk,

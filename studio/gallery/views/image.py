@@ -27,6 +27,7 @@ from studio.gallery.services import (
     toggle_star,
 )
 from studio.gallery.views.common import safe_next
+from studio.gallery.views.review_requests import review_request_context
 from studio.generation.lineage import lineage_of
 from studio.generation.models import GeneratedImage
 from studio.generation.models.display import PiecePart
@@ -64,6 +65,7 @@ def image_detail(request: AppRequest, image_id: int) -> HttpResponse:
         # Where a form sent without JavaScript comes back to: this image's page.
         "next": request.get_full_path(),
         **_board_context(image, membership),
+        **review_request_context(image, membership),
     }
     template = "gallery/image.html"
     if request.htmx:

@@ -5,6 +5,7 @@ Each model lives in the module named for its part; they are all importable from 
 
 from studio.generation.models.charges import QuotaCharge
 from studio.generation.models.display import JobDisplay, ordinal
+from studio.generation.models.explorations import Exploration, ExplorationCell, Vote
 from studio.generation.models.images import (
     GeneratedImage,
     GeneratedImageQuerySet,
@@ -29,6 +30,8 @@ from studio.generation.models.workers import LeaseTerm, WorkerHeartbeat, WorkerL
 __all__ = [
     "SUBJECT",
     "BrandKit",
+    "Exploration",
+    "ExplorationCell",
     "GeneratedImage",
     "GeneratedImageQuerySet",
     "Job",
@@ -41,6 +44,7 @@ __all__ = [
     "LeaseTerm",
     "QuotaCharge",
     "StagedImage",
+    "Vote",
     "WorkerHeartbeat",
     "WorkerLease",
     "_input_path",

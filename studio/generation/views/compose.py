@@ -35,6 +35,7 @@ from studio.generation.views.shared import (
     submit,
 )
 from studio.http import PARTIAL_HEADERS, AppRequest
+from studio.notifications.watching import mark_watching
 
 
 @require_GET
@@ -43,7 +44,10 @@ def recent_jobs(request: AppRequest) -> HttpResponse:
     membership = current_membership(request.user)
     if membership is None:
         raise Http404("No team.")
-    return render(request, "generation/recent_jobs.html", recent_jobs_context(membership))
+    context = recent_jobs_context(membership)
+    # Watched here: a job that ends in sight of its author needs no notification.
+    mark_watching(request.user.pk, [job.pk for job in context["recent_jobs"] if job.is_open])
+    return render(request, "generation/recent_jobs.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -29,6 +29,7 @@ from studio.generation.services import JobRefused, cancel_job, retry_job, variat
 from studio.generation.views.shared import audit_generate
 from studio.http import PARTIAL_HEADERS, AppRequest
 from studio.media import serve_image
+from studio.notifications.watching import mark_watching
 
 
 @require_POST
@@ -92,6 +93,9 @@ def _after_variations(request: AppRequest, job: Job, made: Job | None, error: st
 @vary_on_headers(*PARTIAL_HEADERS)
 def job_detail(request: AppRequest, job_id: UUID) -> HttpResponse:
     job, membership = get_job_for_user(request.user, job_id)
+    if job.is_open:
+        # Its author, watching it end here, is not told again that it has.
+        mark_watching(request.user.pk, [job.pk])
     # Its places show only what is not in the trash, as the results list does.
     prefetch_related_objects(
         [job], Prefetch("images", queryset=GeneratedImage.objects.kept()), "inputs"

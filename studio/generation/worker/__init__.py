@@ -43,6 +43,9 @@ Invariants, and where each is kept:
 - Fair share between people: admission.py's `FairShare` sends, per model, the job of the
   person with the fewest jobs at the provider, and among equals of the one served
   longest ago.
+- Telling people never fails a job: notices.py runs after `finish` has committed (the
+  author told if she was not watching, thresholds of quotas and budgets), and logs and
+  drops any fault of its own.
 
 The other modules: streaming.py (a piece of mixed text and images, read as it streams),
 forecast.py (how long each model takes; the provider's clock), planning.py (when each task

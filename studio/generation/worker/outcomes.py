@@ -18,6 +18,7 @@ from studio.generation.models import Job, LeaseFields, QuotaCharge
 from studio.generation.worker.context import acting_on_job
 from studio.generation.worker.handover import hold_fields
 from studio.generation.worker.limits import Limits
+from studio.generation.worker.notices import tell_after_commit
 
 if TYPE_CHECKING:
     from studio.generation.worker.dispatcher import Dispatcher
@@ -55,6 +56,7 @@ def finish(
             QuotaCharge.settle(job, len(stored))
             if stored:
                 Activity.job_finished(job, stored)
+            tell_after_commit(job, status)
     return moved
 
 
