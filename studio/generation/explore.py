@@ -12,14 +12,16 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from studio.accounts.models import Membership, ModelPrice, QuotaCounter, Team, money
+from studio.audit.models import Activity
 from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option
 from studio.dashscope.types import GenerationRequest
 from studio.dashscope.validation import Problem, check_request, parse_size
@@ -28,6 +30,7 @@ from studio.generation.models import Exploration, ExplorationCell, GeneratedImag
 from studio.generation.modes import piece_only
 from studio.generation.services import JobRefused, create_job
 from studio.generation.sizes import size_choices
+from studio.notifications import services as notifications
 
 MOST_MODELS = 4
 MOST_SEEDS = 4
@@ -223,6 +226,8 @@ def start_exploration(
             )
             for row, seed in enumerate(seeds):
                 for place, column in enumerate(plan.columns):
+                    # Each a moment after the last: the queue's order is the grid's.
+                    moment += timedelta(microseconds=1)
                     job = create_job(
                         membership=membership,
                         model=column.spec.name,
@@ -294,13 +299,31 @@ def toggle_vote(image: GeneratedImage, user_id: int) -> bool:
 
 
 def send_winner_to_review(exploration: Exploration, image: GeneratedImage, user: Any) -> str:
-    """Mark the image the exploration's winner and put it (back) in review; the state it
-    had before."""
-    before = image.review_state
+    """Mark the image the exploration's winner and put it (back) in review, said in the
+    team's activity and to its author; the state it had before."""
+    in_review = GeneratedImage.Review.IN_REVIEW
     with transaction.atomic():
+        before = (
+            GeneratedImage.objects.select_for_update()
+            .values_list("review_state", flat=True)
+            .get(pk=image.pk)
+        )
         exploration.winner = image
         exploration.save(update_fields=["winner"])
         GeneratedImage.objects.filter(pk=image.pk).update(
-            review_state=GeneratedImage.Review.IN_REVIEW, reviewed_by=None, reviewed_at=None
+            review_state=in_review, reviewed_by=None, reviewed_at=None
+        )
+        image.review_state = in_review
+        Activity.about(
+            [image], user, Activity.Verb.REVIEWED, "In review, as an exploration's winner"
+        )
+        notifications.review_changed(
+            image.job.author_id,
+            actor_id=user.pk,
+            actor_name=user.get_username(),
+            team_id=image.team_id,
+            state=f"{in_review.label.lower()}, as the winner of an exploration",
+            subjects=[image.job.prompt],
+            link=reverse("gallery-image", args=[image.pk]),
         )
     return before

@@ -29,7 +29,7 @@ from studio.dashscope.catalog import (
     models_for,
 )
 from studio.generation.models import BrandKit, KitImage, StagedImage
-from studio.generation.normalise import ImageRefused, normalise
+from studio.generation.normalise import ImageRefused, NormalisedImage, normalise
 from studio.generation.parsers import palette_text
 from studio.generation.sizes import size_choices
 from studio.http import AppRequest
@@ -102,6 +102,22 @@ def save_kit(
             images.append((upload.name or "", normalise(upload.read(), rule)))
         except ImageRefused as refused:
             raise ImageRefused(f"{upload.name}: {refused}") from None
+    written: list[FieldFile] = []
+    try:
+        _save_kit(request, kit, images, removed, before, written)
+    except BaseException:
+        _delete_files(written)  # the rows went with the rollback; their files go too
+        raise
+
+
+def _save_kit(
+    request: AppRequest,
+    kit: BrandKit,
+    images: list[tuple[str, NormalisedImage]],
+    removed: Sequence[str],
+    before: dict[str, Any] | None,
+    written: list[FieldFile],
+) -> None:
     with transaction.atomic():
         created = kit.pk is None
         kit.save()
@@ -125,6 +141,7 @@ def save_kit(
                 name=name[:120],
             )
             row.image.save(f"kit.{image.extension}", ContentFile(image.data), save=False)
+            written.append(row.image)
             row.save()
         after = kit_snapshot(kit)
         changes = {
@@ -161,10 +178,14 @@ def remove_kit(request: AppRequest, kit: BrandKit) -> None:
 # -- Applying a kit ----------------------------------------------------------------------------
 
 
-def applied_values(kit: BrandKit, spec: ModelSpec, kind: Kind, prompt: str) -> dict[str, Any]:
+def applied_values(
+    kit: BrandKit, spec: ModelSpec, kind: Kind, prompt: str, previous: BrandKit | None = None
+) -> dict[str, Any]:
     """The form's values with the kit applied to the model `spec`: its prompt around what
-    was written, and each setting the model takes."""
-    values: dict[str, Any] = {"prompt": kit.prompt_for(prompt), "kit": str(kit.pk)}
+    was written (her own words, once taken out of the kit applied before), and each
+    setting the model takes."""
+    subject = previous.subject_of(prompt) if previous is not None else prompt
+    values: dict[str, Any] = {"prompt": kit.prompt_for(subject), "kit": str(kit.pk)}
     if spec.supports(Option.NEGATIVE_PROMPT):
         values["negative_prompt"] = kit.negative_prompt
     if kit.color_palette and spec.supports(Option.COLOR_PALETTE):

@@ -15,8 +15,18 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import CharField, Count, DecimalField, F, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, Concat, NullIf, TruncDate
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    F,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Concat, TruncDate
 from django.utils import timezone
 
 from studio.accounts.models import ModelPrice
@@ -45,9 +55,19 @@ def _keys(through: str = "") -> dict[str, Any]:
             Value(")"),
             output_field=CharField(),
         ),
-        # By the kit's name when the job used it: a kit renamed or removed since still
-        # reads as the jobs were made.
-        "kit": Coalesce(NullIf(F(f"{through}kit_name"), Value("")), Value("No kit")),
+        # By the kit's name when the job used it, and its team's (kits of two teams may
+        # share a name): a kit renamed or removed since still reads as the jobs were made.
+        "kit": Case(
+            When(**{f"{through}kit_name": ""}, then=Value("No kit")),
+            default=Concat(
+                F(f"{through}kit_name"),
+                Value(" ("),
+                F(f"{through}team__slug"),
+                Value(")"),
+                output_field=CharField(),
+            ),
+            output_field=CharField(),
+        ),
     }
 
 

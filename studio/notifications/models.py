@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from studio.accounts.models import Team
+from studio.accounts.models import Membership, Team
 
 
 class Kind(models.TextChoices):
@@ -25,6 +26,12 @@ EMAIL_BY_DEFAULT = frozenset({Kind.MENTION, Kind.REVIEW_REQUEST})
 
 
 class NotificationQuerySet(models.QuerySet["Notification"]):
+    def seen_by(self, user: Any) -> NotificationQuerySet:
+        """Those sent to `user` about a team she is still in, or about none: what she was
+        told of a team she has left is that team's, not hers to read on."""
+        teams = Membership.objects.filter(user=user).values("team_id")
+        return self.filter(recipient=user).filter(Q(team__isnull=True) | Q(team_id__in=teams))
+
     def unread(self) -> NotificationQuerySet:
         return self.filter(read_at__isnull=True)
 

@@ -28,9 +28,7 @@ def bell(request: AppRequest) -> HttpResponse:
 @require_GET
 @login_required
 def notification_list(request: AppRequest) -> HttpResponse:
-    notifications = list(
-        Notification.objects.filter(recipient=request.user).select_related("actor")[:SHOWN]
-    )
+    notifications = list(Notification.objects.seen_by(request.user).select_related("actor")[:SHOWN])
     unread = sum(1 for notification in notifications if notification.is_unread)
     return render(
         request,
@@ -43,7 +41,7 @@ def notification_list(request: AppRequest) -> HttpResponse:
 @login_required
 def notification_open(request: AppRequest, notification_id: int) -> HttpResponse:
     """Go to the page a notification is about, marking it read."""
-    notification = get_object_or_404(Notification, pk=notification_id, recipient=request.user)
+    notification = get_object_or_404(Notification.objects.seen_by(request.user), pk=notification_id)
     Notification.objects.filter(pk=notification.pk).mark_read()
     return redirect(notification.link)
 

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from studio.accounts.models import Membership, ModelPrice, QuotaCounter, Team
-from studio.audit.models import Entry
+from studio.audit.models import Activity, Entry
 from studio.generation.explore import plan_exploration, start_exploration
 from studio.generation.models import (
     Exploration,
@@ -23,6 +23,7 @@ from studio.generation.models import (
     Vote,
 )
 from studio.generation.services import JobRefused
+from studio.notifications.models import Notification
 from tests.support.factories import create_generated_image, create_membership, create_user
 from tests.support.pipeline import another_member, make_pipeline
 
@@ -231,6 +232,9 @@ def test_a_reviewer_sends_the_winner_to_review_and_a_designer_may_not(
     assert entry.changes["review_state"] == ["rejected", "in_review"]
     page = client.get(reverse("exploration", args=[exploration.pk])).content.decode()
     assert "Winner · in review" in page
+    told = Notification.objects.get(recipient=designer)
+    assert "rita marked your image" in told.text and "winner of an exploration" in told.text
+    assert Activity.objects.filter(verb=Activity.Verb.REVIEWED, image_id=second.pk).exists()
     # "Use these settings": Generate with the winning job's model, seed and size.
     assert f"/generate/?remix={second.job_id}" in page
 
@@ -294,3 +298,19 @@ def test_a_refused_exploration_leaves_nothing_behind(db, media):
         refused.value
     )
     assert not Exploration.objects.exists() and not Job.objects.exists()
+
+
+def test_the_grid_open_in_front_of_its_author_counts_as_watching_its_jobs(
+    designer_client, designer, owner
+):
+    from studio.notifications.watching import is_watching
+
+    designer_client.post(reverse("explore"), form_data(model_names=THREE[:1], rows="1"))
+    exploration = Exploration.objects.get()
+    job = exploration.cells.get().job
+    from studio.generation.worker.notices import _watched
+
+    assert not _watched(job)
+    designer_client.get(reverse("exploration", args=[exploration.pk]))
+    assert is_watching(designer.pk, exploration.watch_key) and _watched(job)
+    assert not is_watching(owner.pk, exploration.watch_key)

@@ -13,6 +13,8 @@ from django.urls import reverse
 
 from studio.accounts.models import Membership
 from studio.audit.models import Entry
+from studio.dashscope.catalog import Kind, get_model
+from studio.generation.kits import applied_values
 from studio.generation.models import BrandKit, Job, KitImage, StagedImage
 from studio.generation.reports import usage
 from tests.support.emulation import make_image
@@ -249,7 +251,7 @@ def test_the_gallery_filters_by_kit_and_usage_groups_by_it(client, owner, media)
     assert re.search(rf'<option value="{kit.pk}" selected>Harbour Coffee</option>', page)
     today = date.today()
     rows = {row.key: row for row in usage(today, today, "kit").rows}
-    assert rows["Harbour Coffee"].images == 1 and rows["Harbour Coffee"].jobs == 1
+    assert rows["Harbour Coffee (acme)"].images == 1 and rows["Harbour Coffee (acme)"].jobs == 1
     assert rows["No kit"].jobs == 1
 
 
@@ -267,3 +269,42 @@ def test_a_viewer_sees_kits_but_cannot_apply_them(client, team, media):
     client.force_login(viewer)
     assert client.get(reverse("kits")).status_code == 200
     assert client.get(reverse("edit")).status_code == 403
+
+
+def test_applied_again_or_after_another_kit_the_prompt_wraps_her_words_once():
+    poster = BrandKit(
+        pk=1, prompt_template="A poster of {subject} on a plain background", prompt_suffix=", flat"
+    )
+    sticker = BrandKit(pk=2, prompt_template="A die-cut sticker of {subject}", prompt_suffix="")
+    once = poster.prompt_for("a lighthouse")
+    assert once == "A poster of a lighthouse on a plain background, flat"
+    assert poster.prompt_for(once) == once
+    assert (
+        poster.prompt_for(poster.prompt_for(""))
+        == "A poster of {subject} on a plain background, flat"
+    )
+    spec = get_model("wan2.7-image-pro")
+    values = applied_values(sticker, spec, Kind.TEXT_TO_IMAGE, once, previous=poster)
+    assert values["prompt"] == "A die-cut sticker of a lighthouse"
+    # Words she wrote around the kit's are hers: kept whole inside the new slot.
+    edited = "Two boats; " + once
+    assert sticker.prompt_for(poster.subject_of(edited)) == f"A die-cut sticker of {edited}"
+
+
+def test_an_image_replaced_in_one_save_keeps_its_file(
+    owner_client, django_capture_on_commit_callbacks
+):
+    kit = make_kit(owner_client)
+    last = kit.images.order_by("position").last()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            reverse("kit-edit", args=[kit.pk]),
+            kit_data() | {"remove_image": [str(last.pk)], "images": [photo("new.png", 700, 900)]},
+        )
+    assert response.status_code == 302
+    names = [image.name for image in kit.images.order_by("position")]
+    assert names == ["cup.png", "new.png"]
+    new = kit.images.get(name="new.png")
+    assert new.image.storage.exists(new.image.name)
+    assert not last.image.storage.exists(last.image.name)
+    assert new.read()[:4] == b"\x89PNG"

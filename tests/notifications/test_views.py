@@ -103,3 +103,20 @@ def test_the_settings_page_chooses_per_kind(client, designer):
 def test_the_pages_need_a_sign_in(client):
     for name in ("notifications", "notification-settings"):
         assert client.get(reverse(name)).status_code == 302
+
+
+def test_what_she_was_told_of_a_team_she_has_left_is_no_longer_hers_to_read(client, designer, team):
+    from studio.accounts.models import Membership
+
+    kept = notify(designer.pk, Kind.MENTION, "About no team", "/gallery/")
+    of_team = notify(designer.pk, Kind.MENTION, "Budget of Acme", "/gallery/", team_id=team.pk)
+    assert kept is not None and of_team is not None
+    client.force_login(designer)
+    assert "Budget of Acme" in client.get(reverse("notifications")).content.decode()
+    Membership.objects.filter(user=designer, team=team).delete()
+    page = client.get(reverse("notifications")).content.decode()
+    assert "Budget of Acme" not in page and "About no team" in page
+    bell = client.get(reverse("notification-bell"), HTTP_HX_REQUEST="true").content.decode()
+    assert 'aria-label="Notifications, 1 unread"' in bell
+    opened = client.get(reverse("notification-open", args=[of_team.pk]))
+    assert opened.status_code == 404

@@ -36,6 +36,11 @@ class Exploration(models.Model):
     def __str__(self) -> str:
         return f"Exploration of {len(self.model_names)} models × {len(self.seeds)} seeds"
 
+    @property
+    def watch_key(self) -> str:
+        """What its grid marks as watched: each of its jobs at once."""
+        return f"exploration-{self.pk}"
+
 
 class ExplorationCell(models.Model):
     """One model and one seed of an exploration: its job."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -45,13 +46,28 @@ class BrandKit(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def prompt_for(self, subject: str) -> str:
-        """The kit's prompt around the designer's words, then its suffix. Without words
-        the slot stays, for her to fill in; the form refuses to send it unfilled."""
-        words = subject.strip()
-        suffix = self.prompt_suffix.strip()
+    def subject_of(self, prompt: str) -> str:
+        """The designer's own words in a prompt this kit wrote (its suffix and the text
+        around its slot taken off), or the prompt itself if the kit did not write it."""
+        whole = prompt.strip()
+        words, suffix = whole, self.prompt_suffix.strip()
         if suffix and words.endswith(suffix):
-            words = words[: -len(suffix)].rstrip()  # applied again: one suffix, not two
+            words = words[: -len(suffix)].rstrip()
+        before, _, after = (self.prompt_template or SUBJECT).partition(SUBJECT)
+        before, after = before.strip(), after.strip()
+        if before or after:
+            wrapped = words.startswith(before) and words.endswith(after)
+            if not wrapped or len(words) < len(before) + len(after):
+                return whole  # rewritten by her: all of it is hers
+            words = words[len(before) : len(words) - len(after)].strip()
+        return "" if words == SUBJECT else words
+
+    def prompt_for(self, subject: str) -> str:
+        """The kit's prompt around the designer's words, then its suffix: applied again,
+        the same prompt. Without words the slot stays, for her to fill in; the form
+        refuses to send it unfilled."""
+        words = self.subject_of(subject)
+        suffix = self.prompt_suffix.strip()
         prompt = (self.prompt_template or SUBJECT).replace(SUBJECT, words or SUBJECT)
         if prompt == SUBJECT:
             prompt = ""  # no template, nothing written yet
@@ -62,8 +78,9 @@ class BrandKit(models.Model):
 
 
 def _kit_image_path(instance: KitImage, filename: str) -> str:
-    # Named by the kit and position, never by the upload: nothing to traverse.
-    return f"kits/{instance.kit_id}/{instance.position}.{filename.rsplit('.', 1)[-1]}"
+    # Named by the kit and a name of its own, never by the upload: nothing to traverse, and
+    # never the name of an image removed in the same save, whose file goes after it.
+    return f"kits/{instance.kit_id}/{uuid.uuid4().hex}.{filename.rsplit('.', 1)[-1]}"
 
 
 class KitImage(models.Model):

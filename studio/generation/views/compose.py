@@ -91,7 +91,7 @@ def _switched(
         kept = remix_initial(remix)
     if kit.applying:
         prompt = str(kept.get("prompt", ""))
-        kept |= applied_values(kit.applying, spec, Kind.TEXT_TO_IMAGE, prompt)
+        kept |= applied_values(kit.applying, spec, Kind.TEXT_TO_IMAGE, prompt, kit.carried)
     form = GenerationForm(spec, initial=kept, team=membership.team)
     form.kit = kit.kit
     if not remix:

@@ -221,7 +221,7 @@ def _edit_redrawn(
     applied: dict[str, object] = {}
     if kit.applying:
         prompt = str(kept.get("prompt", ""))
-        applied = applied_values(kit.applying, spec, Kind.EDIT, prompt)
+        applied = applied_values(kit.applying, spec, Kind.EDIT, prompt, kit.carried)
     form = GenerationForm(spec, kind=Kind.EDIT, initial=kept | applied, team=membership.team)
     form.kit = kit.kit
     form.carry_n(request.POST.get("n"), set_begun=request.POST.get("redraw") == "enable_sequential")

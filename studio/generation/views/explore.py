@@ -31,6 +31,7 @@ from studio.generation.models import Exploration, ExplorationCell, GeneratedImag
 from studio.generation.services import JobRefused
 from studio.generation.views.shared import generating_membership
 from studio.http import PARTIAL_HEADERS, AppRequest
+from studio.notifications.watching import mark_watching
 
 RECENT_EXPLORATIONS = 10
 
@@ -156,6 +157,10 @@ def _grid(exploration: Exploration, membership: Membership) -> dict[str, Any]:
             )
         rows.append({"seed": seed, "cells": line})
     top = max(votes.values(), default=0)
+    # Watched here: a cell that ends in sight of its author needs no notification. One
+    # mark for the whole grid (worker/notices.py reads it for each cell's job).
+    if exploration.author_id == membership.user_id and any(c.job.is_open for c in cells):
+        mark_watching(membership.user_id, [exploration.watch_key])
     return {
         "exploration": exploration,
         "columns": labels,

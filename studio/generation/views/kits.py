@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
@@ -54,7 +55,11 @@ def kit_list(request: AppRequest) -> HttpResponse:
     )
     for kit in kits:
         kit.model_label = _model_label(kit.model)  # type: ignore[attr-defined]
-    context = {"kits": kits, "can_manage": membership.can_manage}
+    context = {
+        "kits": kits,
+        "can_manage": membership.can_manage,
+        "can_generate": membership.can_generate,
+    }
     return render(request, "generation/kits.html", context)
 
 
@@ -87,6 +92,11 @@ def _kit_form(request: AppRequest, membership: Membership, kit: BrandKit) -> Htt
                 save_kit(request, form.instance, uploads, removed, before=before)
             except ImageRefused as refused:
                 image_problems.append(str(refused))
+            except IntegrityError:
+                # A colleague saved a kit of this name a moment ago.
+                if before is None:
+                    form.instance.pk = None
+                form.add_error("name", f"Your team already has a kit named “{kit.name}”.")
             else:
                 messages.success(request, f"Brand kit “{form.instance.name}” saved.")
                 return redirect("kits")

@@ -116,6 +116,7 @@ def form_context(membership: Membership, form: GenerationForm) -> dict[str, Any]
         "currency": ModelPrice.currency_in_use(),
         "kits": list(team_kits(membership.team_id).only("pk", "name")),
         "applied_kit": form.kit,
+        "can_manage_kits": membership.can_manage,
         **recent_jobs_context(membership),
     }
 

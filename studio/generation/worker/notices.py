@@ -10,7 +10,7 @@ import functools
 from django.db import transaction
 from django.urls import reverse
 
-from studio.generation.models import Job, QuotaCharge
+from studio.generation.models import ExplorationCell, Job, QuotaCharge
 from studio.notifications import services, thresholds
 from studio.notifications.watching import is_watching
 
@@ -20,6 +20,15 @@ TOLD: dict[str, bool] = {
     Job.Status.PARTIAL: False,
     Job.Status.FAILED: True,
 }
+
+
+def _watched(job: Job) -> bool:
+    """Whether its author has the job in front of her: its page, her results, or the grid
+    of the exploration it is a cell of."""
+    if is_watching(job.author_id, job.pk):
+        return True
+    cell = ExplorationCell.objects.filter(job=job).select_related("exploration").first()
+    return cell is not None and is_watching(job.author_id, cell.exploration.watch_key)
 
 
 def tell_after_commit(job: Job, status: str) -> None:
@@ -34,7 +43,7 @@ def _tell(job: Job, status: str) -> None:
         .first()
     )
     failed = TOLD.get(status)
-    if failed is not None and not is_watching(job.author_id, job.pk):
+    if failed is not None and not _watched(job):
         services.job_ended(
             job.author_id,
             team_id=job.team_id,

@@ -12,7 +12,7 @@ register = template.Library()
 
 
 def bell_context(user: Any) -> dict[str, int]:
-    return {"unread": Notification.objects.filter(recipient=user).unread().count()}
+    return {"unread": Notification.objects.seen_by(user).unread().count()}
 
 
 @register.inclusion_tag("notifications/bell.html", takes_context=True)
