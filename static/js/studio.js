@@ -250,7 +250,7 @@
         return;
       }
       var message = el.querySelector(".field-error");
-      var label = el.querySelector("label");
+      var label = el.querySelector("legend, label"); // a group's legend names it, not its first box
       found.push({
         el: el,
         name: label ? label.textContent.trim() : "",

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from studio.accounts.models import Membership
 from studio.audit.models import Activity, Entry, entry, record
 from studio.dashscope.types import Box
 from studio.gallery.models import Board, BoardImage, Comment, ReviewRequest, Star
@@ -21,7 +22,6 @@ from studio.generation.models import GeneratedImage
 from studio.notifications import services as notifications
 
 if TYPE_CHECKING:
-    from studio.accounts.models import Membership
     from studio.http import AppRequest
 
 
@@ -177,6 +177,19 @@ def ask_for_review(image: GeneratedImage, reviewer: User, user: User) -> bool:
             link=image_link(image),
         )
     return True
+
+
+def ask_reviewers(image: GeneratedImage, membership: Membership) -> list[str]:
+    """Ask each of the team's reviewers and owners but the one asking to review the
+    image (an exploration's winner); the names of those asked now."""
+    reviewers = User.objects.filter(
+        memberships__team_id=image.team_id,
+        memberships__role__in=(Membership.Role.OWNER, Membership.Role.REVIEWER),
+    ).exclude(pk=membership.user_id)
+    user = membership.user
+    return [
+        r.get_username() for r in reviewers.order_by("username") if ask_for_review(image, r, user)
+    ]
 
 
 def _tell_authors(changed: list[GeneratedImage], state: str, user: User) -> None:

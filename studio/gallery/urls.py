@@ -1,6 +1,15 @@
 from django.urls import path
 
-from studio.gallery.views import boards, compare, grid, image, review_requests, selection, trash
+from studio.gallery.views import (
+    boards,
+    compare,
+    explorations,
+    grid,
+    image,
+    review_requests,
+    selection,
+    trash,
+)
 
 urlpatterns = [
     path("gallery/", grid.gallery, name="gallery"),
@@ -27,4 +36,9 @@ urlpatterns = [
     path("gallery/images/<int:image_id>/boards", image.image_board, name="gallery-board"),
     path("gallery/images/<int:image_id>/delete", trash.image_delete, name="gallery-delete"),
     path("gallery/images/<int:image_id>/restore", trash.image_restore, name="gallery-restore"),
+    path(
+        "explore/<int:exploration_id>/images/<int:image_id>/winner",
+        explorations.exploration_winner,
+        name="exploration-winner",
+    ),
 ]

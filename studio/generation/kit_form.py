@@ -72,7 +72,8 @@ class KitForm(forms.ModelForm):
         self.fields["color_palette"].help_text = "For models that take one (Wan 2.7). " + str(
             self.fields["color_palette"].help_text
         )
-        if self.instance.pk and not self.is_bound:
+        if not self.is_bound:
+            # As the picker and the form write them, not as stored ("[]", "2048*2048").
             self.initial["color_palette"] = palette_text(self.instance.color_palette)
             self.initial["size"] = self.instance.size.replace("*", "×")
 

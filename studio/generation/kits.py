@@ -7,10 +7,11 @@ Creating, changing and removing a kit is audited.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -30,7 +31,7 @@ from studio.dashscope.catalog import (
 )
 from studio.generation.models import BrandKit, KitImage, StagedImage
 from studio.generation.normalise import ImageRefused, NormalisedImage, normalise
-from studio.generation.parsers import palette_text
+from studio.generation.parsers import palette_text, parse_palette
 from studio.generation.sizes import size_choices
 from studio.http import AppRequest
 
@@ -239,3 +240,28 @@ def stage_kit_images(membership: Membership, kit: BrandKit) -> list[str]:
         staged_ids.append(str(staged.pk))
         place += 1
     return staged_ids
+
+
+def dropped_values(kit: BrandKit, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's values with the kit taken off: her own words out of its prompt, and
+    what it set that she left as it was cleared."""
+    dropped: dict[str, Any] = {"prompt": kit.subject_of(str(values.get("prompt", "")))}
+    negative = str(values.get("negative_prompt", "")).strip()
+    if negative and negative == kit.negative_prompt.strip():
+        dropped["negative_prompt"] = ""
+    if kit.color_palette:
+        try:
+            same = parse_palette(str(values.get("color_palette", ""))) == kit.color_palette
+        except ValidationError:
+            same = False
+        if same:
+            dropped["color_palette"] = ""
+    return dropped
+
+
+def kit_staged_ids(membership: Membership, kit: BrandKit) -> list[str]:
+    """The person's staged images that are copies of the kit's."""
+    rows = StagedImage.objects.filter(
+        owner_id=membership.user_id, team_id=membership.team_id, kit_image__kit=kit
+    )
+    return [str(pk) for pk in rows.values_list("pk", flat=True)]

@@ -16,11 +16,6 @@ urlpatterns = [
         views.exploration_vote,
         name="exploration-vote",
     ),
-    path(
-        "explore/<int:exploration_id>/images/<int:image_id>/winner",
-        views.exploration_winner,
-        name="exploration-winner",
-    ),
     path("kits/", views.kit_list, name="kits"),
     path("kits/new", views.kit_new, name="kit-new"),
     path("kits/<int:kit_id>/", views.kit_edit, name="kit-edit"),

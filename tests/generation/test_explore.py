@@ -212,7 +212,7 @@ def test_outsiders_neither_see_nor_vote(client, designer, outsider, media):
 
 
 def test_a_reviewer_sends_the_winner_to_review_and_a_designer_may_not(
-    client, designer, team, media
+    client, designer, owner, team, media
 ):
     reviewer = create_user(username="rita")
     create_membership(team=team, user=reviewer, role=Membership.Role.REVIEWER)
@@ -234,6 +234,10 @@ def test_a_reviewer_sends_the_winner_to_review_and_a_designer_may_not(
     assert "Winner · in review" in page
     told = Notification.objects.get(recipient=designer)
     assert "rita marked your image" in told.text and "winner of an exploration" in told.text
+    # The team's other reviewers are asked to review it, not the one who sent it.
+    asked = Notification.objects.get(recipient=owner)
+    assert asked.text.startswith("rita asked you to review")
+    assert not Notification.objects.filter(recipient=reviewer).exists()
     assert Activity.objects.filter(verb=Activity.Verb.REVIEWED, image_id=second.pk).exists()
     # "Use these settings": Generate with the winning job's model, seed and size.
     assert f"/generate/?remix={second.job_id}" in page
@@ -308,9 +312,38 @@ def test_the_grid_open_in_front_of_its_author_counts_as_watching_its_jobs(
     designer_client.post(reverse("explore"), form_data(model_names=THREE[:1], rows="1"))
     exploration = Exploration.objects.get()
     job = exploration.cells.get().job
-    from studio.generation.worker.notices import _watched
-
-    assert not _watched(job)
+    assert not is_watching(designer.pk, exploration.watch_key)
     designer_client.get(reverse("exploration", args=[exploration.pk]))
-    assert is_watching(designer.pk, exploration.watch_key) and _watched(job)
+    assert is_watching(designer.pk, exploration.watch_key)
     assert not is_watching(owner.pk, exploration.watch_key)
+    assert not is_watching(designer.pk, job.pk)  # the grid's one mark stands for its jobs
+
+
+def test_its_author_is_told_once_the_whole_grid_is_done_unless_she_watches_it(designer):
+    from studio.generation.worker.notices import _tell
+    from studio.notifications.watching import mark_watching
+
+    exploration = explored(Membership.objects.get(user=designer))
+    first, second = [cell.job for cell in exploration.cells.order_by("column")]
+    Job.objects.filter(pk=second.pk).update(status=Job.Status.RUNNING)
+    _tell(first, Job.Status.SUCCEEDED)
+    assert not Notification.objects.exists()  # one cell still to come
+    Job.objects.filter(pk=second.pk).update(status=Job.Status.SUCCEEDED)
+    _tell(second, Job.Status.SUCCEEDED)
+    _tell(second, Job.Status.SUCCEEDED)  # told twice (two ends at once): said once
+    told = Notification.objects.get(recipient=designer)
+    assert told.text == f"Your exploration “{PROMPT}” is done: 2 images."
+    assert told.link == reverse("exploration", args=[exploration.pk])
+    watched = explored(Membership.objects.get(user=designer))
+    mark_watching(designer.pk, [watched.watch_key])
+    for cell in watched.cells.all():
+        _tell(cell.job, Job.Status.SUCCEEDED)
+    assert Notification.objects.count() == 1
+
+
+def test_the_preview_says_when_too_many_models_are_ticked(designer_client):
+    five = [*THREE, "qwen-image-plus", "wan2.7-image"]
+    answer = designer_client.post(
+        reverse("explore"), form_data(model_names=five, preview="1"), headers={"HX-Request": "true"}
+    )
+    assert "Choose at most 4 models; 5 are ticked" in texts(answer)

@@ -308,3 +308,45 @@ def test_an_image_replaced_in_one_save_keeps_its_file(
     assert new.image.storage.exists(new.image.name)
     assert not last.image.storage.exists(last.image.name)
     assert new.read()[:4] == b"\x89PNG"
+
+
+def test_no_kit_gives_back_her_words_and_takes_the_kits_images_off_the_form(client, owner, media):
+    client.force_login(owner)
+    kit = make_kit(client)
+    htmx = {"HX-Request": "true"}
+    applied = {"model": "wan2.7-image-pro", "prompt": "a lighthouse", "apply_kit": kit.pk}
+    client.post(reverse("edit"), applied, headers=htmx)
+    staged = [
+        str(pk) for pk in StagedImage.objects.order_by("position").values_list("pk", flat=True)
+    ]
+    form = {
+        "model": "wan2.7-image-pro",
+        "prompt": kit.prompt_for("a lighthouse"),
+        "color_palette": PALETTE,
+        "negative_prompt": "blurry, watermark",
+        "kit": kit.pk,
+        "input": staged,
+    }
+    # A reload keeps the kit, as it keeps the prompt and the images.
+    page = client.get(reverse("edit")).content.decode()
+    assert f'<input type="hidden" name="kit" value="{kit.pk}">' in page
+    page = client.post(reverse("edit"), form | {"drop_kit": "1"}, headers=htmx).content.decode()
+    prompt = re.search(r'<textarea name="prompt"[^>]*>([^<]*)<', page)[1]
+    assert html.unescape(prompt).strip() == "a lighthouse"
+    assert 'name="kit"' not in page and ">From kit<" not in page
+    assert not StagedImage.objects.filter(position__isnull=False).exists()
+    assert 'name="kit"' not in client.get(reverse("edit")).content.decode()
+
+
+def test_a_new_kits_form_starts_empty(owner_client):
+    page = owner_client.get(reverse("kit-new")).content.decode()
+    assert "[]" not in page and "field-error" not in page
+
+
+def test_a_designer_is_told_why_not_on_a_page_of_the_studio(client, designer, media):
+    client.force_login(designer)
+    response = client.get(reverse("kit-new"))
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "Only the team&#x27;s owners keep its brand kits." in page
+    assert 'class="topbar"' in page and "Back to the studio" in page

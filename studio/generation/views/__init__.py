@@ -5,12 +5,7 @@ urls."""
 
 from studio.generation.views.compose import count_prompt, generate, recent_jobs
 from studio.generation.views.edits import edit
-from studio.generation.views.explore import (
-    exploration_detail,
-    exploration_vote,
-    exploration_winner,
-    explore,
-)
+from studio.generation.views.explore import exploration_detail, exploration_vote, explore
 from studio.generation.views.inputs import stage_input, staged_image, use_as_input
 from studio.generation.views.jobs import (
     job_cancel,
@@ -27,7 +22,6 @@ __all__ = [
     "edit",
     "exploration_detail",
     "exploration_vote",
-    "exploration_winner",
     "explore",
     "generate",
     "job_cancel",

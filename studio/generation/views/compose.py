@@ -17,7 +17,7 @@ from studio.accounts.models import Membership
 from studio.dashscope.catalog import Kind, ModelSpec, UnknownModel, get_model
 from studio.dashscope.tokens import prompt_length
 from studio.generation.forms import GenerationForm
-from studio.generation.kits import applied_values
+from studio.generation.kits import applied_values, dropped_values
 from studio.generation.models import Job
 from studio.generation.services import JobRefused
 from studio.generation.views.shared import (
@@ -92,6 +92,8 @@ def _switched(
     if kit.applying:
         prompt = str(kept.get("prompt", ""))
         kept |= applied_values(kit.applying, spec, Kind.TEXT_TO_IMAGE, prompt, kit.carried)
+    elif kit.dropped:
+        kept |= dropped_values(kit.dropped, kept)
     form = GenerationForm(spec, initial=kept, team=membership.team)
     form.kit = kit.kit
     if not remix:

@@ -21,8 +21,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from studio.accounts.models import Membership
 from studio.dashscope.catalog import Kind, ModelSpec, Option
+from studio.generation import kits
 from studio.generation.forms import GenerationForm
-from studio.generation.kits import applied_values, stage_kit_images
 from studio.generation.models import BrandKit, Job, StagedImage
 from studio.generation.modes import mode_limits
 from studio.generation.normalise import ImageRefused
@@ -58,16 +58,9 @@ from studio.http import PARTIAL_HEADERS, AppRequest
 # would hide the form's own remove(), which htmx calls to swap the form.
 # "redraw": the form drawn again for a set of images or single ones, or for a piece of
 # text and images.
-# "apply_kit", "drop_kit": a brand kit applied (its images added too) or dropped.
-CARD_ACTIONS = (
-    "switch_model",
-    "remove_input",
-    "move_input",
-    "add_files",
-    "redraw",
-    "apply_kit",
-    "drop_kit",
-)
+# A brand kit applied (its images added too) or dropped (its images taken off).
+KIT_ACTIONS = ("apply_kit", "drop_kit")
+CARD_ACTIONS = ("switch_model", "remove_input", "move_input", "add_files", "redraw", *KIT_ACTIONS)
 
 Items = list[tuple[str, str]]  # the form's images: (staged id, regions as typed), in order
 
@@ -89,7 +82,12 @@ def edit(request: AppRequest) -> HttpResponse:
     limits = mode_limits(spec, Kind.EDIT, request.POST)
     items, problems = _taken_in(request, membership, limits)
     if kit.applying:
-        items += [(staged_id, "") for staged_id in stage_kit_images(membership, kit.applying)]
+        items += [(staged_id, "") for staged_id in kits.stage_kit_images(membership, kit.applying)]
+    elif kit.dropped:
+        # Its images leave the form with it.
+        gone = kits.kit_staged_ids(membership, kit.dropped)
+        items = [item for item in items if item[0] not in gone]
+        keep_form(membership, items, gone)
     inputs = assess_inputs(membership, items, limits)
     problems += _gone(items, inputs)
     if any(k in request.POST for k in CARD_ACTIONS):
@@ -127,8 +125,8 @@ def _edit_page(
         return redirect(f"{reverse('edit')}?{query.urlencode()}".rstrip("?"))
     initial = remix_initial(remix) if remix else {"size": default_size(spec, Kind.EDIT)}
     if kit.applying:
-        stage_kit_images(membership, kit.applying)
-        initial |= applied_values(kit.applying, spec, Kind.EDIT, "")
+        kits.stage_kit_images(membership, kit.applying)
+        initial |= kits.applied_values(kit.applying, spec, Kind.EDIT, "")
     form = GenerationForm(spec, kind=Kind.EDIT, initial=initial, team=membership.team)
     form.kit = kit.kit
     limits = form.limits
@@ -221,7 +219,9 @@ def _edit_redrawn(
     applied: dict[str, object] = {}
     if kit.applying:
         prompt = str(kept.get("prompt", ""))
-        applied = applied_values(kit.applying, spec, Kind.EDIT, prompt, kit.carried)
+        applied = kits.applied_values(kit.applying, spec, Kind.EDIT, prompt, kit.carried)
+    elif kit.dropped:
+        kept |= kits.dropped_values(kit.dropped, kept)
     form = GenerationForm(spec, kind=Kind.EDIT, initial=kept | applied, team=membership.team)
     form.kit = kit.kit
     form.carry_n(request.POST.get("n"), set_begun=request.POST.get("redraw") == "enable_sequential")

@@ -7,7 +7,6 @@ from collections import Counter
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,7 +21,6 @@ from studio.generation.explore import (
     MOST_MODELS,
     Plan,
     plan_exploration,
-    send_winner_to_review,
     start_exploration,
     toggle_vote,
 )
@@ -70,7 +68,8 @@ def explore(request: AppRequest) -> HttpResponse:
     plan = _plan(form, membership, request.POST)
     if "preview" in request.POST:
         form.errors.clear()  # the preview says what the models would receive, not errors
-        return render(request, "generation/explore.html#plan", {"plan": plan})
+        context = {"plan": plan, "ticked": len(request.POST.getlist("model_names"))}
+        return render(request, "generation/explore.html#plan", context)
     status = 200
     if form.is_valid() and plan is not None and plan.sendable:
         try:
@@ -89,7 +88,9 @@ def explore(request: AppRequest) -> HttpResponse:
             return redirect("exploration", exploration_id=exploration.pk)
     elif form.is_valid():
         form.add_error(None, "Some models cannot take this as it is; each says why below.")
-    return _render(request, membership, form, plan, status)
+    return _render(
+        request, membership, form, plan, status, len(request.POST.getlist("model_names"))
+    )
 
 
 def _render(
@@ -98,23 +99,29 @@ def _render(
     form: ExploreForm,
     plan: Plan | None,
     status: int = 200,
+    ticked: int = 0,
 ) -> HttpResponse:
     recent = Exploration.objects.filter(team_id=membership.team_id).select_related("author")
-    context = {"form": form, "plan": plan, "recent": recent[:RECENT_EXPLORATIONS]}
+    context = {
+        "form": form,
+        "plan": plan,
+        "recent": recent[:RECENT_EXPLORATIONS],
+        "ticked": ticked,
+    }
     return render(request, "generation/explore.html", context, status=status)
 
 
 # -- An exploration's grid --------------------------------------------------------------------
 
 
-def _member(request: AppRequest) -> Membership:
+def member(request: AppRequest) -> Membership:
     membership = current_membership(request.user)
     if membership is None:
         raise Http404("No team.")
     return membership
 
 
-def _exploration(membership: Membership, exploration_id: int) -> Exploration:
+def get_exploration(membership: Membership, exploration_id: int) -> Exploration:
     return get_object_or_404(
         Exploration.objects.select_related("author", "winner"),
         pk=exploration_id,
@@ -122,7 +129,7 @@ def _exploration(membership: Membership, exploration_id: int) -> Exploration:
     )
 
 
-def _grid(exploration: Exploration, membership: Membership) -> dict[str, Any]:
+def grid_context(exploration: Exploration, membership: Membership) -> dict[str, Any]:
     """The grid's rows (a seed each) of cells (a model each), with each image's votes."""
     cells = list(
         ExplorationCell.objects.filter(exploration=exploration)
@@ -186,15 +193,15 @@ def exploration_columns(exploration: Exploration) -> list[str]:
 @login_required
 @vary_on_headers(*PARTIAL_HEADERS)
 def exploration_detail(request: AppRequest, exploration_id: int) -> HttpResponse:
-    membership = _member(request)
-    exploration = _exploration(membership, exploration_id)
+    membership = member(request)
+    exploration = get_exploration(membership, exploration_id)
     template = "generation/exploration.html"
     if request.htmx:
         template += "#grid"
-    return render(request, template, _grid(exploration, membership))
+    return render(request, template, grid_context(exploration, membership))
 
 
-def _image_of(exploration: Exploration, image_id: int) -> GeneratedImage:
+def image_of(exploration: Exploration, image_id: int) -> GeneratedImage:
     return get_object_or_404(
         GeneratedImage.objects.kept(),
         pk=image_id,
@@ -205,31 +212,11 @@ def _image_of(exploration: Exploration, image_id: int) -> GeneratedImage:
 @require_POST
 @login_required
 def exploration_vote(request: AppRequest, exploration_id: int, image_id: int) -> HttpResponse:
-    membership = _member(request)
-    exploration = _exploration(membership, exploration_id)
-    toggle_vote(_image_of(exploration, image_id), membership.user_id)
+    membership = member(request)
+    exploration = get_exploration(membership, exploration_id)
+    toggle_vote(image_of(exploration, image_id), membership.user_id)
     if request.htmx:
-        return render(request, "generation/exploration.html#grid", _grid(exploration, membership))
-    return redirect("exploration", exploration_id=exploration.pk)
-
-
-@require_POST
-@login_required
-def exploration_winner(request: AppRequest, exploration_id: int, image_id: int) -> HttpResponse:
-    membership = _member(request)
-    if not membership.can_review:
-        raise PermissionDenied("Only reviewers and owners send an exploration's winner to review.")
-    exploration = _exploration(membership, exploration_id)
-    image = _image_of(exploration, image_id)
-    before = send_winner_to_review(exploration, image, request.user)
-    record(
-        request,
-        Entry.Action.REVIEW,
-        image,
-        team=membership.team,
-        changes={"review_state": [before, GeneratedImage.Review.IN_REVIEW], "winner": [None, True]},
-    )
-    exploration.refresh_from_db()
-    if request.htmx:
-        return render(request, "generation/exploration.html#grid", _grid(exploration, membership))
+        return render(
+            request, "generation/exploration.html#grid", grid_context(exploration, membership)
+        )
     return redirect("exploration", exploration_id=exploration.pk)

@@ -173,6 +173,7 @@ class KitChoice:
 
     applying: BrandKit | None
     carried: BrandKit | None
+    dropped: BrandKit | None = None  # taken off the form just now
 
     @property
     def kit(self) -> BrandKit | None:
@@ -186,14 +187,27 @@ class KitChoice:
 
 
 def kit_choice(request: AppRequest, membership: Membership) -> KitChoice:
-    """The kit a request applies (a kit's button, or ?kit= on the first showing) or
-    carries (the form's hidden field)."""
+    """The kit a request applies (a kit's button, or ?kit= in the address), carries (the
+    form's hidden field, or the page's last in this session: a reload keeps it, as it
+    keeps the prompt and the images) or drops ("No kit")."""
+    remembered = f"kit:{request.path}"
     if request.method == "GET":
-        return KitChoice(find_kit(membership, request.GET.get("kit")), None)
-    applying = find_kit(membership, request.POST.get("apply_kit"))
-    dropped = "drop_kit" in request.POST
-    carried = None if dropped else find_kit(membership, request.POST.get("kit"))
-    return KitChoice(applying, carried)
+        choice = KitChoice(
+            find_kit(membership, request.GET.get("kit")),
+            find_kit(membership, request.session.get(remembered)),
+        )
+    elif "drop_kit" in request.POST:
+        choice = KitChoice(None, None, find_kit(membership, request.POST.get("kit")))
+    else:
+        choice = KitChoice(
+            find_kit(membership, request.POST.get("apply_kit")),
+            find_kit(membership, request.POST.get("kit")),
+        )
+    if choice.kit is not None:
+        request.session[remembered] = choice.kit.pk
+    else:
+        request.session.pop(remembered, None)
+    return choice
 
 
 def audit_generate(request: AppRequest, job: Job) -> None:

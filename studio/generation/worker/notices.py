@@ -10,8 +10,15 @@ import functools
 from django.db import transaction
 from django.urls import reverse
 
-from studio.generation.models import ExplorationCell, Job, QuotaCharge
+from studio.generation.models import (
+    Exploration,
+    ExplorationCell,
+    GeneratedImage,
+    Job,
+    QuotaCharge,
+)
 from studio.notifications import services, thresholds
+from studio.notifications.models import Kind
 from studio.notifications.watching import is_watching
 
 # The ends told, and whether each is a failure; a job its author cancelled is not told.
@@ -20,15 +27,6 @@ TOLD: dict[str, bool] = {
     Job.Status.PARTIAL: False,
     Job.Status.FAILED: True,
 }
-
-
-def _watched(job: Job) -> bool:
-    """Whether its author has the job in front of her: its page, her results, or the grid
-    of the exploration it is a cell of."""
-    if is_watching(job.author_id, job.pk):
-        return True
-    cell = ExplorationCell.objects.filter(job=job).select_related("exploration").first()
-    return cell is not None and is_watching(job.author_id, cell.exploration.watch_key)
 
 
 def tell_after_commit(job: Job, status: str) -> None:
@@ -43,7 +41,10 @@ def _tell(job: Job, status: str) -> None:
         .first()
     )
     failed = TOLD.get(status)
-    if failed is not None and not _watched(job):
+    cell = ExplorationCell.objects.filter(job=job).select_related("exploration").first()
+    if cell is not None:
+        _tell_exploration(cell.exploration)  # told once, of the whole grid
+    elif failed is not None and not is_watching(job.author_id, job.pk):
         services.job_ended(
             job.author_id,
             team_id=job.team_id,
@@ -54,3 +55,28 @@ def _tell(job: Job, status: str) -> None:
         )
     if settled and settled[1]:
         thresholds.charge_settled(settled[0])
+
+
+def _tell_exploration(exploration: Exploration) -> None:
+    """An exploration's author, told once its last job has ended, unless she has its grid
+    in front of her: one notification for the grid, not one a cell."""
+    jobs = Job.objects.filter(exploration_cell__exploration=exploration)
+    if jobs.filter(status__in=Job.OPEN).exists():
+        return
+    if is_watching(exploration.author_id, exploration.watch_key):
+        return
+    images = GeneratedImage.objects.filter(job__in=jobs).count()
+    failed = jobs.filter(status=Job.Status.FAILED).count()
+    text = (
+        f"Your exploration “{services.plain(exploration.prompt, 80)}” is done: "
+        f"{images} image{'s' if images != 1 else ''}"
+        + (f", {failed} job{'s' if failed != 1 else ''} failed." if failed else ".")
+    )
+    services.notify(
+        exploration.author_id,
+        Kind.JOB,
+        text,
+        reverse("exploration", args=[exploration.pk]),
+        team_id=exploration.team_id,
+        key=f"exploration-{exploration.pk}-done",  # its last two jobs may end at once
+    )
