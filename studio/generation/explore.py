@@ -17,20 +17,21 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.urls import reverse
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from studio.accounts.models import Membership, ModelPrice, QuotaCounter, Team, money
-from studio.audit.models import Activity
-from studio.dashscope.catalog import SEED_MAX, Kind, ModelSpec, Option
+from studio.dashscope.catalog import MODELS, SEED_MAX, Kind, ModelSpec, Option
 from studio.dashscope.types import GenerationRequest
 from studio.dashscope.validation import Problem, check_request, parse_size
+from studio.generation.explore_references import Items, References, references_for
 from studio.generation.forms import offered_models
-from studio.generation.models import Exploration, ExplorationCell, GeneratedImage, Job, Vote
+from studio.generation.models import Exploration, ExplorationCell, Job
 from studio.generation.modes import piece_only
+from studio.generation.normalise import ImageRefused
 from studio.generation.services import JobRefused, create_job
 from studio.generation.sizes import size_choices
-from studio.notifications import services as notifications
+from studio.generation.staging import InputUpload, StagedInput, uploads_for
 
 MOST_MODELS = 4
 MOST_SEEDS = 4
@@ -43,14 +44,19 @@ SHAPES = {
 }
 
 
-def explore_models(team: Team) -> tuple[ModelSpec, ...]:
+def explore_models(team: Team, *, references: bool = False) -> tuple[ModelSpec, ...]:
     """The models an exploration may use: those the team may use from a prompt alone (a
-    model offered there only for pieces of text and images makes no single picture)."""
-    return tuple(
+    model offered there only for pieces of text and images makes no single picture), and
+    with reference images, those that edit them too; in the catalog's order."""
+    specs = [
         spec
         for spec in offered_models(team, Kind.TEXT_TO_IMAGE)
         if not piece_only(spec, Kind.TEXT_TO_IMAGE)
-    )
+    ]
+    if references:
+        specs += [spec for spec in offered_models(team, Kind.EDIT) if spec not in specs]
+    order = {spec.name: place for place, spec in enumerate(MODELS)}
+    return tuple(sorted(specs, key=lambda spec: order[spec.name]))
 
 
 def _ratio(shape: str) -> float:
@@ -77,13 +83,18 @@ class Column:
     notes: tuple[str, ...] = ()  # what it does not take, or makes otherwise
     problems: tuple[str, ...] = ()  # why it cannot be sent
     price: Decimal | None = None
+    inputs: tuple[StagedInput, ...] = ()  # the reference images it edits, if any
 
     @property
     def size_text(self) -> str:
+        if self.inputs:
+            return f"{self.size + ', ' if self.size else ''}shaped like the last image"
         return f"{self.width}×{self.height}"
 
     def parameters(self, seed: int) -> dict[str, Any]:
-        parameters: dict[str, Any] = {"size": self.size, "n": 1}
+        parameters: dict[str, Any] = {"n": 1}
+        if self.size:
+            parameters["size"] = self.size
         if self.spec.supports(Option.SEED):
             parameters["seed"] = seed
         return parameters
@@ -129,9 +140,14 @@ def _own_size(spec: ModelSpec, target: float) -> tuple[int, int] | None:
     return None
 
 
-def _column(spec: ModelSpec, prompt: str, negative: str, shape: str, price: Any) -> Column:
-    size, width, height, size_note = _sized(spec, shape)
-    notes = [size_note] if size_note else []
+def _column(
+    spec: ModelSpec, prompt: str, negative: str, shape: str, price: Any, refs: References
+) -> Column:
+    if refs.edits:
+        size, width, height, size_note = refs.size, 0, 0, ""
+    else:
+        size, width, height, size_note = _sized(spec, shape)
+    notes = [*refs.notes, size_note] if size_note else list(refs.notes)
     if negative and not spec.supports(Option.NEGATIVE_PROMPT):
         notes.append("takes no “Avoid”: sent without it")
     if not spec.supports(Option.SEED):
@@ -140,11 +156,16 @@ def _column(spec: ModelSpec, prompt: str, negative: str, shape: str, price: Any)
         model=spec.name,
         prompt=prompt or "-",
         negative_prompt=negative if spec.supports(Option.NEGATIVE_PROMPT) else "",
-        parameters={"size": size, "n": 1},
+        parameters={"size": size, "n": 1} if size else {"n": 1},
     )
     asynchronous = spec.async_endpoint is not None
-    problems = [p.message for p in check_request(request, asynchronous=asynchronous)]
-    return Column(spec, size, width, height, tuple(notes), tuple(problems), price)
+    # The images themselves are checked when sent (create_job); here, all the rest.
+    problems = [*refs.problems] + [
+        p.message
+        for p in check_request(request, asynchronous=asynchronous)
+        if not p.field.startswith(("images", "bbox_list"))
+    ]
+    return Column(spec, size, width, height, tuple(notes), tuple(problems), price, refs.sending)
 
 
 @dataclass(frozen=True)
@@ -180,18 +201,29 @@ class Plan:
 
 
 def plan_exploration(
-    team: Team,
+    membership: Membership,
     *,
     prompt: str,
     negative_prompt: str,
     model_names: list[str],
     seeds: list[int | None],
     shape: str,
+    references: Items = (),
 ) -> Plan:
-    offered = {spec.name: spec for spec in explore_models(team)}
+    """The plan of an exploration; `references`, the Edit form's images to send with it.
+    A model that only edits is planned even without them, to say that it needs them (the
+    form offers it when there are images on the Edit form)."""
+    offered = {spec.name: spec for spec in explore_models(membership.team, references=True)}
     prices = ModelPrice.table()
     columns = tuple(
-        _column(offered[name], prompt, negative_prompt, shape, prices.get(name))
+        _column(
+            offered[name],
+            prompt,
+            negative_prompt,
+            shape,
+            prices.get(name),
+            references_for(offered[name], membership, references),
+        )
         for name in model_names
         if name in offered
     )
@@ -212,6 +244,8 @@ def start_exploration(
     none (JobRefused says why, for the exploration as a whole)."""
     seeds = [seed if seed is not None else secrets.randbelow(SEED_MAX + 1) for seed in plan.seeds]
     moment = now or timezone.now()
+    uploads = _fitted(plan)  # read and fitted once a model, before anything is written
+    written: list[FieldFile] = []
     try:
         with transaction.atomic():
             exploration = Exploration.objects.create(
@@ -222,30 +256,64 @@ def start_exploration(
                 shape=plan.shape,
                 model_names=[column.spec.name for column in plan.columns],
                 seeds=seeds,
+                references=max((len(c.inputs) for c in plan.columns), default=0),
                 created_at=moment,
             )
             for row, seed in enumerate(seeds):
                 for place, column in enumerate(plan.columns):
                     # Each a moment after the last: the queue's order is the grid's.
                     moment += timedelta(microseconds=1)
-                    job = create_job(
-                        membership=membership,
-                        model=column.spec.name,
-                        prompt=plan.prompt,
-                        negative_prompt=(
-                            plan.negative_prompt
-                            if column.spec.supports(Option.NEGATIVE_PROMPT)
-                            else ""
-                        ),
-                        parameters=column.parameters(seed),
-                        now=moment,
-                    )
+                    job = _cell_job(membership, plan, column, seed, uploads[place], moment)
+                    written += [item.image for item in job.inputs.all()]
                     ExplorationCell.objects.create(
                         exploration=exploration, job=job, row=row, column=place
                     )
     except JobRefused as refused:
+        _delete_files(written)  # the rows went with the rollback: their files go too
         raise JobRefused([_as_a_whole(refused, membership, plan, moment)]) from None
+    except BaseException:
+        _delete_files(written)
+        raise
     return exploration
+
+
+def _fitted(plan: Plan) -> list[list[InputUpload]]:
+    """Each column's reference images fitted to its model; JobRefused names one that
+    cannot be."""
+    fitted = []
+    for column in plan.columns:
+        try:
+            fitted.append(uploads_for(column.inputs, column.spec) if column.inputs else [])
+        except ImageRefused as refused:
+            raise JobRefused(
+                [Problem("__all__", f"Nothing was sent: {column.spec.label}: {refused}")]
+            ) from None
+    return fitted
+
+
+def _cell_job(
+    membership: Membership,
+    plan: Plan,
+    column: Column,
+    seed: int,
+    inputs: list[InputUpload],
+    moment: datetime,
+) -> Job:
+    takes_negative = column.spec.supports(Option.NEGATIVE_PROMPT)
+    return create_job(
+        membership=membership,
+        model=column.spec.name,
+        prompt=plan.prompt,
+        negative_prompt=plan.negative_prompt if takes_negative else "",
+        parameters=column.parameters(seed),
+        inputs=inputs,
+        now=moment,
+    )
+
+
+def _delete_files(files: list[FieldFile]) -> None:
+    for file in files:
+        file.delete(save=False)
 
 
 def _as_a_whole(
@@ -284,46 +352,3 @@ def _as_a_whole(
         )
     first = refused.problems[0]
     return Problem(first.field, f"Nothing was sent: {first.message}")
-
-
-# -- The grid --------------------------------------------------------------------------------
-
-
-def toggle_vote(image: GeneratedImage, user_id: int) -> bool:
-    """Vote for the image, or take the vote back; whether the person now votes for it."""
-    deleted, _ = Vote.objects.filter(image=image, user_id=user_id).delete()
-    if deleted:
-        return False
-    Vote.objects.get_or_create(image=image, user_id=user_id)
-    return True
-
-
-def send_winner_to_review(exploration: Exploration, image: GeneratedImage, user: Any) -> str:
-    """Mark the image the exploration's winner and put it (back) in review, said in the
-    team's activity and to its author; the state it had before."""
-    in_review = GeneratedImage.Review.IN_REVIEW
-    with transaction.atomic():
-        before = (
-            GeneratedImage.objects.select_for_update()
-            .values_list("review_state", flat=True)
-            .get(pk=image.pk)
-        )
-        exploration.winner = image
-        exploration.save(update_fields=["winner"])
-        GeneratedImage.objects.filter(pk=image.pk).update(
-            review_state=in_review, reviewed_by=None, reviewed_at=None
-        )
-        image.review_state = in_review
-        Activity.about(
-            [image], user, Activity.Verb.REVIEWED, "In review, as an exploration's winner"
-        )
-        notifications.review_changed(
-            image.job.author_id,
-            actor_id=user.pk,
-            actor_name=user.get_username(),
-            team_id=image.team_id,
-            state=f"{in_review.label.lower()}, as the winner of an exploration",
-            subjects=[image.job.prompt],
-            link=reverse("gallery-image", args=[image.pk]),
-        )
-    return before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, cast
 
 from django import forms
@@ -14,6 +15,15 @@ from studio.generation.forms import PromptField
 
 
 class ExploreForm(forms.Form):
+    field_order = [
+        "prompt",
+        "negative_prompt",
+        "with_references",
+        "model_names",
+        "rows",
+        "seed_values",
+        "shape",
+    ]
     prompt = PromptField(widget=forms.Textarea(attrs={"rows": 4}))
     negative_prompt = PromptField(
         required=False,
@@ -39,12 +49,32 @@ class ExploreForm(forms.Form):
         max_length=60,
         help_text="Leave empty for new ones, or write some, e.g. 7, 42.",
     )
-    shape = forms.ChoiceField(choices=list(SHAPES.items()), initial="1:1")
+    shape = forms.ChoiceField(
+        choices=list(SHAPES.items()),
+        initial="1:1",
+        help_text="Models that edit reference images keep the last image's shape.",
+    )
+    with_references = forms.BooleanField(required=False)
 
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, team: Team, references: Sequence[tuple[str, str]] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.references = references
         field = cast(forms.MultipleChoiceField, self.fields["model_names"])
-        field.choices = [(spec.name, spec.label) for spec in explore_models(team)]
+        offered = explore_models(team, references=bool(references))
+        field.choices = [(spec.name, spec.label) for spec in offered]
+        if references:
+            count = len(references)
+            self.fields[
+                "with_references"
+            ].label = f"With the {count} reference image{'s' * (count != 1)} on your Edit form"
+            self.fields["with_references"].help_text = (
+                "Sent, with their regions, to the models that take them; the others draw "
+                "from the prompt alone. Models that only edit need them."
+            )
+        else:
+            del self.fields["with_references"]
 
     def clean_model_names(self) -> list[str]:
         names = cast(list[str], self.cleaned_data["model_names"])

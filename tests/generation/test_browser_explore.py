@@ -95,3 +95,25 @@ def test_one_prompt_three_models_two_seeds_voted_on_and_the_winner_sent_to_revie
     page.wait_for_url("**/generate/**")
     assert page.locator("input[name=model]:checked").get_attribute("value") == "wan2.7-image-pro"
     assert page.locator("input[name=seed]").input_value() == str(exploration.seeds[1])
+
+
+def test_the_edit_forms_images_are_offered_and_each_model_says_what_it_gets(page, designer_member):
+    from studio.dashscope.catalog import get_model
+    from studio.generation.staging import stage_image
+    from tests.support.inputs import picture
+
+    rule = get_model("wan2.7-image-pro").images
+    for number in range(2):
+        stage_image(designer_member, picture(900, 700), name=f"ref{number}.png", rule=rule)
+    page.goto("/explore/")
+    box = page.get_by_label("With the 2 reference images on your Edit form")
+    assert box.is_checked()
+    assert page.locator(".explore-references img").count() == 2
+    page.get_by_label("Prompt").fill("The cup of image 1 on the table of image 2")
+    for label in ("Qwen-Image 2.0 Pro", "Wan 2.7 Image Pro", "Wan 2.6 Image"):
+        page.get_by_label(label, exact=True).check()
+    page.locator("[data-plan-model='wan2.6-image']").wait_for()
+    said = page.locator("#explore-plan").inner_text()
+    assert "Takes no reference images" in said and "2 reference images" in said
+    assert serious_accessibility_problems(page) == []
+    look(page, "explore-with-references")

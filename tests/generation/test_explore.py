@@ -249,7 +249,7 @@ def test_an_explorations_jobs_wait_in_the_fair_queue_like_any_others(db, media):
     pipeline = make_pipeline(running_per_model=1)
     try:
         plan = plan_exploration(
-            team,
+            alice,
             prompt="A teapot",
             negative_prompt="",
             model_names=["wan2.6-t2i"],
@@ -258,7 +258,7 @@ def test_an_explorations_jobs_wait_in_the_fair_queue_like_any_others(db, media):
         )
         exploration = start_exploration(alice, plan, now=pipeline.now())
         more = plan_exploration(
-            team,
+            alice,
             prompt="A cup",
             negative_prompt="",
             model_names=["wan2.6-t2i"],
@@ -289,7 +289,7 @@ def test_a_refused_exploration_leaves_nothing_behind(db, media):
     team = Team.objects.create(name="Studio F", slug="f", images_per_day=3)
     member = another_member(team, "fay")
     plan = plan_exploration(
-        team,
+        member,
         prompt="A teapot",
         negative_prompt="",
         model_names=["wan2.6-t2i"],
@@ -347,3 +347,69 @@ def test_the_preview_says_when_too_many_models_are_ticked(designer_client):
         reverse("explore"), form_data(model_names=five, preview="1"), headers={"HX-Request": "true"}
     )
     assert "Choose at most 4 models; 5 are ticked" in texts(answer)
+
+
+def staged_on_edit_form(client, count: int) -> list[str]:
+    """`count` pictures on the designer's Edit form, as she left them."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from studio.generation.models import StagedImage
+    from tests.support.emulation import make_image
+
+    for number in range(count):
+        upload = SimpleUploadedFile(f"ref{number}.png", make_image(800, 600))
+        client.post(reverse("stage-input"), {"file": upload, "model": "wan2.7-image-pro"})
+    staged = list(StagedImage.objects.order_by("position"))
+    StagedImage.objects.filter(pk=staged[0].pk).update(regions="100,100,400,300")
+    return [str(image.pk) for image in staged]
+
+
+REFERENCED = ["qwen-image-2.0-pro", "wan2.7-image-pro", "wan2.6-image", "wan2.5-i2i-preview"]
+
+
+def test_the_edit_forms_images_go_to_the_models_that_take_them_each_saying_how(
+    designer_client,
+):
+    staged_on_edit_form(designer_client, 4)
+    page = designer_client.get(reverse("explore")).content.decode()
+    assert "With the 4 reference images on your Edit form" in texts_of(page)
+    assert 'value="wan2.6-image"' in page  # an editing model, offered with images
+    answer = designer_client.post(
+        reverse("explore"),
+        form_data(model_names=REFERENCED, with_references="on", preview="1", rows="1"),
+        headers={"HX-Request": "true"},
+    )
+    said = texts(answer)
+    assert "Qwen-Image 2.0 Pro: 1 image at 2048×2048. Takes no reference images" in said
+    assert "Wan 2.7 Image Pro: 1 image at 2K, shaped like the last image." in said
+    assert "4 reference images. With the regions on 1 of them." in said
+    assert "Takes no regions: sent without them." in said  # Wan 2.6 Image
+    assert "3 reference images" in said and "1 not sent: Not sent with Wan 2.5" in said
+
+    sent = designer_client.post(
+        reverse("explore"), form_data(model_names=REFERENCED, with_references="on", rows="1")
+    )
+    assert sent.status_code == 302, texts(sent)
+    jobs = {job.model: job for job in Job.objects.prefetch_related("inputs")}
+    assert jobs["qwen-image-2.0-pro"].kind == Job.Kind.TEXT_TO_IMAGE
+    assert not jobs["qwen-image-2.0-pro"].inputs.exists()
+    pro = jobs["wan2.7-image-pro"]
+    assert pro.kind == Job.Kind.EDIT and pro.inputs.count() == 4
+    assert pro.inputs.first().boxes == [[100, 100, 400, 300]]
+    assert all(not i.boxes for i in jobs["wan2.6-image"].inputs.all())
+    assert jobs["wan2.5-i2i-preview"].inputs.count() == 3
+    assert Exploration.objects.get().references == 4
+
+
+def test_an_editing_model_without_references_is_named_and_nothing_is_sent(designer_client):
+    staged_on_edit_form(designer_client, 1)
+    response = designer_client.post(
+        reverse("explore"), form_data(model_names=["wan2.6-image", "wan2.6-t2i"])
+    )
+    assert "Wan 2.6 Image edits images: it needs at least one." in texts(response)
+    assert not Job.objects.exists()
+
+
+def texts_of(page: str) -> str:
+    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    return html.unescape(re.sub(r" ([:,.;])", r"\1", words))

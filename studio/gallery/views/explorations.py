@@ -10,9 +10,9 @@ from django.views.decorators.http import require_POST
 
 from studio.audit.models import Entry, record
 from studio.gallery.services import ask_reviewers
-from studio.generation.explore import send_winner_to_review
 from studio.generation.models import GeneratedImage
 from studio.generation.views.explore import get_exploration, grid_context, image_of, member
+from studio.generation.votes import send_winner_to_review
 from studio.http import AppRequest
 
 

@@ -24,6 +24,7 @@ class Exploration(models.Model):
     shape = models.CharField(max_length=8)  # "1:1", "16:9"...: each model's nearest size
     model_names = models.JSONField(default=list)  # catalog names, in column order
     seeds = models.JSONField(default=list)  # in row order
+    references = models.PositiveSmallIntegerField(default=0)  # from the Edit form
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # The image sent on to review, by an owner or a reviewer.
     winner = models.ForeignKey(

@@ -17,17 +17,13 @@ from studio.accounts.access import current_membership
 from studio.accounts.models import Membership
 from studio.audit.models import Entry, record
 from studio.dashscope.catalog import UnknownModel, get_model
-from studio.generation.explore import (
-    MOST_MODELS,
-    Plan,
-    plan_exploration,
-    start_exploration,
-    toggle_vote,
-)
+from studio.generation.explore import MOST_MODELS, Plan, plan_exploration, start_exploration
 from studio.generation.explore_form import ExploreForm
 from studio.generation.models import Exploration, ExplorationCell, GeneratedImage, Vote
 from studio.generation.services import JobRefused
+from studio.generation.staging import staged_form
 from studio.generation.views.shared import generating_membership
+from studio.generation.votes import toggle_vote
 from studio.http import PARTIAL_HEADERS, AppRequest
 from studio.notifications.watching import mark_watching
 
@@ -42,7 +38,8 @@ def _plan(form: ExploreForm, membership: Membership, posted: QueryDict) -> Plan 
         return None
     seeds: list[int | None] = form.seeds() if data else [None] * _rows(form)
     return plan_exploration(
-        membership.team,
+        membership,
+        references=form.references if "with_references" in posted else (),
         prompt=str(form.data.get("prompt", "")).replace("\r\n", "\n"),
         negative_prompt=str(form.data.get("negative_prompt", "")).replace("\r\n", "\n"),
         model_names=names,
@@ -61,10 +58,12 @@ def _rows(form: ExploreForm) -> int:
 @vary_on_headers(*PARTIAL_HEADERS)
 def explore(request: AppRequest) -> HttpResponse:
     membership = generating_membership(request)
+    references = staged_form(membership)  # the images on her Edit form, with their regions
     if request.method == "GET":
-        form = ExploreForm(team=membership.team, initial={"prompt": request.GET.get("prompt", "")})
+        initial = {"prompt": request.GET.get("prompt", ""), "with_references": bool(references)}
+        form = ExploreForm(team=membership.team, references=references, initial=initial)
         return _render(request, membership, form, None)
-    form = ExploreForm(request.POST, team=membership.team)
+    form = ExploreForm(request.POST, team=membership.team, references=references)
     plan = _plan(form, membership, request.POST)
     if "preview" in request.POST:
         form.errors.clear()  # the preview says what the models would receive, not errors
