@@ -398,7 +398,18 @@ def test_the_edit_forms_images_go_to_the_models_that_take_them_each_saying_how(
     assert pro.inputs.first().boxes == [[100, 100, 400, 300]]
     assert all(not i.boxes for i in jobs["wan2.6-image"].inputs.all())
     assert jobs["wan2.5-i2i-preview"].inputs.count() == 3
-    assert Exploration.objects.get().references == 4
+    exploration = Exploration.objects.get()
+    assert exploration.references == 4
+    # "Use these settings" of an edit opens Edit with its images; of the rest, Generate.
+    for job in (pro, jobs["qwen-image-2.0-pro"]):
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+        GeneratedImage.objects.create(
+            job=job, team=job.team, index=0, width=8, height=8, bytes=1, sha256="0" * 64
+        )
+    page = designer_client.get(reverse("exploration", args=[exploration.pk])).content.decode()
+    assert f'href="/edit/?remix={pro.pk}"' in page
+    assert f'href="/generate/?remix={jobs["qwen-image-2.0-pro"].pk}"' in page
+    assert designer_client.get(f"/edit/?remix={pro.pk}").status_code == 302  # restaged
 
 
 def test_an_editing_model_without_references_is_named_and_nothing_is_sent(designer_client):
