@@ -118,3 +118,24 @@ def test_a_jump_past_both_thresholds_is_told_once_as_100(pipeline, member, commi
     assert told(member.user, Kind.QUOTA) == [
         "You have used 100 % of today's images in Pixel Works: 3 of 3."
     ]
+
+
+def test_a_job_end_and_a_quota_crossing_come_by_email_when_she_chose_it(
+    pipeline, member, committed, settings
+):
+    from django.core import mail
+
+    from studio.notifications.models import Preference
+
+    settings.STUDIO_BASE_URL = "https://studio.example.com"
+    member.user.email = "dana@example.com"
+    member.user.save()
+    Membership.objects.filter(pk=member.pk).update(images_per_day=2)
+    Preference.choose(member.user.pk, {Kind.JOB: True, Kind.QUOTA: True})
+    job = run(pipeline, member, committed, images=2)
+    [email] = mail.outbox
+    assert email.to == ["dana@example.com"]
+    assert "Your job “A lighthouse at dusk” finished with 2 images." in email.body
+    assert f"https://studio.example.com{reverse('job-detail', args=[job.pk])}" in email.body
+    assert "100 %" in email.body or "100%" in email.body
+    assert "Signature=" not in email.body and "sk-" not in email.body
