@@ -340,13 +340,22 @@
     return "studio-draft:" + window.location.pathname + ":" + field.name;
   }
 
-  function initDraft(field) {
+  // `drawn`: the form was drawn again by the studio (another model, a kit applied or
+  // dropped), and what it holds now is the draft. A field marked data-draft-wins holds a
+  // value the page fills in for want of the draft (a kit's prompt, on a reload).
+  function initDraft(field, drawn) {
     if (field.dataset.draftReady) return;
     field.dataset.draftReady = "1";
     var key = draftKey(field);
     try {
       var kept = window.sessionStorage.getItem(key);
-      if (kept && !field.value) field.value = kept;
+      if (kept && (!field.value || field.hasAttribute("data-draft-wins"))) {
+        field.value = kept;
+      } else if (drawn && field.value) {
+        window.sessionStorage.setItem(key, field.value);
+      } else if (drawn) {
+        window.sessionStorage.removeItem(key);
+      }
     } catch (error) { /* storage refused (private mode): no drafts, nothing else lost */ }
     field.addEventListener("input", function () {
       try {
@@ -398,7 +407,8 @@
   function init(root) {
     root.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
     // Before the counters, which count what the restored draft holds.
-    root.querySelectorAll(DRAFTED).forEach(initDraft);
+    var drawn = root !== document.body && root !== document;
+    root.querySelectorAll(DRAFTED).forEach(function (field) { initDraft(field, drawn); });
     root.querySelectorAll("[data-counted]").forEach(initCounter);
     root.querySelectorAll("[data-min-pixels]").forEach(initSizeCheck);
     var forms = root.matches && root.matches("form") ? [root] : root.querySelectorAll("form");

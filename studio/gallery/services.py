@@ -179,14 +179,17 @@ def ask_for_review(image: GeneratedImage, reviewer: User, user: User) -> bool:
     return True
 
 
-def ask_reviewers(image: GeneratedImage, membership: Membership) -> list[str]:
+def ask_reviewers(image: GeneratedImage, membership: Membership) -> list[str] | None:
     """Ask each of the team's reviewers and owners but the one asking to review the
-    image (an exploration's winner); the names of those asked now."""
+    image (an exploration's winner); the names of those asked now, or None when the team
+    has nobody else to ask."""
     reviewers = User.objects.filter(
         memberships__team_id=image.team_id,
         memberships__role__in=(Membership.Role.OWNER, Membership.Role.REVIEWER),
     ).exclude(pk=membership.user_id)
     user = membership.user
+    if not reviewers.exists():
+        return None
     return [
         r.get_username() for r in reviewers.order_by("username") if ask_for_review(image, r, user)
     ]

@@ -19,11 +19,12 @@ def _key(user_id: int, job_id: object) -> str:
     return f"notifications:watching:{user_id}:{job_id}"
 
 
-def mark_watching(user_id: int, job_ids: Iterable[object]) -> None:
-    """The person has these jobs in front of her (a poll of their page or of her results)."""
+def mark_watching(user_id: int, job_ids: Iterable[object], *, seconds: int = WATCH_SECONDS) -> None:
+    """The person has these jobs in front of her (a poll of their page or of her results),
+    for `seconds`: a few of the asking page's intervals."""
     marks = {_key(user_id, job_id): True for job_id in job_ids}
     if marks:
-        cache.set_many(marks, timeout=WATCH_SECONDS)
+        cache.set_many(marks, timeout=seconds)
 
 
 def is_watching(user_id: int, job_id: object) -> bool:

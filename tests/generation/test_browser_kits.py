@@ -129,3 +129,59 @@ def test_a_kit_made_applied_on_edit_remembered_by_the_job_and_filtered_in_the_ga
     shown = {int(card.get_attribute("data-image")) for card in cards.all()}
     assert shown == set(job.images.values_list("pk", flat=True))
     look(page, "gallery-by-kit")
+
+
+def test_a_reload_keeps_the_kit_and_her_words_and_no_kit_gives_them_back(
+    page, designer_member, worker
+):
+    from studio.generation.parsers import parse_palette
+
+    kit = BrandKit.objects.create(
+        team=designer_member.team,
+        name="Poster kit",
+        prompt_template="A poster of {subject}",
+        prompt_suffix=", flat colours",
+        model=PRO,
+        size="2K",
+        color_palette=parse_palette("#1F6FEB\n#F5F1E8\n#222222"),
+    )
+    page.goto("/generate/")
+    page.get_by_role("button", name="Poster kit").click()
+    prompt = page.locator("textarea[name=prompt]")
+    page.wait_for_function(
+        "() => document.querySelector('textarea[name=prompt]').value.includes('{subject}')"
+    )
+    prompt.fill("A poster of a red bicycle, flat colours")
+    assert page.locator("[data-palette-colour]").count() == 3
+
+    page.reload()
+    assert page.get_by_role("button", name="Poster kit").get_attribute("aria-pressed") == "true"
+    assert prompt.input_value() == "A poster of a red bicycle, flat colours"
+    assert page.locator("[data-palette-colour]").count() == 3
+    look(page, "kit-after-reload")
+
+    page.get_by_role("button", name="No kit").click()
+    page.wait_for_function(
+        "() => document.querySelector('textarea[name=prompt]').value === 'a red bicycle'"
+    )
+    assert page.locator("[data-palette-colour]").count() == 0
+    page.reload()
+    assert prompt.input_value() == "a red bicycle"
+    assert page.get_by_role("button", name="Poster kit").get_attribute("aria-pressed") == "false"
+
+    # Applied again, and Enter in a field generates (it does not apply a kit).
+    page.get_by_role("button", name="Poster kit").click()
+    page.wait_for_function(
+        "() => document.querySelector('textarea[name=prompt]').value"
+        ".startsWith('A poster of a red')"
+    )
+    assert prompt.input_value() == "A poster of a red bicycle, flat colours"
+    page.fill("input[name=seed]", "42")
+    page.press("input[name=seed]", "Enter")
+    page.locator(".sent-note", has_text="Sent:").wait_for()
+    job = Job.objects.get()
+    assert (job.kit_id, job.prompt, job.parameters["seed"]) == (
+        kit.pk,
+        "A poster of a red bicycle, flat colours",
+        42,
+    )

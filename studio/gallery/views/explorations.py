@@ -36,11 +36,14 @@ def exploration_winner(request: AppRequest, exploration_id: int, image_id: int) 
         changes={
             "review_state": [before, GeneratedImage.Review.IN_REVIEW],
             "winner": [None, True],
-            "asked": [None, asked],
+            "asked": [None, asked or []],
         },
     )
     exploration.refresh_from_db()
     if request.htmx:
-        context = grid_context(exploration, membership) | {"asked": asked}
+        context = grid_context(exploration, membership) | {
+            "asked": asked,
+            "asked_nobody": asked is None,
+        }
         return render(request, "generation/exploration.html#grid", context)
     return redirect("exploration", exploration_id=exploration.pk)

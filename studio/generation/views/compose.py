@@ -29,6 +29,7 @@ from studio.generation.views.shared import (
     form_context,
     generating_membership,
     kit_choice,
+    let_drafts_win,
     recent_jobs_context,
     remix_initial,
     remix_source,
@@ -89,13 +90,19 @@ def _switched(
         kept |= {name: name in source for name in SWITCHES}
     if remix:
         kept = remix_initial(remix)
+    # A reload with the page's kit still applied: its settings again.
+    reloaded = kit.carried if request.method == "GET" and not remix else None
     if kit.applying:
         prompt = str(kept.get("prompt", ""))
         kept |= applied_values(kit.applying, spec, Kind.TEXT_TO_IMAGE, prompt, kit.carried)
     elif kit.dropped:
         kept |= dropped_values(kit.dropped, kept)
+    elif reloaded:
+        kept |= applied_values(reloaded, spec, Kind.TEXT_TO_IMAGE, "")
     form = GenerationForm(spec, initial=kept, team=membership.team)
     form.kit = kit.kit
+    if reloaded and not kit.applying:
+        let_drafts_win(form)
     if not remix:
         form.carry_n(source.get("n"), set_begun=redraw == "enable_sequential")
     response = _render_form(request, membership, form)

@@ -48,6 +48,7 @@ from studio.generation.views.shared import (
     form_context,
     generating_membership,
     kit_choice,
+    let_drafts_win,
     remix_initial,
     remix_source,
     submit,
@@ -126,11 +127,14 @@ def _edit_page(
     initial = remix_initial(remix) if remix else {"size": default_size(spec, Kind.EDIT)}
     if kit.applying:
         kits.stage_kit_images(membership, kit.applying)
-        initial |= kits.applied_values(kit.applying, spec, Kind.EDIT, "")
+    shown_kit = kit.applying or (None if remix else kit.carried)  # carried: a reload
+    if shown_kit:
+        initial |= kits.applied_values(shown_kit, spec, Kind.EDIT, "")
     form = GenerationForm(spec, kind=Kind.EDIT, initial=initial, team=membership.team)
     form.kit = kit.kit
-    limits = form.limits
-    inputs = set_aside(assess_inputs(membership, staged_form(membership), limits), limits)
+    if shown_kit and not kit.applying:
+        let_drafts_win(form)
+    inputs = set_aside(assess_inputs(membership, staged_form(membership), form.limits), form.limits)
     return _render_edit(request, membership, form, inputs)
 
 

@@ -28,6 +28,7 @@ from studio.http import PARTIAL_HEADERS, AppRequest
 from studio.notifications.watching import mark_watching
 
 RECENT_EXPLORATIONS = 10
+GRID_WATCH_SECONDS = 7
 
 
 def _plan(form: ExploreForm, membership: Membership, posted: QueryDict) -> Plan | None:
@@ -166,7 +167,8 @@ def grid_context(exploration: Exploration, membership: Membership) -> dict[str, 
     # Watched here: a cell that ends in sight of its author needs no notification. One
     # mark for the whole grid (worker/notices.py reads it for each cell's job).
     if exploration.author_id == membership.user_id and any(c.job.is_open for c in cells):
-        mark_watching(membership.user_id, [exploration.watch_key])
+        # A few of the grid's 2-second polls: a tab closed is soon not watching.
+        mark_watching(membership.user_id, [exploration.watch_key], seconds=GRID_WATCH_SECONDS)
     return {
         "exploration": exploration,
         "columns": labels,

@@ -186,6 +186,14 @@ class KitChoice:
         return kit_model(self.applying, offered_models(membership.team, kind))
 
 
+def let_drafts_win(form: GenerationForm) -> None:
+    """The prompts a page fills in from a kit on a reload yield to what the tab kept as
+    typed (studio.js): her words, wrapped in the kit, not the kit's empty slot."""
+    for name in ("prompt", "negative_prompt"):
+        if name in form.fields:
+            form.fields[name].widget.attrs["data-draft-wins"] = ""
+
+
 def kit_choice(request: AppRequest, membership: Membership) -> KitChoice:
     """The kit a request applies (a kit's button, or ?kit= in the address), carries (the
     form's hidden field, or the page's last in this session: a reload keeps it, as it
