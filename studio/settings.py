@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "studio.gallery",
     "studio.audit",
     "studio.notifications",
+    "studio.api",
+    "ninja",  # the API's docs page, from its own static files
     "studio.core",
     # After studio.generation, whose `qcluster` (a graceful stop, a heartbeat) replaces this one's.
     "django_q",

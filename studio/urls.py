@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("studio.generation.urls")),
     path("", include("studio.gallery.urls")),
     path("", include("studio.notifications.urls")),
+    path("", include("studio.api.urls")),
 ]

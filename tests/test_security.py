@@ -67,6 +67,7 @@ def test_every_state_changing_url_refuses_a_request_without_the_csrf_token(owner
         "board_id": 1,
         "kit_id": 1,
         "exploration_id": 1,
+        "token_id": 1,
         "reference_id": 1,
         "notification_id": 1,
         "job_id": "00000000-0000-0000-0000-000000000000",

@@ -36,6 +36,7 @@ class Entry(models.Model):
         MEMBER = "member", "Member change"
         RETRY_DOWNLOAD = "retry_download", "Download retried"
         KIT = "kit", "Brand kit change"
+        TOKEN = "token", "Access token"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

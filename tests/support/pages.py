@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio.api.models import AccessToken
 from studio.gallery.models import Board
 from studio.generation.models import (
     BrandKit,
@@ -28,6 +29,7 @@ def url_arguments(*, indexes: list[int]) -> dict[str, list]:
         "staged_id": list(StagedImage.objects.values_list("pk", flat=True)),
         "kit_id": list(BrandKit.objects.values_list("pk", flat=True)) or [1],
         "exploration_id": list(Exploration.objects.values_list("pk", flat=True)) or [1],
+        "token_id": list(AccessToken.objects.values_list("pk", flat=True)) or [1],
         "reference_id": list(KitImage.objects.values_list("pk", flat=True)) or [1],
         "index": indexes,
         "position": [1],
