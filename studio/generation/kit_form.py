@@ -12,6 +12,7 @@ from studio.accounts.models import Team
 from studio.dashscope.catalog import MODELS, Kind, ModelSpec, Option, get_model
 from studio.dashscope.types import GenerationRequest
 from studio.dashscope.validation import check_request, parse_size
+from studio.generation.kits import AUDITED_FIELDS
 from studio.generation.models import SUBJECT, BrandKit
 from studio.generation.palettes import palette_field
 from studio.generation.parsers import palette_text, parse_palette
@@ -32,16 +33,7 @@ class KitForm(forms.ModelForm):
 
     class Meta:
         model = BrandKit
-        fields = [
-            "name",
-            "prompt_template",
-            "prompt_suffix",
-            "negative_prompt",
-            "model",
-            "size",
-            "color_palette",
-            "watermark",
-        ]
+        fields = list(AUDITED_FIELDS)  # what the form keeps is what the audit log compares
         labels = {
             "prompt_template": "Prompt",
             "prompt_suffix": "Always ends with",
