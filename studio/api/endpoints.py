@@ -19,7 +19,7 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from studio.accounts.models import ModelPrice
 from studio.api import schemas
-from studio.api.auth import TokenAuth, caller
+from studio.api.auth import Caller, TokenAuth, caller
 from studio.dashscope.catalog import Kind, ModelSpec, Option
 from studio.generation.forms import offered_models
 from studio.generation.models import GeneratedImage, Job
@@ -121,7 +121,15 @@ def models(request: HttpRequest) -> list[dict[str, Any]]:
     return [_model(spec, prices, currency) for spec in specs]
 
 
-def _image(request: HttpRequest, image: GeneratedImage) -> dict[str, Any]:
+def may_write(found: Caller) -> None:
+    """A token that may only read changes nothing."""
+    if not found.token.may_generate:
+        raise PermissionDenied(
+            "This token may only read; make one that may read and generate to change things."
+        )
+
+
+def image_fields(request: HttpRequest, image: GeneratedImage) -> dict[str, Any]:
     def address(variant: str) -> str:
         return request.build_absolute_uri(
             reverse("api:image_file", kwargs={"image_id": image.pk, "variant": variant})
@@ -171,12 +179,12 @@ def job(request: HttpRequest, job_id: UUID) -> dict[str, Any]:
             }
             for event in found.events.all()
         ],
-        "images": [_image(request, image) for image in images],
+        "images": [image_fields(request, image) for image in images],
     }
 
 
 @api.get(
-    "/images/{image_id}/{variant}",
+    "/images/{image_id}/files/{variant}",
     url_name="image_file",
     summary="An image's file: the original or its thumbnail",
     response={200: None},

@@ -82,3 +82,21 @@ class Job(Schema):
     finished_at: datetime | None
     history: list[Event]
     images: list[Image]
+
+
+class GalleryImage(Image):
+    job_id: str
+    model: str
+    model_label: str
+    prompt: str
+    author: str
+    created_at: datetime
+
+
+class GalleryPage(Schema):
+    images: list[GalleryImage]
+    next: str | None  # pass as `after` for the page after this one
+
+
+class Review(Schema):
+    state: str

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from studio.api import views
+from studio.api import gallery, views  # noqa: F401  (gallery adds its operations to the api)
 from studio.api.endpoints import api
 
 urlpatterns = [

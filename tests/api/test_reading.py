@@ -61,12 +61,12 @@ def test_every_role_reads_its_teams_job_with_history_and_images(client, team, pe
     assert body["history"][-1]["message"] == "Queued: 1 image reserved."
     [shown] = body["images"]
     assert shown["id"] == image.pk and shown["original"].endswith(
-        f"/api/v1/images/{image.pk}/original"
+        f"/api/v1/images/{image.pk}/files/original"
     )
-    original = get(client, f"/images/{image.pk}/original", secret)
+    original = get(client, f"/images/{image.pk}/files/original", secret)
     assert original.status_code == 200 and original["Content-Type"] == "image/png"
     assert b"".join(original.streaming_content)[:4] == b"\x89PNG"
-    thumb = get(client, f"/images/{image.pk}/thumbnail", secret)
+    thumb = get(client, f"/images/{image.pk}/files/thumbnail", secret)
     assert thumb["Content-Type"] == "image/webp"
 
 
@@ -77,9 +77,9 @@ def test_nothing_of_another_team_by_id_or_by_guessing(client, team, people, outs
     for path in (
         f"/jobs/{image.job_id}",
         f"/jobs/{uuid.uuid4()}",
-        f"/images/{image.pk}/original",
-        f"/images/{image.pk}/thumbnail",
-        f"/images/{image.pk + 1000}/original",
+        f"/images/{image.pk}/files/original",
+        f"/images/{image.pk}/files/thumbnail",
+        f"/images/{image.pk + 1000}/files/original",
     ):
         answer = get(client, path, secret)
         assert answer.status_code == 404, path
@@ -95,7 +95,7 @@ def test_an_image_in_the_trash_is_for_owners_only(client, team, people, media):
     from django.utils import timezone
 
     GeneratedImage.objects.filter(pk=image.pk).update(deleted_at=timezone.now())
-    path = f"/images/{image.pk}/original"
+    path = f"/images/{image.pk}/files/original"
     assert get(client, path, secret_of(people["designer"], team)).status_code == 404
     assert get(client, path, secret_of(people["owner"], team)).status_code == 200
     job = get(client, f"/jobs/{image.job_id}", secret_of(people["owner"], team)).json()
